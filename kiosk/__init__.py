@@ -1,0 +1,119 @@
+"""The book-counter kiosk: a Flask app for selling books at a counter with Stripe."""
+import logging
+import os
+import secrets
+import threading
+import uuid
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from . import db
+from .catalog import CatalogError, load_catalog
+from .config import Settings, load_settings, resource_dir
+from .money import format_money
+from .payments import Gateway
+
+log = logging.getLogger("kiosk")
+
+
+class StartupError(Exception):
+    """The kiosk cannot start; the message tells staff what to fix."""
+
+
+class Kiosk:
+    """What the app shares across requests: settings, the catalog, the Stripe gateway and this install's id."""
+
+    def __init__(self, settings, catalog, kiosk_id):
+        self.settings = settings
+        self.catalog = catalog
+        self.kiosk_id = kiosk_id
+        self.gateway = (Gateway(settings.secret_key, settings.api_base, settings.stripe_timeout,
+                                settings.stripe_retries) if settings.payments_ready else None)
+        self._locks = {}
+        self._locks_guard = threading.Lock()
+
+    def lock(self, key):
+        """A lock per checkout attempt, so a double tap runs the payment steps once."""
+        with self._locks_guard:
+            if len(self._locks) > 1000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(key, threading.Lock())
+
+    def money(self, minor):
+        """Format minor units in the shop currency and locale."""
+        return format_money(minor, self.settings.currency, self.settings.locale)
+
+
+def kiosk():
+    """The running app's Kiosk."""
+    return current_app.extensions["kiosk"]
+
+
+def _install_secret(data_dir, name, make):
+    """A value generated once per install and kept in the data folder, readable by its owner only."""
+    path = Path(data_dir) / name
+    if path.is_file():
+        value = path.read_text().strip()
+        if value:
+            return value
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def create_app(test_config=None):
+    """Build the kiosk app; raises StartupError when it cannot run at all."""
+    test_config = dict(test_config or {})
+    settings = test_config.pop("SETTINGS", None) or load_settings()
+    fatal = [p for p in settings.problems if p.fatal]
+    if fatal:
+        raise StartupError("\n".join(str(p) for p in fatal))
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"KIOSK_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}. "
+                           "Point KIOSK_DATA_DIR at a folder the kiosk may write.") from None
+
+    root = resource_dir() / "webui"
+    app = Flask(__name__, template_folder=str(root / "templates"), static_folder=str(root / "static"))
+    app.config.from_mapping(
+        SECRET_KEY=_install_secret(settings.data_dir, "secret_key", lambda: secrets.token_hex(32)),
+        DATABASE=str(settings.data_dir / "kiosk.sqlite3"),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_NAME="kiosk_sid",
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.config.update(test_config)
+
+    try:
+        catalog = load_catalog(settings.catalog_path, settings.currency)
+    except CatalogError as exc:
+        raise StartupError(str(exc)) from None
+    for warning in catalog.warnings:
+        log.warning("catalog: %s", warning)
+
+    db.init_db(app.config["DATABASE"])
+    conn = db.connect(app.config["DATABASE"])
+    try:
+        from . import orders
+        orders.sync_stock(conn, catalog.books)
+    finally:
+        conn.close()
+    kiosk_id = _install_secret(settings.data_dir, "kiosk_id", lambda: "kiosk_" + uuid.uuid4().hex[:16])
+    app.extensions["kiosk"] = Kiosk(settings, catalog, kiosk_id)
+
+    db.init_app(app)
+    from . import security, sessions, views
+    app.session_interface = sessions.SqliteSessionInterface()
+    security.init_app(app)
+    views.init_app(app)
+
+    from . import checkout, shop
+    app.register_blueprint(shop.bp)
+    app.register_blueprint(checkout.bp)
+    return app

@@ -1,0 +1,96 @@
+"""Cart rules: ISBN -> quantity in the server-side session, priced only from the catalog."""
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+MAX_LINES = 30
+MAX_QUANTITY = 20
+
+
+class CartError(Exception):
+    """A cart change that cannot be made; the message is for the customer."""
+
+
+@dataclass
+class PricedCart:
+    """The cart as the server prices it: lines, total in minor units, and notes on anything it had to change."""
+
+    lines: list = field(default_factory=list)
+    total: int = 0
+    notes: list = field(default_factory=list)
+
+    @property
+    def count(self):
+        """How many books in all."""
+        return sum(line["quantity"] for line in self.lines)
+
+    def fingerprint(self):
+        """A digest of what is being bought, so a changed cart never reuses an old payment."""
+        items = sorted((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines)
+        return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:24]
+
+
+def parse_quantity(raw):
+    """A quantity from a form or JSON: a whole number from 1 to MAX_QUANTITY."""
+    text = str(raw).strip() if raw is not None else ""
+    if not re.fullmatch(r"\d{1,3}", text) or not 1 <= int(text) <= MAX_QUANTITY:
+        raise CartError(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
+    return int(text)
+
+
+def _limit(book, quantity, on_hand):
+    if on_hand <= 0:
+        raise CartError(f"Sorry, “{book.title}” is sold out.")
+    if quantity > on_hand:
+        raise CartError(f"Only {on_hand} {'copy' if on_hand == 1 else 'copies'} of “{book.title}” left.")
+    if quantity > MAX_QUANTITY:
+        raise CartError(f"At most {MAX_QUANTITY} copies of one book per purchase.")
+
+
+def add(cart, book, quantity, on_hand):
+    """Add copies of a book; returns the new quantity in the cart."""
+    if book.isbn13 not in cart and len(cart) >= MAX_LINES:
+        raise CartError(f"The cart holds at most {MAX_LINES} different books.")
+    new = cart.get(book.isbn13, 0) + quantity
+    _limit(book, new, on_hand)
+    cart[book.isbn13] = new
+    return new
+
+
+def set_quantity(cart, book, quantity, on_hand):
+    """Set a line's quantity exactly."""
+    if book.isbn13 not in cart:
+        raise CartError("That book is not in the cart.")
+    _limit(book, quantity, on_hand)
+    cart[book.isbn13] = quantity
+
+
+def remove(cart, isbn13):
+    """Drop a line; removing a missing line is fine."""
+    cart.pop(isbn13, None)
+
+
+def price(cart, catalog, levels):
+    """Price the cart from the catalog and stock, trimming lines that can no longer be sold."""
+    priced = PricedCart()
+    for isbn13, quantity in list(cart.items()):
+        book = catalog.get(isbn13)
+        on_hand = levels.get(isbn13, 0)
+        if book is None:
+            del cart[isbn13]
+            priced.notes.append("A book in your cart is no longer sold here and was removed.")
+            continue
+        if on_hand <= 0:
+            del cart[isbn13]
+            priced.notes.append(f"“{book.title}” has just sold out and was removed from your cart.")
+            continue
+        if quantity > on_hand:
+            cart[isbn13] = quantity = on_hand
+            priced.notes.append(f"Only {on_hand} of “{book.title}” left; your cart now has {on_hand}.")
+        priced.lines.append({"isbn": book.isbn13, "title": book.title, "author": book.author, "cover": book.cover,
+                             "unit_price": book.price, "quantity": quantity, "total": book.price * quantity,
+                             "available": min(on_hand, MAX_QUANTITY)})
+    priced.lines.sort(key=lambda ln: ln["title"].casefold())
+    priced.total = sum(ln["total"] for ln in priced.lines)
+    return priced

@@ -1,0 +1,45 @@
+"""`kiosk --check`: is the configuration valid, does Stripe answer, which catalog loads."""
+import os
+import stat
+
+from .catalog import CatalogError, load_catalog
+from .payments import Gateway, PaymentError
+
+
+def run_check(settings, out=print):
+    """Print a report of the kiosk's setup; returns 0 when everything is usable, 1 otherwise."""
+    ok = True
+    out(f"Configuration file: {settings.env_file}" + ("" if settings.env_file.is_file() else " (not found)"))
+    if settings.env_file.is_file():
+        mode = os.stat(settings.env_file).st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            out(f"  WARNING: {settings.env_file} can be read by other users; run: chmod 600 {settings.env_file}")
+    if settings.problems:
+        ok = False
+        out("Configuration: problems found")
+        for problem in settings.problems:
+            out(f"  - {problem}")
+    else:
+        out("Configuration: valid")
+    out(f"  currency {settings.currency}, locale {settings.locale}, data folder {settings.data_dir}")
+    if settings.payments_ready:
+        mode = "test" if settings.test_mode else "live"
+        try:
+            Gateway(settings.secret_key, settings.api_base, timeout=10, retries=0).ping()
+            out(f"Stripe: answers at {settings.api_base} ({mode} mode)")
+        except PaymentError as exc:
+            ok = False
+            out(f"Stripe: no answer from {settings.api_base}: {exc.message}")
+    else:
+        ok = False
+        out("Stripe: not checked, the keys are not set up")
+    try:
+        catalog = load_catalog(settings.catalog_path, settings.currency)
+        out(f"Catalog: {catalog.path}: {len(catalog.books)} valid rows, {catalog.skipped} skipped")
+        for warning in catalog.warnings:
+            out(f"  - {warning}")
+    except CatalogError as exc:
+        ok = False
+        out(f"Catalog: {exc}")
+    out("Result: OK" if ok else "Result: problems found (see above)")
+    return 0 if ok else 1

@@ -1,0 +1,188 @@
+"""Settings from `.env` and the environment, checked once at start."""
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_name
+from dotenv import dotenv_values
+from platformdirs import user_data_dir
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resource_dir():
+    """Folder holding `webui/` and the sample catalog: the source tree or PyInstaller's unpack folder."""
+    return Path(getattr(sys, "_MEIPASS", PACKAGE_DIR.parent))
+
+
+def env_file_path():
+    """Where `.env` is read from: beside the executable when frozen, else the working folder."""
+    if os.environ.get("KIOSK_ENV_FILE"):
+        return Path(os.environ["KIOSK_ENV_FILE"])
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).resolve().parent / ".env"
+    return Path.cwd() / ".env"
+
+
+SAMPLE_CATALOG = "sample_catalog/books.csv"
+STRIPE_API_BASE = "https://api.stripe.com"
+
+
+@dataclass
+class Problem:
+    """One thing wrong with the configuration, and how to fix it."""
+
+    setting: str
+    message: str
+    fix: str
+    fatal: bool = False
+
+    def __str__(self):
+        return f"{self.setting}: {self.message} {self.fix}"
+
+
+@dataclass
+class Settings:
+    """Everything the kiosk reads from its environment."""
+
+    secret_key: str = ""
+    publishable_key: str = ""
+    api_base: str = STRIPE_API_BASE
+    webhook_secret: str = ""
+    currency: str = "USD"
+    locale: str = "en_US"
+    shop_name: str = "Book Counter"
+    catalog_path: Path = None
+    data_dir: Path = None
+    payment_methods: tuple = ("card",)
+    staff_pin: str = ""
+    reconcile_seconds: int = 60
+    abandon_minutes: int = 30
+    idle_seconds: int = 90
+    stripe_timeout: float = 20.0
+    stripe_retries: int = 2
+    env_file: Path = None
+    problems: list = field(default_factory=list)
+
+    @property
+    def payments_ready(self):
+        """True when both keys are present and consistent."""
+        return not check_keys(self.secret_key, self.publishable_key)
+
+    @property
+    def test_mode(self):
+        """True when the keys are Stripe test keys."""
+        return self.secret_key.startswith(("sk_test_", "rk_test_"))
+
+    @property
+    def live_mode(self):
+        """True when the keys are Stripe live keys."""
+        return self.secret_key.startswith(("sk_live_", "rk_live_"))
+
+
+def _key_mode(key):
+    if "_test_" in key[:8]:
+        return "test"
+    if "_live_" in key[:8]:
+        return "live"
+    return None
+
+
+def check_keys(secret, publishable):
+    """Problems with the pair of Stripe keys; an empty list when they are usable."""
+    where = "Put it in .env (see .env.example) or in the environment, then restart the kiosk."
+    dashboard = "Copy both keys from the Stripe Dashboard, Developers > API keys."
+    problems = []
+    if not secret and not publishable:
+        return [Problem("STRIPE_SECRET_KEY", "Payments are not set up: no Stripe keys are configured.",
+                        f"{dashboard} {where}")]
+    if secret.startswith("pk_"):
+        problems.append(Problem("STRIPE_SECRET_KEY", "holds a publishable key (pk_…), not a secret key.",
+                                f"Swap the two keys: the secret key starts with sk_. {where}"))
+    elif secret and not secret.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        problems.append(Problem("STRIPE_SECRET_KEY", "is not a Stripe secret key (expected sk_test_… or sk_live_…).",
+                                f"{dashboard} {where}"))
+    if publishable.startswith(("sk_", "rk_")):
+        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", "holds a secret key (sk_…), which must never reach a browser.",
+                                f"Swap the two keys: the publishable key starts with pk_. {where}"))
+    elif publishable and not publishable.startswith(("pk_test_", "pk_live_")):
+        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", "is not a Stripe publishable key (expected pk_test_… or pk_live_…).",
+                                f"{dashboard} {where}"))
+    if not secret:
+        problems.append(Problem("STRIPE_SECRET_KEY", "is missing.", f"{dashboard} {where}"))
+    if not publishable:
+        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", "is missing.", f"{dashboard} {where}"))
+    if not problems and _key_mode(secret) != _key_mode(publishable):
+        problems.append(Problem("STRIPE_SECRET_KEY", f"is a {_key_mode(secret)} key but STRIPE_PUBLISHABLE_KEY "
+                                f"is a {_key_mode(publishable)} key.",
+                                "Use both test keys or both live keys from the same Stripe account."))
+    return problems
+
+
+def _int(values, name, default, problems, minimum=0):
+    raw = values.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+        if value < minimum:
+            raise ValueError
+        return value
+    except ValueError:
+        problems.append(Problem(name, f"must be a whole number of at least {minimum}, not {raw!r}.",
+                                f"Fix it in .env; using {default} meanwhile."))
+        return default
+
+
+def load_settings(environ=None, env_file=None):
+    """Read `.env`, let the environment override it, and check every value."""
+    env_file = Path(env_file) if env_file else env_file_path()
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    values.update(os.environ if environ is None else environ)
+    values = {k: (v or "").strip() for k, v in values.items()}
+    problems = []
+    s = Settings(env_file=env_file)
+    s.secret_key = values.get("STRIPE_SECRET_KEY", "")
+    s.publishable_key = values.get("STRIPE_PUBLISHABLE_KEY", "")
+    problems += check_keys(s.secret_key, s.publishable_key)
+    s.api_base = values.get("STRIPE_API_BASE") or STRIPE_API_BASE
+    s.webhook_secret = values.get("STRIPE_WEBHOOK_SECRET", "")
+
+    currency = (values.get("KIOSK_CURRENCY") or "usd").upper()
+    if get_currency_name(currency, locale="en") == currency or len(currency) != 3:
+        problems.append(Problem("KIOSK_CURRENCY", f"{currency!r} is not a currency code Stripe knows.",
+                                "Use a three-letter ISO code such as usd, eur, gbp or jpy.", fatal=True))
+    s.currency = currency
+    locale = values.get("KIOSK_LOCALE") or "en_US"
+    try:
+        Locale.parse(locale)
+        s.locale = locale
+    except (UnknownLocaleError, ValueError):
+        problems.append(Problem("KIOSK_LOCALE", f"{locale!r} is not a known locale.",
+                                "Use a code such as en_US, en_GB, fr_FR or ja_JP; using en_US meanwhile."))
+    s.shop_name = values.get("KIOSK_SHOP_NAME") or "Book Counter"
+
+    catalog = values.get("KIOSK_CATALOG")
+    if catalog:
+        path = Path(catalog).expanduser()
+        if not path.is_absolute():
+            path = env_file.parent / path
+    else:
+        path = resource_dir() / SAMPLE_CATALOG
+    s.catalog_path = path
+    if not path.is_file():
+        problems.append(Problem("KIOSK_CATALOG", f"no catalog file at {path}.",
+                                "Point KIOSK_CATALOG at your books CSV, or remove it to use the sample catalog.",
+                                fatal=True))
+    s.data_dir = Path(values.get("KIOSK_DATA_DIR") or user_data_dir("book-counter-kiosk", "BookCounter"))
+
+    methods = tuple(m.strip() for m in (values.get("KIOSK_PAYMENT_METHODS") or "card").split(",") if m.strip())
+    s.payment_methods = methods or ("card",)
+    s.staff_pin = values.get("KIOSK_STAFF_PIN", "")
+    s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", 60, problems, minimum=5)
+    s.abandon_minutes = _int(values, "KIOSK_ABANDON_MINUTES", 30, problems, minimum=1)
+    s.idle_seconds = _int(values, "KIOSK_IDLE_SECONDS", 90, problems, minimum=10)
+    s.problems = problems
+    return s

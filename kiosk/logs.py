@@ -1,0 +1,40 @@
+"""Logging to a rotating file in the data folder, with anything that looks like a key redacted."""
+import logging
+import re
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+SECRET = re.compile(r"\b(sk|rk|pk|whsec)_(test|live)?_?[A-Za-z0-9]{6,}")
+
+
+class RedactingFilter(logging.Filter):
+    """Replace Stripe keys and webhook secrets in log records with a marker."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = SECRET.sub(lambda m: m.group(1) + "_…redacted", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def setup_logging(data_dir, level=logging.INFO):
+    """Log to data_dir/logs/kiosk.log (5 × 1 MB) and to stderr."""
+    root = logging.getLogger()
+    if any(getattr(h, "_kiosk", False) for h in root.handlers):
+        return
+    root.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = [logging.StreamHandler()]
+    try:
+        folder = Path(data_dir) / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handlers.append(RotatingFileHandler(folder / "kiosk.log", maxBytes=1_000_000, backupCount=5,
+                                            encoding="utf-8"))
+    except OSError:
+        pass
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        handler.addFilter(RedactingFilter())
+        handler._kiosk = True
+        root.addHandler(handler)

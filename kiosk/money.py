@@ -1,0 +1,31 @@
+"""Money as integer minor units, converted and formatted with Babel."""
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import format_currency, get_currency_precision
+
+
+def exponent(currency):
+    """Digits after the decimal point for a currency: 2 for USD, 0 for JPY."""
+    return get_currency_precision(currency.upper())
+
+
+def to_minor(text, currency):
+    """Parse a major-unit decimal string ("23.00", "1500") into integer minor units, or raise ValueError."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a number")
+    digits = exponent(currency)
+    if value.as_tuple().exponent < -digits:
+        raise ValueError(f"{text!r} has more than {digits} decimal places for {currency.upper()}")
+    if value < 0:
+        raise ValueError(f"{text!r} is negative")
+    return int(value.scaleb(digits))
+
+
+def format_money(minor, currency, locale):
+    """Format integer minor units for a locale: 2300 USD en_US -> '$23.00'."""
+    major = Decimal(minor).scaleb(-exponent(currency))
+    return format_currency(major, currency.upper(), locale=locale)

@@ -1,0 +1,154 @@
+"""The payments gateway: the only module that imports `stripe`; Stripe errors become PaymentError."""
+from dataclasses import dataclass, field
+
+import stripe
+
+
+class PaymentError(Exception):
+    """A Stripe call failed. `message` is safe to show a customer; `retryable` says whether to try again."""
+
+    def __init__(self, message, kind="api", retryable=False, code=None, status=None):
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.retryable = retryable
+        self.code = code
+        self.status = status
+
+
+UNAVAILABLE = "Payments are briefly unavailable. Your cart is kept; please try again in a moment."
+
+
+@dataclass
+class Intent:
+    """The parts of a Stripe PaymentIntent the kiosk uses."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str = ""
+    metadata: dict = field(default_factory=dict)
+    created: int = 0
+    last_error: str = ""
+    receipt_url: str = ""
+    amount_received: int = 0
+
+
+@dataclass
+class Refund:
+    """A created refund."""
+
+    id: str
+    amount: int
+    status: str
+
+
+def _intent(obj):
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    error = data.get("last_payment_error") or {}
+    charge = data.get("latest_charge")
+    receipt = charge.get("receipt_url") or "" if isinstance(charge, dict) else ""
+    return Intent(id=data["id"], status=data["status"], amount=int(data["amount"]),
+                  currency=str(data["currency"]).upper(), client_secret=data.get("client_secret") or "",
+                  metadata=dict(data.get("metadata") or {}), created=int(data.get("created") or 0),
+                  last_error=error.get("message") or "", receipt_url=receipt,
+                  amount_received=int(data.get("amount_received") or 0))
+
+
+def _translate(exc):
+    """Turn a stripe-python exception into a PaymentError with a message a person can act on."""
+    status = getattr(exc, "http_status", None)
+    code = getattr(exc, "code", None)
+    if isinstance(exc, stripe.CardError):
+        return PaymentError(exc.user_message or "The card was declined. Try another card.", "card", False, code, status)
+    if isinstance(exc, stripe.RateLimitError):
+        return PaymentError(UNAVAILABLE, "rate_limit", True, code, status)
+    if isinstance(exc, stripe.APIConnectionError):
+        return PaymentError(UNAVAILABLE, "network", True, code, status)
+    if isinstance(exc, stripe.AuthenticationError):
+        return PaymentError("Payments are not set up correctly: Stripe refused the kiosk's secret key. "
+                            "Staff: check STRIPE_SECRET_KEY in .env.", "auth", False, code, status)
+    if isinstance(exc, stripe.IdempotencyError):
+        return PaymentError("This checkout changed while it was being paid. Please start the payment again.",
+                            "idempotency", False, code, status)
+    if status is not None and status >= 500 or isinstance(exc, stripe.APIError):
+        return PaymentError(UNAVAILABLE, "server", True, code, status)
+    if isinstance(exc, stripe.InvalidRequestError) and status == 404:
+        return PaymentError("Stripe does not know this payment.", "not_found", False, code, status)
+    return PaymentError("Stripe could not take this payment request. Staff: see the kiosk log.",
+                        "invalid", False, code, status)
+
+
+class Gateway:
+    """Talks to Stripe (or any server at `api_base`) with explicit timeouts and a few safe retries."""
+
+    def __init__(self, secret_key, api_base=None, timeout=20.0, retries=2):
+        # Retries are safe: stripe-python sends an idempotency key with every POST it retries.
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    def create_intent(self, *, amount, currency, payment_method_types, metadata, description,
+                      idempotency_key, receipt_email=None):
+        """Create a PaymentIntent; the same idempotency key always yields the same intent."""
+        params = {"amount": amount, "currency": currency.lower(),
+                  "payment_method_types": list(payment_method_types), "metadata": metadata,
+                  "description": description}
+        if receipt_email:
+            params["receipt_email"] = receipt_email
+        obj = self._call(self._client.v1.payment_intents.create, params,
+                         {"idempotency_key": idempotency_key})
+        return _intent(obj)
+
+    def retrieve(self, intent_id):
+        """Fetch a PaymentIntent with its latest charge, for status and receipt."""
+        return _intent(self._call(self._client.v1.payment_intents.retrieve, intent_id,
+                                  {"expand": ["latest_charge"]}))
+
+    def update_receipt_email(self, intent_id, email):
+        """Ask Stripe to email its receipt for this payment."""
+        return _intent(self._call(self._client.v1.payment_intents.update, intent_id, {"receipt_email": email}))
+
+    def cancel(self, intent_id):
+        """Cancel a PaymentIntent that has not been paid."""
+        return _intent(self._call(self._client.v1.payment_intents.cancel, intent_id))
+
+    def list_since(self, created_gte, limit=100):
+        """Every PaymentIntent created at or after a Unix time, newest first, following pagination."""
+        params = {"limit": limit, "created": {"gte": int(created_gte)}}
+        page = self._call(self._client.v1.payment_intents.list, params)
+        while True:
+            for obj in page.data:
+                yield _intent(obj)
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+            page = self._call(self._client.v1.payment_intents.list, params)
+
+    def refund(self, intent_id, amount, idempotency_key):
+        """Refund part or all of a payment."""
+        obj = self._call(self._client.v1.refunds.create, {"payment_intent": intent_id, "amount": amount},
+                         {"idempotency_key": idempotency_key})
+        return Refund(id=obj.id, amount=int(obj.amount), status=obj.status)
+
+    def ping(self):
+        """Raise PaymentError unless Stripe answers an authenticated request."""
+        self._call(self._client.v1.payment_intents.list, {"limit": 1})
+
+
+def verify_webhook(payload, signature, secret):
+    """The event of a signed webhook, or PaymentError if the signature does not match."""
+    try:
+        return stripe.Webhook.construct_event(payload, signature, secret).to_dict()
+    except (ValueError, stripe.SignatureVerificationError):
+        raise PaymentError("The webhook signature does not match.", "signature", False, status=400) from None

@@ -1,0 +1,149 @@
+"""The shop: catalog grid, search, book pages and the cart."""
+from pathlib import Path
+
+from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory,
+                   session, url_for)
+
+from . import cart as cartlib
+from . import isbn as isbnlib
+from . import kiosk, orders
+from .db import get_db
+from .views import wants_json
+
+bp = Blueprint("shop", __name__)
+
+
+def current_cart():
+    """The session's cart, created on first use."""
+    return session.setdefault("cart", {})
+
+
+def priced_cart():
+    """The session's cart priced from the catalog and stock, saving any trims it made."""
+    cart = current_cart()
+    before = dict(cart)
+    priced = cartlib.price(cart, kiosk().catalog, orders.stock_levels(get_db(), cart.keys()))
+    if cart != before:
+        session.modified = True
+    return priced
+
+
+def find_book(code):
+    """The book for an ISBN in the URL or form, or a 404."""
+    if not isbnlib.normalize(code):
+        abort(404)
+    book = kiosk().catalog.get(code)
+    if book is None:
+        abort(404)
+    return book
+
+
+def _page_number():
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+
+
+@bp.get("/")
+def home():
+    """The catalog grid, a page at a time."""
+    catalog = kiosk().catalog
+    category = request.args.get("category", "")[:80]
+    books, pages = catalog.page(_page_number(), category=category)
+    return render_template("home.html", books=books, page=min(_page_number(), pages), pages=pages,
+                           category=category, categories=catalog.categories, query="")
+
+
+@bp.get("/search")
+def search():
+    """Search by title, author or ISBN; `partial=1` returns just the result grid for search-as-you-type."""
+    query = request.args.get("q", "")[:100].strip()
+    books = kiosk().catalog.search(query) if query else kiosk().catalog.page(1)[0]
+    if request.args.get("partial"):
+        return render_template("_grid.html", books=books, query=query)
+    return render_template("home.html", books=books, page=1, pages=1, category="",
+                           categories=kiosk().catalog.categories, query=query)
+
+
+@bp.get("/book/<code>")
+def book(code):
+    """One book, with add-to-cart."""
+    item = find_book(code)
+    on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
+    in_cart = current_cart().get(item.isbn13, 0)
+    return render_template("book.html", book=item, on_hand=on_hand, in_cart=in_cart,
+                           can_add=max(0, min(on_hand, cartlib.MAX_QUANTITY) - in_cart))
+
+
+@bp.get("/covers/<path:name>")
+def cover(name):
+    """A cover image from the catalog's covers folder."""
+    folder = Path(kiosk().catalog.path).parent / "covers"
+    return send_from_directory(folder, name, max_age=3600)
+
+
+def _cart_reply(message, status=200):
+    if wants_json():
+        return jsonify(message=message, cart_count=sum(current_cart().values())), status
+    flash(message, "error" if status >= 400 else "info")
+    return redirect(request.form.get("next") if request.form.get("next", "").startswith("/")
+                    and not request.form.get("next", "").startswith("//") else url_for("shop.cart"))
+
+
+def _form_book_and_quantity():
+    data = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(data, "get"):
+        data = {}
+    item = find_book(str(data.get("isbn", "")))
+    return item, cartlib.parse_quantity(data.get("quantity", 1))
+
+
+@bp.post("/cart/add")
+def cart_add():
+    """Add copies of a book, limited by stock."""
+    try:
+        item, quantity = _form_book_and_quantity()
+        on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
+        cartlib.add(current_cart(), item, quantity, on_hand)
+    except cartlib.CartError as exc:
+        return _cart_reply(str(exc), 409)
+    session.modified = True
+    return _cart_reply(f"Added “{item.title}” to your cart.")
+
+
+@bp.post("/cart/update")
+def cart_update():
+    """Change a line's quantity."""
+    try:
+        item, quantity = _form_book_and_quantity()
+        on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
+        cartlib.set_quantity(current_cart(), item, quantity, on_hand)
+    except cartlib.CartError as exc:
+        return _cart_reply(str(exc), 409)
+    session.modified = True
+    return _cart_reply(f"Updated “{item.title}”.")
+
+
+@bp.post("/cart/remove")
+def cart_remove():
+    """Take a book out of the cart."""
+    item = find_book(request.form.get("isbn", ""))
+    cartlib.remove(current_cart(), item.isbn13)
+    session.modified = True
+    return _cart_reply(f"Removed “{item.title}”.")
+
+
+@bp.get("/cart")
+def cart():
+    """The cart with a server-computed total."""
+    priced = priced_cart()
+    for note in priced.notes:
+        flash(note, "error")
+    return render_template("cart.html", cart=priced)
+
+
+@bp.get("/cart/summary")
+def cart_summary():
+    """The cart total as JSON, for scripts that update the header."""
+    priced = priced_cart()
+    return jsonify(count=priced.count, total=priced.total, total_text=kiosk().money(priced.total))
+

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what the kiosk needs on a fresh Debian/Ubuntu machine: system packages, then a virtualenv.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --dev    plus the test tools and Debian's Chromium for browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+
+APT_PKGS="python3 python3-venv python3-pip fonts-dejavu-core"
+# Qt WebEngine (the Linux window) needs these shared libraries at run time.
+APT_PKGS="$APT_PKGS libnss3 libxkbcommon0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 \
+libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 libxshmfence1 libgbm1 libxcb-cursor0 \
+libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0"
+[ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS chromium binutils"
+
+missing=""
+for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ] && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+  echo "[setup] installing system packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+if [ "$DEV" = 1 ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+else
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+fi
+echo "[setup] ready: .venv"

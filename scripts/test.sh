@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (first time) and run every test: unit, integration against localstripe, Chromium end to end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+export PYTHONDONTWRITEBYTECODE=1
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,175 @@
+"""localstripe, run in-process on 127.0.0.1 with a random port, with its gaps against real Stripe closed here.
+
+Product code never contains a fake: it talks to this server through stripe-python because
+STRIPE_API_BASE points at it. Every patch below names the real-Stripe behaviour it restores.
+"""
+import asyncio
+import json
+import threading
+import warnings
+
+with warnings.catch_warnings():
+    # localstripe imports an aiohttp API that warns as deprecated.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from aiohttp import web
+    import localstripe.resources as ls_resources
+    import localstripe.server as ls_server
+
+# Gap: localstripe pickles its whole state to /tmp/localstripe.pickle on every write. Keep it in memory.
+ls_resources.store.dump_to_disk = lambda *a, **k: None
+ls_resources.store.try_load_from_disk = lambda *a, **k: None
+
+# Gap: localstripe rejects `description` and `receipt_email` on PaymentIntents with
+# "400 Unexpected ...". Real Stripe accepts and returns both, so accept and keep them here.
+_pi_init = ls_resources.PaymentIntent.__init__
+
+
+def _pi_init_with_extras(self, description=None, receipt_email=None, **kwargs):
+    _pi_init(self, **kwargs)
+    self.description = description
+    self.receipt_email = receipt_email
+
+
+ls_resources.PaymentIntent.__init__ = _pi_init_with_extras
+
+# Gap: card 4000 0000 0000 0002 is Stripe's generic decline on any charge; localstripe declines it
+# only when attached to a customer.
+_declined = ls_resources.PaymentMethod._charging_is_declined
+
+
+def _charging_is_declined(self):
+    return _declined(self) or (self.type == "card" and self._card_number == "4000000000000002")
+
+
+ls_resources.PaymentMethod._charging_is_declined = _charging_is_declined
+
+# Gap: real charges carry a hosted `receipt_url`; localstripe's have none.
+_charge_init = ls_resources.Charge.__init__
+
+
+def _charge_init_with_receipt(self, *args, **kwargs):
+    _charge_init(self, *args, **kwargs)
+    self.receipt_url = f"https://pay.stripe.com/receipts/test/{self.id}"
+
+
+ls_resources.Charge.__init__ = _charge_init_with_receipt
+
+
+class IdempotencyCache:
+    """Gap: localstripe ignores Idempotency-Key. Real Stripe replays the first response for 24 h,
+    and answers 400 idempotency_error when the same key comes with different parameters."""
+
+    def __init__(self):
+        self.responses = {}
+        self.replays = 0
+
+    @web.middleware
+    async def middleware(self, request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        body = await request.read()
+        slot = (request.headers.get("Authorization", ""), key)
+        if slot in self.responses:
+            path, sent, status, text = self.responses[slot]
+            if (path, sent) != (request.path, body):
+                return web.json_response({"error": {
+                    "type": "idempotency_error",
+                    "message": "Keys for idempotent requests can only be used with the same parameters "
+                               "they were first used with."}}, status=400)
+            self.replays += 1
+            return web.Response(status=status, text=text, content_type="application/json",
+                                headers={"Idempotent-Replayed": "true"})
+        response = await handler(request)
+        if response.status < 500:
+            self.responses[slot] = (request.path, body, response.status, response.text)
+        return response
+
+
+class FakeStripe:
+    """A running localstripe: `url` for STRIPE_API_BASE, `sk` and `pk` test keys, helpers for tests."""
+
+    sk = "sk_test_kioskfake0000000000000000"
+    pk = "pk_test_kioskfake0000000000000000"
+
+    def __init__(self):
+        self.idempotency = IdempotencyCache()
+        self.faults = []
+        self.requests = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="localstripe", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("localstripe did not start")
+
+    @web.middleware
+    async def _record_and_fault(self, request, handler):
+        self.requests.append((request.method, request.path))
+        for fault in list(self.faults):
+            if fault.matches(request):
+                result = await fault.apply(request)
+                if result is not None:
+                    return result
+        return await handler(request)
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        app = web.Application(middlewares=[self._record_and_fault, self.idempotency.middleware,
+                                           *ls_server.app.middlewares])
+        for route in ls_server.app.router.routes():
+            app.router.add_route(route.method, route.resource.canonical, route.handler)
+        app.on_response_prepare.extend(ls_server.app.on_response_prepare)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._ready.set()
+        self._loop.run_forever()
+
+    def reset(self):
+        """Forget every object, cached idempotent response and fault."""
+        self._loop.call_soon_threadsafe(ls_resources.store.clear)
+        self.idempotency.responses.clear()
+        self.faults.clear()
+        self.requests.clear()
+
+    def close(self):
+        """Stop the server and its thread."""
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def client(self):
+        """A stripe-python client on this server, as a test would use to play the customer's side."""
+        import stripe
+        return stripe.StripeClient(self.sk, base_addresses={"api": self.url}, max_network_retries=0)
+
+    def pay(self, intent_id, card="4242424242424242"):
+        """Do what Stripe.js does on confirmPayment: attach a card and confirm. Returns the intent's status."""
+        import stripe
+        client = self.client()
+        pm = client.v1.payment_methods.create({"type": "card", "card": {
+            "number": card, "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+        # Gap: localstripe answers 500 "Not implemented" to confirm(payment_method=...); real Stripe takes it
+        # in one call. Set the method first, then confirm with no parameters.
+        client.v1.payment_intents.update(intent_id, {"payment_method": pm.id})
+        try:
+            return client.v1.payment_intents.confirm(intent_id).status
+        except stripe.CardError:
+            return client.v1.payment_intents.retrieve(intent_id).status
+
+    def authenticate(self, intent_id, success=True):
+        """Finish (or fail) a 3-D Secure challenge, as the customer would in Stripe's modal."""
+        import requests
+        secret = self.client().v1.payment_intents.retrieve(intent_id).client_secret
+        r = requests.post(f"{self.url}/v1/payment_intents/{intent_id}/_authenticate",
+                          data={"key": self.pk, "client_secret": secret, "success": json.dumps(success)}, timeout=10)
+        r.raise_for_status()
+        return r.json()["status"]
+
+    def intents(self):
+        """Every PaymentIntent localstripe holds."""
+        return list(self.client().v1.payment_intents.list({"limit": 100}).data)
