@@ -10,7 +10,7 @@ from flask import Flask, current_app
 
 from . import db
 from .catalog import CatalogError, load_catalog
-from .config import Settings, load_settings, resource_dir
+from .config import load_settings, resource_dir
 from .money import format_money
 from .payments import Gateway
 
@@ -32,6 +32,15 @@ class Kiosk:
                                 settings.stripe_retries) if settings.payments_ready else None)
         self._locks = {}
         self._locks_guard = threading.Lock()
+        # Set by the launcher: how staff "exit" closes the window. Headless, exit stops nothing.
+        self.on_exit = None
+
+    def request_exit(self):
+        """Close the kiosk window (staff only); returns False when there is no window to close."""
+        if self.on_exit is None:
+            return False
+        self.on_exit()
+        return True
 
     def lock(self, key):
         """A lock per checkout attempt, so a double tap runs the payment steps once."""
