@@ -55,6 +55,24 @@ def _charge_init_with_receipt(self, *args, **kwargs):
 ls_resources.Charge.__init__ = _charge_init_with_receipt
 
 
+# Gap: localstripe answers 400 to `created[gte]` (and the other range filters) on list calls, and lists
+# in store order. Real Stripe filters by creation time and lists newest first.
+_list_all = ls_resources.StripeObject._api_list_all.__func__
+
+
+def _pi_list_all(cls, url, limit=None, starting_after=None, created=None, **kwargs):
+    bounds = created if isinstance(created, dict) else ({"gte": created} if created is not None else {})
+    tests = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
+    li = _list_all(cls, url, limit=limit, starting_after=starting_after, **kwargs)
+    li._list = sorted((pi for pi in li._list
+                       if all(tests[op](int(pi.created), int(value)) for op, value in bounds.items())),
+                      key=lambda pi: pi.created, reverse=True)
+    return li
+
+
+ls_resources.PaymentIntent._api_list_all = classmethod(_pi_list_all)
+
+
 class IdempotencyCache:
     """Gap: localstripe ignores Idempotency-Key. Real Stripe replays the first response for 24 h,
     and answers 400 idempotency_error when the same key comes with different parameters."""
