@@ -55,6 +55,20 @@ def _charge_init_with_receipt(self, *args, **kwargs):
 ls_resources.Charge.__init__ = _charge_init_with_receipt
 
 
+# Gap: after a decline, real Stripe takes a new payment method and goes back to requires_confirmation;
+# localstripe keeps the failed charge as latest_charge, so a retry on the same intent is refused.
+_pi_update = ls_resources.PaymentIntent._update
+
+
+def _pi_update_after_decline(self, **data):
+    _pi_update(self, **data)
+    if data.get("payment_method") and self.latest_charge is not None and self.latest_charge.status == "failed":
+        self.latest_charge = None
+
+
+ls_resources.PaymentIntent._update = _pi_update_after_decline
+
+
 # Gap: localstripe answers 400 to `created[gte]` (and the other range filters) on list calls, and lists
 # in store order. Real Stripe filters by creation time and lists newest first.
 _list_all = ls_resources.StripeObject._api_list_all.__func__
