@@ -5,6 +5,7 @@ STRIPE_API_BASE points at it. Every patch below names the real-Stripe behaviour 
 """
 import asyncio
 import json
+import re
 import threading
 import warnings
 
@@ -118,6 +119,62 @@ class IdempotencyCache:
         return response
 
 
+# Routes the fault layer aims at: creating a PaymentIntent, and retrieving one.
+CREATE_INTENT = ("POST", r"/v1/payment_intents")
+RETRIEVE_INTENT = ("GET", r"/v1/payment_intents/pi_\w+")
+
+
+class Fault:
+    """One injected Stripe failure on matching requests: "500", "429", "stall" or "drop".
+
+    `after=True` (stall and drop only) lets Stripe do the work first and then loses the answer, the
+    worst case for a client: the intent exists but the kiosk never hears of it. `times` limits how many
+    requests it hits (None: every one). A stall holds the connection for `seconds` (30 by default, so the
+    kiosk's own timeout must fire first); clearing the fault releases it and drops the connection, so a
+    stalled request never reaches the next test's store."""
+
+    KINDS = ("500", "429", "stall", "drop")
+
+    def __init__(self, kind, route, *, after=False, times=None, seconds=30.0):
+        if kind not in self.KINDS or (after and kind not in ("stall", "drop")):
+            raise ValueError(f"no such fault: {kind} after={after}")
+        self.kind, self.method, self.path = kind, route[0], re.compile(route[1])
+        self.after, self.remaining, self.seconds = after, times, seconds
+        self.hits = 0
+        self._released = asyncio.Event()
+
+    def matches(self, request):
+        """True when this fault should hit the request."""
+        return self.remaining != 0 and request.method == self.method and bool(self.path.fullmatch(request.path))
+
+    def release(self):
+        """End every stall now (called in the server's loop)."""
+        self._released.set()
+
+    async def apply(self, request, handler):
+        """The failed answer; for a dropped connection, an answer that is never sent."""
+        self.hits += 1
+        if self.remaining is not None:
+            self.remaining -= 1
+        if self.kind == "500":
+            return web.json_response({"error": {"type": "api_error", "message": "An unknown error occurred."}},
+                                     status=500)
+        if self.kind == "429":
+            # Stripe's rate limiter answers before any work is done, with code rate_limit.
+            return web.json_response({"error": {"type": "invalid_request_error", "code": "rate_limit",
+                                                "message": "Too many requests hit the API too quickly."}},
+                                     status=429)
+        response = await handler(request) if self.after else None
+        if self.kind == "stall":
+            try:
+                await asyncio.wait_for(self._released.wait(), self.seconds)
+            except asyncio.TimeoutError:
+                return response or await handler(request)  # a slow Stripe answers in the end
+        if request.transport is not None:  # None: the client already hung up
+            request.transport.close()
+        return web.Response(status=599)  # never reaches the client: the connection is gone
+
+
 class FakeStripe:
     """A running localstripe: `url` for STRIPE_API_BASE, `sk` and `pk` test keys, helpers for tests."""
 
@@ -140,9 +197,7 @@ class FakeStripe:
         self.requests.append((request.method, request.path))
         for fault in list(self.faults):
             if fault.matches(request):
-                result = await fault.apply(request)
-                if result is not None:
-                    return result
+                return await fault.apply(request, handler)
         return await handler(request)
 
     def _run(self):
@@ -163,10 +218,22 @@ class FakeStripe:
 
     def reset(self):
         """Forget every object, cached idempotent response and fault."""
+        self.clear_faults()
         self._loop.call_soon_threadsafe(ls_resources.store.clear)
         self.idempotency.responses.clear()
-        self.faults.clear()
         self.requests.clear()
+
+    def inject(self, kind, route, **options):
+        """Put a Fault (see its docstring) in front of localstripe; returns it, so a test can read `hits`."""
+        fault = Fault(kind, route, **options)
+        self.faults.append(fault)
+        return fault
+
+    def clear_faults(self):
+        """Stripe is healthy again: remove every fault and end any stall still holding a connection."""
+        faults, self.faults[:] = list(self.faults), []
+        for fault in faults:
+            self._loop.call_soon_threadsafe(fault.release)
 
     def close(self):
         """Stop the server and its thread."""
