@@ -272,3 +272,7 @@ class FakeStripe:
     def intents(self):
         """Every PaymentIntent localstripe holds."""
         return list(self.client().v1.payment_intents.list({"limit": 100}).data)
+
+    def charges(self):
+        """Every Charge localstripe holds, following pagination: what customers were actually charged."""
+        return list(self.client().v1.charges.list({"limit": 100}).auto_paging_iter())
