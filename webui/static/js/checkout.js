@@ -69,8 +69,10 @@
         redirect: "if_required"
       });
       if (result.error) {
-        // Card and validation errors carry a message written for the customer.
-        show(result.error.type === "card_error" || result.error.type === "validation_error"
+        // Card and validation errors, and a failed 3-D Secure check (an invalid_request_error with code
+        // payment_intent_authentication_failure), carry a message written for the customer.
+        show(result.error.type === "card_error" || result.error.type === "validation_error" ||
+          result.error.code === "payment_intent_authentication_failure"
           ? result.error.message : "The payment did not go through. Please try again.");
         return;
       }
