@@ -34,7 +34,7 @@ class PricedCart:
 def parse_quantity(raw):
     """A quantity from a form or JSON: a whole number from 1 to MAX_QUANTITY."""
     text = str(raw).strip() if raw is not None else ""
-    if not re.fullmatch(r"\d{1,3}", text) or not 1 <= int(text) <= MAX_QUANTITY:
+    if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_QUANTITY:
         raise CartError(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
     return int(text)
 
