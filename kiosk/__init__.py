@@ -117,12 +117,15 @@ def create_app(test_config=None):
     app.extensions["kiosk"] = Kiosk(settings, catalog, kiosk_id)
 
     db.init_app(app)
-    from . import security, sessions, views
+    from . import i18n, security, sessions, views
     app.session_interface = sessions.SqliteSessionInterface()
     security.init_app(app)
     views.init_app(app)
+    i18n.init_app(app, settings.locale)
 
     from . import checkout, shop
     app.register_blueprint(shop.bp)
     app.register_blueprint(checkout.bp)
+    from . import experience
+    app.register_blueprint(experience.bp)
     return app

@@ -9,7 +9,7 @@ import uuid
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
 
-from . import kiosk, orders
+from . import kiosk, orders, receipts
 from .db import get_db
 from .payments import PaymentError
 from .shop import priced_cart
@@ -141,6 +141,7 @@ def complete():
     order = orders.get(db, reference=reference) if reference else None
     if order is None or not _may_see(order) or not order["payment_intent"]:
         return error_response(404, "This receipt is no longer shown on the kiosk.", "Return to the shop.")
+    intent = None
     if order["status"] not in ("paid", "refunded", "partially_refunded"):
         try:
             intent = k.gateway.retrieve(order["payment_intent"])
@@ -159,4 +160,5 @@ def complete():
         session.pop("checkout", None)
         session["cart"] = {}
         session["receipts"] = (session.get("receipts", []) + [order["reference"]])[-5:]
-    return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]))
+    return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]),
+                           **receipts.for_order(k.gateway, order, intent))

@@ -1,92 +1,158 @@
 // Checkout with the Payment Element, following Stripe's "Accept a payment — collect payment
 // details before creating an Intent": Elements in deferred mode, elements.submit(), then the
 // server creates the PaymentIntent from its own cart, then stripe.confirmPayment().
+//
+// When Stripe.js or Stripe's API cannot be reached, the page says payments are briefly unavailable
+// and tries again by itself, without reloading (a reload would look like a customer to the idle timer).
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("stripe-config").textContent);
   var form = document.getElementById("payment-form");
   var button = document.getElementById("pay");
   var message = document.getElementById("payment-message");
-  var csrf = document.querySelector("meta[name=csrf-token]").content;
-  var UNAVAILABLE = "Payments are briefly unavailable. Your cart is kept; trying again in a moment.";
+  var text = window.kiosk.text;
+  var idle = window.kioskIdle || { poke: function () {}, pause: function () {}, resume: function () {} };
+  var STRIPE_JS = "https://js.stripe.com/v3/";
+  var WAITS = [3000, 5000, 10000, 20000, 30000]; // ms before each new try; then every 30 s
+  var tries = 0;
+  var stripe = null;
+  var elements = null;
 
-  function show(text) {
-    message.textContent = text || "";
-    message.hidden = !text;
+  function show(note) {
+    message.textContent = note || "";
+    message.hidden = !note;
   }
 
-  if (typeof window.Stripe !== "function") {
-    // Stripe.js could not be loaded (network down): say so and try again by itself.
-    show(UNAVAILABLE);
-    setTimeout(function () { window.location.reload(); }, 10000);
-    return;
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
   }
 
-  var stripe = window.Stripe(cfg.publishableKey);
-  var elements = stripe.elements({
-    mode: "payment",
-    amount: cfg.amount,
-    currency: cfg.currency,
-    paymentMethodTypes: cfg.paymentMethodTypes,
-    appearance: { theme: "stripe", variables: { fontSizeBase: "18px" } }
-  });
-  var paymentElement = elements.create("payment", {
-    layout: "tabs",
-    wallets: { applePay: "never", googlePay: "never" }
-  });
-  paymentElement.on("ready", function () { button.disabled = false; });
-  paymentElement.on("loaderror", function () { show(UNAVAILABLE); setTimeout(function () { window.location.reload(); }, 10000); });
-  paymentElement.mount("#payment-element");
+  function nextWait() {
+    return WAITS[Math.min(tries++, WAITS.length - 1)];
+  }
+
+  function unavailable(retry) {
+    button.disabled = true;
+    show(text.unavailable);
+    setTimeout(retry, nextWait());
+  }
+
+  // Stripe.js from js.stripe.com (never bundled); when the tag in <head> failed, add a fresh one.
+  function loadStripe() {
+    if (typeof window.Stripe === "function") return Promise.resolve();
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = STRIPE_JS;
+      script.onload = function () { return typeof window.Stripe === "function" ? resolve() : reject(); };
+      script.onerror = function () { script.remove(); reject(); };
+      document.head.appendChild(script);
+    });
+  }
+
+  function start() {
+    loadStripe().then(mount, function () { unavailable(start); });
+  }
+
+  function mount() {
+    stripe = stripe || window.Stripe(cfg.publishableKey);
+    // paymentMethodTypes comes from the server and is ['card'] unless staff choose otherwise: with card
+    // alone the Payment Element offers no Link sign-up, so no Link cookie or saved payment details stay
+    // on this shared kiosk (and the idle reset forgets the session and the page).
+    var group = stripe.elements({
+      mode: "payment",
+      amount: cfg.amount,  // minor units, as the server priced the cart: 1500 is ¥1,500 or $15.00
+      currency: cfg.currency,
+      paymentMethodTypes: cfg.paymentMethodTypes,
+      appearance: { theme: "stripe", variables: { fontSizeBase: "20px", spacingUnit: "5px" } }
+    });
+    var element = group.create("payment", {
+      layout: "tabs",
+      wallets: { applePay: "never", googlePay: "never" }
+    });
+    element.on("ready", function () {
+      tries = 0;
+      elements = group;
+      show("");
+      button.disabled = false;
+    });
+    element.on("loaderror", function () {
+      // Stripe's API could not be reached: try again with a fresh Element after a pause.
+      elements = null;
+      element.destroy();
+      unavailable(mount);
+    });
+    // Typing happens inside Stripe's frame, where the idle timer cannot see it.
+    element.on("change", idle.poke);
+    element.on("focus", idle.poke);
+    element.mount("#payment-element");
+  }
+
+  // Ask the server for the PaymentIntent; while Stripe is unreachable, keep trying (the server makes one
+  // intent per checkout attempt however often it is asked).
+  async function createIntent() {
+    for (var attempt = 0; ; attempt++) {
+      var reply = await window.kiosk.post("/checkout/intent", { attempt: cfg.attempt });
+      if (reply.ok) return reply.data;
+      show(reply.data.error || text.unavailable);
+      if (reply.data.reload) {
+        setTimeout(function () { window.location.reload(); }, 2500);
+        return null;
+      }
+      if (!(reply.status === 0 || reply.data.retry) || attempt >= WAITS.length) return null;
+      await sleep(WAITS[attempt]);
+    }
+  }
 
   var busy = false;
   var leaving = false;
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
-    if (busy) return; // a double tap never starts a second payment
+    if (busy || !elements) return; // a double tap never starts a second payment
     busy = true;
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
+    idle.pause(); // never reset the kiosk in the middle of a payment
     show("");
     try {
-      var submitted = await elements.submit();
-      if (submitted.error) { show(submitted.error.message); return; }
-      var response = await fetch("/checkout/intent", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-        body: JSON.stringify({ attempt: cfg.attempt })
-      });
-      var data = await response.json().catch(function () { return { error: UNAVAILABLE }; });
-      if (!response.ok) {
-        show(data.error || UNAVAILABLE);
-        if (data.reload) setTimeout(function () { window.location.reload(); }, 2500);
+      for (var round = 0; ; round++) {
+        var submitted = await elements.submit(); // each confirmation needs its own submit
+        if (submitted.error) { show(submitted.error.message); return; }
+        var data = await createIntent();
+        if (!data) return;
+        if (data.paid) { leaving = true; window.location.assign(data.returnUrl); return; }
+        var result = await stripe.confirmPayment({
+          elements: elements,
+          clientSecret: data.clientSecret,
+          confirmParams: { return_url: data.returnUrl },
+          redirect: "if_required"
+        });
+        if (!result.error) {
+          leaving = true; // keep the button disabled while the confirmation loads
+          window.location.assign(data.returnUrl);
+          return;
+        }
+        var type = result.error.type;
+        if (type === "api_connection_error" && round < WAITS.length) {
+          // Stripe was not reached: ask again. The server answers `paid` if the charge got through after all.
+          show(text.unavailable);
+          await sleep(WAITS[round]);
+          continue;
+        }
+        // Card and validation errors carry a message written for the customer.
+        show(type === "card_error" || type === "validation_error" ? result.error.message : text.payFailed);
         return;
       }
-      if (data.paid) { leaving = true; window.location.assign(data.returnUrl); return; }
-      var result = await stripe.confirmPayment({
-        elements: elements,
-        clientSecret: data.clientSecret,
-        confirmParams: { return_url: data.returnUrl },
-        redirect: "if_required"
-      });
-      if (result.error) {
-        // Card and validation errors, and a failed 3-D Secure check (an invalid_request_error with code
-        // payment_intent_authentication_failure), carry a message written for the customer.
-        show(result.error.type === "card_error" || result.error.type === "validation_error" ||
-          result.error.code === "payment_intent_authentication_failure"
-          ? result.error.message : "The payment did not go through. Please try again.");
-        return;
-      }
-      leaving = true; // keep the button disabled while the confirmation loads
-      window.location.assign(data.returnUrl);
-      return;
     } catch (err) {
-      show(UNAVAILABLE);
+      show(text.unavailable);
     } finally {
       if (!leaving) {
         busy = false;
         button.disabled = false;
         button.removeAttribute("aria-busy");
+        idle.resume();
       }
     }
   });
+
+  start();
 })();

@@ -1,6 +1,58 @@
-// Shop-wide behaviour: search as you type, quantity selects that apply themselves.
+// Shop-wide behaviour: shared helpers for the other scripts, search as you type, quantity selects
+// that apply themselves, the receipt email form and the print button.
 (function () {
   "use strict";
+  var textNode = document.getElementById("kiosk-text");
+  var csrfMeta = document.querySelector("meta[name=csrf-token]");
+
+  // Helpers the kiosk's other scripts share; every visible string comes from the page (translated there).
+  var kiosk = window.kiosk = {
+    text: textNode ? JSON.parse(textNode.textContent) : {},
+    csrf: csrfMeta ? csrfMeta.content : "",
+
+    // POST JSON (or a form's fields) to the kiosk itself; resolves {ok, status, data} and never rejects.
+    // `keepalive` lets a request outlive the page that sent it.
+    post: function (url, body, options) {
+      var opts = options || {};
+      var headers = { Accept: "application/json", "X-CSRFToken": kiosk.csrf };
+      if (!opts.form) headers["Content-Type"] = "application/json";
+      return fetch(url, {
+        method: "POST", headers: headers, credentials: "same-origin", keepalive: !!opts.keepalive,
+        body: opts.form ? new FormData(opts.form) : JSON.stringify(body || {})
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; })
+          .then(function (data) { return { ok: r.ok, status: r.status, data: data }; });
+      }, function () { return { ok: false, status: 0, data: {} }; });
+    },
+
+    // A short message where the customer is looking, also read out by screen readers (role=status).
+    toast: function (message, kind) {
+      var box = document.getElementById("scan-toast");
+      if (!box) return;
+      clearTimeout(kiosk._toastTimer);
+      box.textContent = message;
+      box.className = "toast shown " + (kind || "ok");
+      kiosk._toastTimer = setTimeout(function () { box.className = "toast"; box.textContent = ""; }, 6000);
+    },
+
+    // Keep the header's cart badge, its spoken label and the Checkout button in step with the server.
+    setCart: function (count, label) {
+      var badge = document.getElementById("cart-count");
+      var spoken = document.getElementById("cart-count-text");
+      if (badge) badge.textContent = String(count);
+      if (spoken && label) spoken.textContent = label;
+      var header = document.querySelector(".top");
+      if (count > 0 && header && !document.getElementById("header-checkout")) {
+        var link = document.createElement("a");
+        link.id = "header-checkout";
+        link.className = "button primary";
+        link.href = "/checkout/";
+        link.textContent = kiosk.text.checkout || "Checkout";
+        header.appendChild(link);
+      }
+    }
+  };
+
   var input = document.querySelector("[data-live-search]");
   var results = document.getElementById("results");
   if (input) {
@@ -27,9 +79,33 @@
           .catch(function () { /* browsing goes on; the Search button still works */ });
       }, 150);
     });
+    // A scanned barcode that landed in the search box is taken back out (scanner.js).
+    input.addEventListener("kiosk:scan", function () { clearTimeout(timer); latest++; });
   }
+
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });
+
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
+  var emailForm = document.getElementById("receipt-email-form");
+  if (emailForm) {
+    var status = document.getElementById("receipt-email-status");
+    emailForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var button = emailForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      status.textContent = kiosk.text.sending || "";
+      kiosk.post(emailForm.action, null, { form: emailForm }).then(function (reply) {
+        button.disabled = false;
+        status.textContent = reply.data.message || reply.data.error || kiosk.text.tryAgain;
+        status.className = "note " + (reply.ok ? "ok" : "error");
+        if (reply.ok) emailForm.querySelector("input[type=email]").value = "";
+      });
+    });
+  }
   document.documentElement.classList.add("js");
 })();

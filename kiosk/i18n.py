@@ -1,0 +1,30 @@
+"""Page text through gettext (Flask-Babel): one catalog, translations/messages.pot, for every language.
+
+Templates use `_()`; Python code uses `gettext` at request time and `lazy_gettext` for module-level
+text. The language is the shop's KIOSK_LOCALE: a kiosk speaks one language, whoever stands at it.
+"""
+from datetime import datetime, timezone
+
+from flask_babel import Babel, format_datetime, gettext, lazy_gettext, ngettext
+
+from .config import resource_dir
+
+__all__ = ["gettext", "lazy_gettext", "ngettext", "init_app", "TRANSLATIONS"]
+
+# Bundled beside webui/ so a frozen kiosk finds its .mo files in PyInstaller's unpack folder too.
+TRANSLATIONS = resource_dir() / "translations"
+
+
+def init_app(app, locale):
+    """Serve every page in the shop's locale from translations/<lang>/LC_MESSAGES/messages.mo."""
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    Babel(app, default_locale="en", locale_selector=lambda: locale)
+
+    @app.template_filter("ledger_time")
+    def ledger_time(stamp):
+        """A ledger timestamp (UTC text) in the shop's locale, e.g. 'Jan 5, 2026, 3:04:05 PM'."""
+        try:
+            when = datetime.strptime(stamp or "", "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return stamp or ""
+        return format_datetime(when, "medium")

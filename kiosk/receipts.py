@@ -1,0 +1,43 @@
+"""Receipts on the confirmation page: a QR code of Stripe's hosted receipt, and the receipt email address."""
+import logging
+import re
+
+import segno
+from markupsafe import Markup
+
+from .i18n import gettext as _
+from .payments import PaymentError
+
+log = logging.getLogger("kiosk.receipts")
+
+EMAIL_MAX = 254  # RFC 5321's limit on a whole address
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}")
+
+
+def qr_svg(url):
+    """An inline SVG QR code of `url`, dark on white with its quiet zone, for a phone camera."""
+    code = segno.make(url, error="m", micro=False)
+    svg = code.svg_inline(scale=4, dark="#000", light="#fff", svgclass="qr")
+    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="{}" '.format(
+        Markup.escape(_("QR code: scan it to open your receipt on your phone"))), 1))
+
+
+def for_order(gateway, order, intent=None):
+    """The receipt URL and its QR code for a paid order; empty when Stripe cannot be asked right now."""
+    if intent is None:
+        try:
+            intent = gateway.retrieve(order["payment_intent"])
+        except PaymentError as exc:
+            # The order and its lines are in the ledger; only the QR waits for Stripe.
+            log.warning("receipt for %s: Stripe unreachable (%s)", order["reference"], exc.kind)
+            return {"receipt_url": "", "receipt_qr": ""}
+    url = intent.receipt_url
+    return {"receipt_url": url, "receipt_qr": qr_svg(url) if url else ""}
+
+
+def clean_email(raw):
+    """A receipt address as typed, trimmed, or '' when it cannot be one."""
+    email = str(raw or "").strip()
+    if len(email) > EMAIL_MAX or not _EMAIL.fullmatch(email):
+        return ""
+    return email
