@@ -138,8 +138,10 @@
           await sleep(WAITS[round]);
           continue;
         }
-        // Card and validation errors carry a message written for the customer.
-        show(type === "card_error" || type === "validation_error" ? result.error.message : text.payFailed);
+        // Card and validation errors, and a failed 3-D Secure check (an invalid_request_error with code
+        // payment_intent_authentication_failure), carry a message written for the customer.
+        show(type === "card_error" || type === "validation_error" ||
+          result.error.code === "payment_intent_authentication_failure" ? result.error.message : text.payFailed);
         return;
       }
     } catch (err) {
