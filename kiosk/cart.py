@@ -4,6 +4,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from .i18n import gettext as _
+from .i18n import ngettext
+
 MAX_LINES = 30
 MAX_QUANTITY = 20
 
@@ -35,23 +38,24 @@ def parse_quantity(raw):
     """A quantity from a form or JSON: a whole number from 1 to MAX_QUANTITY."""
     text = str(raw).strip() if raw is not None else ""
     if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_QUANTITY:
-        raise CartError(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
+        raise CartError(_("Choose a quantity from 1 to %(most)s.", most=MAX_QUANTITY))
     return int(text)
 
 
 def _limit(book, quantity, on_hand):
     if on_hand <= 0:
-        raise CartError(f"Sorry, “{book.title}” is sold out.")
+        raise CartError(_("Sorry, “%(title)s” is sold out.", title=book.title))
     if quantity > on_hand:
-        raise CartError(f"Only {on_hand} {'copy' if on_hand == 1 else 'copies'} of “{book.title}” left.")
+        raise CartError(ngettext("Only %(num)s copy of “%(title)s” left.", "Only %(num)s copies of “%(title)s” left.",
+                                 on_hand, title=book.title))
     if quantity > MAX_QUANTITY:
-        raise CartError(f"At most {MAX_QUANTITY} copies of one book per purchase.")
+        raise CartError(_("At most %(most)s copies of one book per purchase.", most=MAX_QUANTITY))
 
 
 def add(cart, book, quantity, on_hand):
     """Add copies of a book; returns the new quantity in the cart."""
     if book.isbn13 not in cart and len(cart) >= MAX_LINES:
-        raise CartError(f"The cart holds at most {MAX_LINES} different books.")
+        raise CartError(_("The cart holds at most %(most)s different books.", most=MAX_LINES))
     new = cart.get(book.isbn13, 0) + quantity
     _limit(book, new, on_hand)
     cart[book.isbn13] = new
@@ -61,7 +65,7 @@ def add(cart, book, quantity, on_hand):
 def set_quantity(cart, book, quantity, on_hand):
     """Set a line's quantity exactly."""
     if book.isbn13 not in cart:
-        raise CartError("That book is not in the cart.")
+        raise CartError(_("That book is not in the cart."))
     _limit(book, quantity, on_hand)
     cart[book.isbn13] = quantity
 
@@ -79,15 +83,16 @@ def price(cart, catalog, levels):
         on_hand = levels.get(isbn13, 0)
         if book is None:
             del cart[isbn13]
-            priced.notes.append("A book in your cart is no longer sold here and was removed.")
+            priced.notes.append(_("A book in your cart is no longer sold here and was removed."))
             continue
         if on_hand <= 0:
             del cart[isbn13]
-            priced.notes.append(f"“{book.title}” has just sold out and was removed from your cart.")
+            priced.notes.append(_("“%(title)s” has just sold out and was removed from your cart.", title=book.title))
             continue
         if quantity > on_hand:
             cart[isbn13] = quantity = on_hand
-            priced.notes.append(f"Only {on_hand} of “{book.title}” left; your cart now has {on_hand}.")
+            priced.notes.append(_("Only %(num)s of “%(title)s” left; your cart now has %(num)s.", num=on_hand,
+                                   title=book.title))
         priced.lines.append({"isbn": book.isbn13, "title": book.title, "author": book.author, "cover": book.cover,
                              "unit_price": book.price, "quantity": quantity, "total": book.price * quantity,
                              "available": min(on_hand, MAX_QUANTITY)})

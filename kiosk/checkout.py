@@ -11,6 +11,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from . import kiosk, orders, receipts
 from .db import get_db
+from .i18n import gettext as _
 from .payments import PaymentError
 from .shop import priced_cart
 from .views import error_response
@@ -53,7 +54,7 @@ def checkout():
     for note in priced.notes:
         flash(note, "error")
     if not priced.lines:
-        flash("Your cart is empty. Add a book before paying.", "error")
+        flash(_("Your cart is empty. Add a book before paying."), "error")
         return redirect(url_for("shop.cart"))
     attempt = _attempt(priced)
     return render_template("checkout.html", cart=priced, attempt=attempt["id"],
@@ -72,7 +73,7 @@ def create_intent():
     """Create (or return) the PaymentIntent for this checkout attempt; the amount comes from the server's cart."""
     k = kiosk()
     if not k.settings.payments_ready:
-        return _json_error(503, "Payments are not set up on this kiosk. Please ask a member of staff.")
+        return _json_error(503, _("Payments are not set up on this kiosk. Please ask a member of staff."))
     body = request.get_json(silent=True)
     posted = body.get("attempt") if isinstance(body, dict) else None
     attempt = session.get("checkout") or {}
@@ -83,9 +84,9 @@ def create_intent():
             flash(note, "error")
         return _json_error(409, " ".join(priced.notes), reload=True)
     if not priced.lines:
-        return _json_error(400, "Your cart is empty. Add a book before paying.", reload=True)
+        return _json_error(400, _("Your cart is empty. Add a book before paying."), reload=True)
     if not posted or posted != attempt.get("id") or attempt.get("fingerprint") != priced.fingerprint():
-        return _json_error(409, "Your cart changed. The page will reload with the new total.", reload=True)
+        return _json_error(409, _("Your cart changed. The page will reload with the new total."), reload=True)
     with k.lock(attempt["id"]):
         return _intent_for_attempt(k, attempt["id"], priced)
 
@@ -102,7 +103,7 @@ def _intent_for_attempt(k, attempt, priced):
             return jsonify(paid=True, returnUrl=_return_url(order))
         if intent.status in ("canceled", "processing"):
             session.pop("checkout", None)
-            return _json_error(409, "This payment was already closed. The page will reload.", reload=True)
+            return _json_error(409, _("This payment was already closed. The page will reload."), reload=True)
         return jsonify(clientSecret=intent.client_secret, reference=order["reference"],
                        returnUrl=_return_url(order))
     if order is None:
@@ -140,7 +141,7 @@ def complete():
     db = get_db()
     order = orders.get(db, reference=reference) if reference else None
     if order is None or not _may_see(order) or not order["payment_intent"]:
-        return error_response(404, "This receipt is no longer shown on the kiosk.", "Return to the shop.")
+        return error_response(404, _("This receipt is no longer shown on the kiosk."), _("Return to the shop."))
     intent = None
     if order["status"] not in ("paid", "refunded", "partially_refunded"):
         try:
@@ -152,8 +153,8 @@ def complete():
         if status != "paid":
             if intent.status == "processing":
                 return render_template("processing.html", order=order, unreachable=False)
-            message = intent.last_error or "The payment was not completed."
-            flash(f"{message} Your cart is kept; you can try again.", "error")
+            message = intent.last_error or _("The payment was not completed.")
+            flash(_("%(message)s Your cart is kept; you can try again.", message=message), "error")
             return redirect(url_for("checkout.checkout"))
         order = orders.get(db, order_id=order["id"])
     if order["attempt"] == (session.get("checkout") or {}).get("id"):

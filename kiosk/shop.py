@@ -8,6 +8,7 @@ from . import cart as cartlib
 from . import isbn as isbnlib
 from . import kiosk, orders
 from .db import get_db
+from .i18n import gettext as _
 from .views import wants_json
 
 bp = Blueprint("shop", __name__)
@@ -107,7 +108,7 @@ def cart_add():
     except cartlib.CartError as exc:
         return _cart_reply(str(exc), 409)
     session.modified = True
-    return _cart_reply(f"Added “{item.title}” to your cart.")
+    return _cart_reply(_("Added “%(title)s” to your cart.", title=item.title))
 
 
 @bp.post("/cart/update")
@@ -120,7 +121,7 @@ def cart_update():
     except cartlib.CartError as exc:
         return _cart_reply(str(exc), 409)
     session.modified = True
-    return _cart_reply(f"Updated “{item.title}”.")
+    return _cart_reply(_("Updated “%(title)s”.", title=item.title))
 
 
 @bp.post("/cart/remove")
@@ -129,7 +130,7 @@ def cart_remove():
     item = find_book(request.form.get("isbn", ""))
     cartlib.remove(current_cart(), item.isbn13)
     session.modified = True
-    return _cart_reply(f"Removed “{item.title}”.")
+    return _cart_reply(_("Removed “%(title)s”.", title=item.title))
 
 
 @bp.get("/cart")

@@ -6,17 +6,19 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from . import kiosk
+from .i18n import gettext as _
+from .i18n import lazy_gettext as _l
 
 log = logging.getLogger("kiosk")
 
 FRIENDLY = {
-    400: ("Something about that request was not right.", "Go back and try again."),
-    403: ("That action is not allowed from here.", "Use the kiosk screen to continue."),
-    404: ("We could not find that page.", "Return to the shop to keep browsing."),
-    405: ("That action is not allowed from here.", "Return to the shop to keep browsing."),
-    413: ("That request was too large.", "Go back and try again."),
-    421: ("This kiosk only answers its own address.", "Open the kiosk from its own window."),
-    429: ("Too many tries.", "Wait a few minutes and try again."),
+    400: (_l("Something about that request was not right."), _l("Go back and try again.")),
+    403: (_l("That action is not allowed from here."), _l("Use the kiosk screen to continue.")),
+    404: (_l("We could not find that page."), _l("Return to the shop to keep browsing.")),
+    405: (_l("That action is not allowed from here."), _l("Return to the shop to keep browsing.")),
+    413: (_l("That request was too large."), _l("Go back and try again.")),
+    421: (_l("This kiosk only answers its own address."), _l("Open the kiosk from its own window.")),
+    429: (_l("Too many tries."), _l("Wait a few minutes and try again.")),
 }
 
 
@@ -48,16 +50,16 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return error_response(400, "This page was open too long or came from elsewhere.",
-                              "Reload the page and try again.", reload=True)
+        return error_response(400, _("This page was open too long or came from elsewhere."),
+                              _("Reload the page and try again."), reload=True)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        message, action = FRIENDLY.get(exc.code, (exc.name + ".", "Return to the shop."))
-        return error_response(exc.code, message, action)
+        message, action = FRIENDLY.get(exc.code, (exc.name + ".", _("Return to the shop.")))
+        return error_response(exc.code, str(message), str(action))
 
     @app.errorhandler(Exception)
     def unexpected(exc):
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "Something went wrong on the kiosk. Nothing was charged by this step.",
-                              "Please try again; if it keeps happening, ask a member of staff.")
+        return error_response(500, _("Something went wrong on the kiosk. Nothing was charged by this step."),
+                              _("Please try again; if it keeps happening, ask a member of staff."))
