@@ -58,6 +58,7 @@ class Settings:
     data_dir: Path = None
     payment_methods: tuple = ("card",)
     staff_pin: str = ""
+    print_receipts: bool = False
     reconcile_seconds: int = 60
     abandon_minutes: int = 30
     idle_seconds: int = 90
@@ -181,6 +182,8 @@ def load_settings(environ=None, env_file=None):
     methods = tuple(m.strip() for m in (values.get("KIOSK_PAYMENT_METHODS") or "card").split(",") if m.strip())
     s.payment_methods = methods or ("card",)
     s.staff_pin = values.get("KIOSK_STAFF_PIN", "")
+    # Shops with a receipt printer get a Print button on the confirmation (80 mm print layout).
+    s.print_receipts = values.get("KIOSK_PRINT_RECEIPTS", "").lower() in ("1", "true", "yes", "on")
     s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", 60, problems, minimum=5)
     s.abandon_minutes = _int(values, "KIOSK_ABANDON_MINUTES", 30, problems, minimum=1)
     s.idle_seconds = _int(values, "KIOSK_IDLE_SECONDS", 90, problems, minimum=10)
