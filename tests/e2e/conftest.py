@@ -1,0 +1,143 @@
+"""Browser fixtures: Debian's Chromium via Playwright (one per session, a new context per test), the real
+kiosk served by waitress, Stripe.js replaced by tests/stripejs/stripe-v3.js, and api.stripe.com answered
+from localstripe (tests/e2e/stripe_api.py)."""
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from kiosk import create_app
+from tests.conftest import make_settings
+from tests.e2e.stripe_api import StripeApi
+from tests.live import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+STRIPE_JS_DOUBLE = Path(__file__).resolve().parent.parent / "stripejs" / "stripe-v3.js"
+# Chromium reports every 4xx/5xx fetch on the console; the tests provoke those (declines, refusals) on purpose.
+EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of (4\d\d|5\d\d)")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run (never a Playwright-downloaded browser)."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class LiveKiosk:
+    """The kiosk app served over HTTP, with its settings and a look into its ledger."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.app = create_app({"SETTINGS": settings})
+        self.server = LiveServer(self.app)
+        self.url = self.server.url
+
+    def orders(self):
+        """Every order row in the ledger, oldest first."""
+        with sqlite3.connect(self.app.config["DATABASE"]) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute("SELECT * FROM orders ORDER BY id")]
+
+    def order_lines(self, order_id):
+        """An order's lines as {isbn: quantity}."""
+        with sqlite3.connect(self.app.config["DATABASE"]) as db:
+            return dict(db.execute("SELECT isbn, quantity FROM order_lines WHERE order_id = ?", (order_id,)))
+
+
+@pytest.fixture
+def start_kiosk(tmp_path, stripe_server):
+    """Start a kiosk: start_kiosk() talks to localstripe; start_kiosk(stripe=False) has no Stripe keys."""
+    running = []
+
+    def start(stripe=True, **env):
+        folder = tmp_path / f"kiosk{len(running)}"
+        folder.mkdir()
+        kiosk = LiveKiosk(make_settings(folder, stripe_server if stripe else None, **env))
+        running.append(kiosk)
+        return kiosk
+
+    yield start
+    for kiosk in running:
+        kiosk.server.close()
+
+
+@pytest.fixture
+def kiosk(start_kiosk):
+    """The kiosk on the sample catalog, paying through localstripe."""
+    return start_kiosk()
+
+
+@pytest.fixture
+def stripe_api(stripe_server):
+    """The browser's api.stripe.com, backed by this test's localstripe."""
+    return StripeApi(stripe_server)
+
+
+class BrowserWatch:
+    """What went wrong in the browser during a test: page errors, console errors, misuse of Stripe.js,
+    requests Stripe would refuse, and any request leaving for a host that is neither the kiosk nor Stripe."""
+
+    def __init__(self, stripe_api):
+        self.stripe_api = stripe_api
+        self.errors = []
+        self.stripe_js_loads = 0
+
+    def console(self, message):
+        if message.type == "error" and not EXPECTED_CONSOLE.match(message.text):
+            self.errors.append(f"console: {message.text}")
+
+    def outside(self, route, request):
+        self.errors.append(f"request left the machine: {request.method} {request.url}")
+        route.abort("internetdisconnected")
+
+    def serve_stripe_js(self, route, request):
+        self.stripe_js_loads += 1
+        route.fulfill(status=200, path=str(STRIPE_JS_DOUBLE), content_type="application/javascript; charset=utf-8")
+
+    def problems(self):
+        return self.errors + [f"api.stripe.com: {p}" for p in self.stripe_api.problems]
+
+
+@pytest.fixture
+def open_page(browser, stripe_api):
+    """open_page(kiosk) -> a Page in a fresh browser context on that kiosk; page.watch holds what went wrong.
+    The test fails if anything went wrong that the test did not expect."""
+    contexts = []
+    watches = []
+
+    def open_(kiosk):
+        context = browser.new_context(base_url=kiosk.url, viewport={"width": 1080, "height": 1600})
+        context.set_default_timeout(10_000)
+        watch = BrowserWatch(stripe_api)
+        # Playwright tries routes last-registered first: the catch-all goes in first.
+        kiosk_origin = re.escape(kiosk.url + "/")
+        context.route(re.compile(rf"^(?!{kiosk_origin}|https://(js|api)\.stripe\.com/)"), watch.outside)
+        context.route(STRIPE_JS_URL, watch.serve_stripe_js)
+        context.route("https://api.stripe.com/**", stripe_api)
+        page = context.new_page()
+        page.on("console", watch.console)
+        page.on("pageerror", lambda exc: watch.errors.append(f"page error: {exc}"))
+        page.watch = watch
+        contexts.append(context)
+        watches.append(watch)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    problems = [p for w in watches for p in w.problems()]
+    assert not problems, "the browser saw problems:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(open_page, kiosk):
+    """A browser page on the default kiosk."""
+    return open_page(kiosk)

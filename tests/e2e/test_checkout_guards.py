@@ -1,0 +1,84 @@
+"""What the checkout refuses or ignores in Chromium: forged prices, an empty cart, a kiosk without Stripe keys."""
+from playwright.sync_api import expect
+
+from tests.e2e.shopper import (CARD_OK, add_to_cart, cart_summary, cents, expect_confirmation, open_checkout, pay,
+                               pick_books, post_json, total_of, usd)
+
+
+def test_a_forged_amount_or_price_is_ignored(page, kiosk, stripe_server):
+    first, second = pick_books(2)
+    add_to_cart(page, first["isbn"])
+    # A hand-made add-to-cart with a price of one cent: the server prices from the catalog.
+    csrf = page.locator("meta[name=csrf-token]").get_attribute("content")
+    forged = page.request.post("/cart/add", headers={"X-CSRFToken": csrf, "Accept": "application/json"},
+                               form={"isbn": second["isbn"], "quantity": "1", "price": "0.01", "amount": "1"})
+    assert forged.ok
+    expected = total_of([(first, 1), (second, 1)])
+    assert cart_summary(page)["total"] == cents(expected)
+
+    open_checkout(page)
+    attempt = page.evaluate("() => JSON.parse(document.getElementById('stripe-config').textContent).attempt")
+    status, answer = post_json(page, "/checkout/intent", {
+        "attempt": attempt, "amount": 1, "currency": "jpy", "price": 1, "total": 1,
+        "items": [{"isbn": first["isbn"], "quantity": 1, "price": 1}], "payment_method_types": ["klarna"]})
+    assert status == 200 and answer["clientSecret"].startswith("pi_")
+    [intent] = stripe_server.intents()
+    assert (intent.amount, intent.currency) == (cents(expected), "usd")
+    assert sorted(intent.metadata["items"].split(",")) == sorted([f"{first['isbn']}x1", f"{second['isbn']}x1"])
+    assert [o["amount"] for o in kiosk.orders()] == [cents(expected)]
+
+    pay(page, CARD_OK)  # the page's own Pay goes on with the same, honest intent
+    amount, intent_id = expect_confirmation(page)
+    assert amount == usd(expected) and intent_id == intent.id
+    assert len(stripe_server.intents()) == 1
+
+
+def test_an_empty_cart_cannot_check_out(page, kiosk, stripe_server):
+    page.goto("/checkout/")
+    expect(page).to_have_url(kiosk.url + "/cart")
+    expect(page.locator("#messages")).to_contain_text("Your cart is empty. Add a book before paying.")
+    status, answer = post_json(page, "/checkout/intent", {"attempt": "0" * 32})
+    assert status == 400 and "cart is empty" in answer["error"]
+    assert stripe_server.intents() == [] and kiosk.orders() == []
+
+
+def test_a_cart_emptied_in_another_tab_is_refused_at_pay(page, kiosk, stripe_server):
+    [book] = pick_books(1)
+    add_to_cart(page, book["isbn"])
+    open_checkout(page)
+    other = page.context.new_page()
+    other.goto("/cart")
+    other.get_by_role("button", name=f"Remove {book['title']}").click()
+    expect(other.locator(".empty")).to_have_text("Your cart is empty.")
+
+    page.bring_to_front()  # Chromium throttles a background tab's timers
+    pay(page, CARD_OK)
+    expect(page.locator("#payment-message")).to_have_text("Your cart is empty. Add a book before paying.")
+    expect(page).to_have_url(kiosk.url + "/cart")  # the page reloads and the server sends it to the cart
+    assert stripe_server.intents() == [] and kiosk.orders() == []
+
+
+def test_without_keys_browsing_works_and_checkout_shows_the_setup_screen(start_kiosk, open_page, stripe_server):
+    kiosk = start_kiosk(stripe=False)
+    page = open_page(kiosk)
+    first, second = pick_books(2)
+
+    page.goto("/")
+    expect(page.get_by_role("link", name=first["title"])).to_be_visible()
+    page.get_by_label("Search by title, author or ISBN").press_sequentially(second["title"][:12])
+    expect(page.locator("#results")).to_contain_text(second["title"])
+    add_to_cart(page, first["isbn"], 2)
+    page.goto("/cart")
+    expect(page.locator("#cart-total")).to_have_text(usd(total_of([(first, 2)])))
+
+    response = page.goto("/checkout/")
+    assert response.status == 503
+    expect(page.get_by_role("heading", name="Payments are not set up")).to_be_visible()
+    expect(page.locator(".problems")).to_contain_text("no Stripe keys are configured")
+    assert page.watch.stripe_js_loads == 0  # no Stripe.js without keys
+    status, answer = post_json(page, "/checkout/intent", {"attempt": "0" * 32})
+    assert status == 503 and "not set up" in answer["error"]
+    page.get_by_role("link", name="Back to the books").click()
+    expect(page.get_by_role("link", name=first["title"])).to_be_visible()
+    assert cart_summary(page)["count"] == 2  # the cart waits for staff to set up payments
+    assert stripe_server.intents() == [] and kiosk.orders() == []
