@@ -5,10 +5,29 @@ from pathlib import Path
 import click
 from flask import current_app, g
 
-SCHEMA_VERSION = 1
-# Forward migrations, applied in order to a database older than SCHEMA_VERSION.
+SCHEMA_VERSION = 2
+# Forward migrations, applied in order to a database older than SCHEMA_VERSION; schema.sql is version 1.
 # Each is a list of statements that only add: never DROP or rewrite the order log.
-MIGRATIONS = {}
+MIGRATIONS = {
+    2: [
+        # A refund form submitted twice (double tap, reload) records one refund.
+        "ALTER TABLE refunds ADD COLUMN request_key TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS refunds_request_key ON refunds (request_key)",
+        # Books put back on the shelf by a refund point at it, so a return is counted once.
+        "ALTER TABLE stock_movements ADD COLUMN refund_id INTEGER REFERENCES refunds (id)",
+        "CREATE INDEX IF NOT EXISTS stock_movements_order ON stock_movements (order_id)",
+        "CREATE INDEX IF NOT EXISTS orders_created_at ON orders (created_at)",
+        # What staff should know about an order beyond its status (e.g. how an adopted order was rebuilt).
+        "ALTER TABLE orders ADD COLUMN note TEXT",
+        # Webhook events already handled, so a replayed event changes nothing.
+        """CREATE TABLE IF NOT EXISTS webhook_events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            payment_intent TEXT,
+            received_at TEXT NOT NULL
+        )""",
+    ],
+}
 
 
 def connect(path):
@@ -42,14 +61,28 @@ def init_db(path):
         db.execute("PRAGMA journal_mode = WAL")
         db.executescript((Path(__file__).parent / "schema.sql").read_text())
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row["value"]) if row else SCHEMA_VERSION
+        if row is None:
+            # A new database starts as schema.sql (version 1) and takes the same migrations as an old one.
+            db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        version = int(row["value"]) if row else 1
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with transaction(db):
                 for statement in MIGRATIONS[target]:
                     db.execute(statement)
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(target),))
     finally:
         db.close()
+
+
+def get_meta(db, key, default=None):
+    """A value kept in the meta table, or `default`."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row["value"] if row else default
+
+
+def set_meta(db, key, value):
+    """Keep a value in the meta table."""
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
 
 class transaction:

@@ -1,16 +1,30 @@
 """The order ledger and stock: every state change is one transaction, and every one is idempotent."""
 import secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
+from . import isbn as isbnlib
 from .db import transaction
 
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
 OPEN = ("pending", "failed")
+SOLD = ("paid", "partially_refunded", "refunded")
+REFUNDABLE = ("paid", "partially_refunded")
+SOLD_SQL = "status IN ('paid', 'partially_refunded', 'refunded')"
+STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+class LedgerError(ValueError):
+    """A staff action the ledger cannot record; the message says why, for staff."""
 
 
 def now():
     """UTC timestamp as stored in the ledger."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(timezone.utc).strftime(STAMP)
+
+
+def stamp_of(unix):
+    """A Unix time as a ledger timestamp."""
+    return datetime.fromtimestamp(unix, timezone.utc).strftime(STAMP)
 
 
 def new_reference():
@@ -35,15 +49,18 @@ def lines(db, order_id):
                       "FROM order_lines WHERE order_id = ? ORDER BY title", (order_id,)).fetchall()
 
 
-def create_pending(db, *, attempt, priced_lines, currency, reference=None, intent=None, status="pending"):
+def create_pending(db, *, attempt, priced_lines, currency, reference=None, intent=None, status="pending",
+                   amount=None, adopted=False, created_at=None, note=None):
     """Write a pending order and its lines; returns the order row."""
-    amount = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
+    if amount is None:
+        amount = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
     stamp = now()
     with transaction(db):
         cur = db.execute(
-            "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (reference or new_reference(), attempt, intent, status, amount, currency.upper(), stamp, stamp))
+            "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, adopted, note,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (reference or new_reference(), attempt, intent, status, amount, currency.upper(), int(adopted), note,
+             created_at or stamp, stamp))
         db.executemany("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (?, ?, ?, ?, ?)",
                        [(cur.lastrowid, ln["isbn"], ln["title"], ln["unit_price"], ln["quantity"])
                         for ln in priced_lines])
@@ -51,8 +68,10 @@ def create_pending(db, *, attempt, priced_lines, currency, reference=None, inten
 
 
 def attach_intent(db, order_id, intent_id):
-    """Record the PaymentIntent created for a pending order."""
-    db.execute("UPDATE orders SET payment_intent = ?, updated_at = ? WHERE id = ?", (intent_id, now(), order_id))
+    """Record the PaymentIntent created for a pending order; an intent already recorded is never replaced."""
+    cur = db.execute("UPDATE orders SET payment_intent = ?, updated_at = ? WHERE id = ? AND payment_intent IS NULL",
+                     (intent_id, now(), order_id))
+    return cur.rowcount == 1
 
 
 def set_email(db, order_id, email):
@@ -68,10 +87,19 @@ def _transition(db, order_id, to, allowed_from, **extra):
     return cur.rowcount == 1
 
 
-def mark_paid(db, order_id):
+def _move_stock(db, isbn, delta, reason, *, order_id=None, refund_id=None, note=None):
+    """Change copies on hand and log why, in the caller's transaction."""
+    db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, 0) "
+               "ON CONFLICT (isbn) DO UPDATE SET on_hand = on_hand + excluded.on_hand", (isbn, delta))
+    db.execute("INSERT INTO stock_movements (isbn, delta, reason, order_id, refund_id, note, created_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)", (isbn, delta, reason, order_id, refund_id, note, now()))
+
+
+def mark_paid(db, order_id, paid_at=None):
     """pending/failed/canceled -> paid, taking stock once; False if it was already paid."""
     with transaction(db):
-        if not _transition(db, order_id, "paid", ("pending", "failed", "canceled"), paid_at=now(), last_error=None):
+        if not _transition(db, order_id, "paid", ("pending", "failed", "canceled"), paid_at=paid_at or now(),
+                           last_error=None):
             return False
         oversold = False
         for line in lines(db, order_id):
@@ -79,11 +107,7 @@ def mark_paid(db, order_id):
             on_hand = row["on_hand"] if row else 0
             # Paid is paid: the sale stands even if the shelf is empty, but staff are told.
             oversold = oversold or on_hand < line["quantity"]
-            db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, 0) "
-                       "ON CONFLICT (isbn) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
-                       (line["isbn"], -line["quantity"]))
-            db.execute("INSERT INTO stock_movements (isbn, delta, reason, order_id, created_at) "
-                       "VALUES (?, ?, 'sale', ?, ?)", (line["isbn"], -line["quantity"], order_id, now()))
+            _move_stock(db, line["isbn"], -line["quantity"], "sale", order_id=order_id)
         if oversold:
             db.execute("UPDATE orders SET oversold = 1 WHERE id = ?", (order_id,))
     return True
@@ -101,7 +125,7 @@ def mark_canceled(db, order_id, note=None):
         return _transition(db, order_id, "canceled", OPEN, last_error=note)
 
 
-def settle(db, order, intent):
+def settle(db, order, intent, paid_at=None):
     """Bring an order in line with its PaymentIntent; returns the new status. Safe to call any number of times."""
     if intent.id != order["payment_intent"]:
         raise ValueError("intent does not belong to this order")
@@ -110,7 +134,7 @@ def settle(db, order, intent):
             # Never mark paid what the ledger did not ask for; staff see it in the order list.
             mark_failed(db, order["id"], f"Amount mismatch: Stripe charged {intent.amount} {intent.currency}.")
         else:
-            mark_paid(db, order["id"])
+            mark_paid(db, order["id"], paid_at)
     elif intent.status == "canceled":
         mark_canceled(db, order["id"], "Canceled at Stripe.")
     elif intent.status == "requires_payment_method" and intent.last_error:
@@ -144,3 +168,174 @@ def stock_levels(db, isbns=None):
         isbns = list(isbns)
         rows = db.execute(f"SELECT isbn, on_hand FROM stock WHERE isbn IN ({','.join('?' * len(isbns))})", isbns)
     return {r["isbn"]: max(0, r["on_hand"]) for r in rows}
+
+
+def open_orders(db):
+    """Orders still waiting on Stripe (pending or failed), oldest first."""
+    return db.execute("SELECT * FROM orders WHERE status IN ('pending', 'failed') ORDER BY id").fetchall()
+
+
+def returned_quantities(db, order_id):
+    """Copies of each book already put back on the shelf from this order."""
+    rows = db.execute("SELECT isbn, SUM(delta) AS n FROM stock_movements WHERE order_id = ? AND reason = 'return' "
+                      "GROUP BY isbn", (order_id,))
+    return {r["isbn"]: r["n"] for r in rows}
+
+
+def refunds(db, order_id):
+    """The order's refunds, oldest first."""
+    return db.execute("SELECT * FROM refunds WHERE order_id = ? ORDER BY id", (order_id,)).fetchall()
+
+
+def movements(db, order_id):
+    """The stock movements an order caused, oldest first."""
+    return db.execute("SELECT * FROM stock_movements WHERE order_id = ? ORDER BY id", (order_id,)).fetchall()
+
+
+def refund_recorded(db, request_key):
+    """The refund already written for a staff request, or None."""
+    return db.execute("SELECT * FROM refunds WHERE request_key = ?", (request_key,)).fetchone()
+
+
+def check_refund(db, order, amount, returned):
+    """Raise LedgerError unless `amount` and the returned copies fit what is left of the order."""
+    if order["status"] not in REFUNDABLE:
+        raise LedgerError(f"Order {order['reference']} is {order['status'].replace('_', ' ')}; "
+                          "only a paid order can be refunded.")
+    left = order["amount"] - order["amount_refunded"]
+    if not 0 < amount <= left:
+        raise LedgerError("The refund must be more than zero and at most what is left to refund.")
+    sold = {line["isbn"]: line["quantity"] for line in lines(db, order["id"])}
+    back = returned_quantities(db, order["id"])
+    for isbn, quantity in returned.items():
+        if isbn not in sold or not 0 <= quantity <= sold[isbn] - back.get(isbn, 0):
+            raise LedgerError("More copies are marked as returned than were sold and not yet returned.")
+
+
+def record_refund(db, order_id, *, stripe_refund, amount, request_key, returned, reason=None):
+    """Write a refund Stripe made and put returned books back in stock; False if it was already recorded."""
+    with transaction(db):
+        if db.execute("SELECT 1 FROM refunds WHERE stripe_refund = ? OR request_key = ?",
+                      (stripe_refund, request_key)).fetchone():
+            return False
+        restocked = sum(q for q in returned.values() if q > 0)
+        cur = db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (order_id, stripe_refund, amount, restocked, reason, request_key, now()))
+        db.execute("UPDATE orders SET amount_refunded = amount_refunded + ?, updated_at = ?, status = CASE "
+                   "WHEN amount_refunded + ? >= amount THEN 'refunded' ELSE 'partially_refunded' END "
+                   "WHERE id = ?", (amount, now(), amount, order_id))
+        for isbn, quantity in sorted(returned.items()):
+            if quantity > 0:
+                _move_stock(db, isbn, quantity, "return", order_id=order_id, refund_id=cur.lastrowid,
+                            note="returned with a refund")
+    return True
+
+
+def adjust_stock(db, isbn, count, note):
+    """Set a book's copies on hand after a count, logging the difference; returns the change."""
+    if not note or not note.strip():
+        raise LedgerError("Say why the stock changes (for example: shelf count, damaged copy).")
+    if count < 0:
+        raise LedgerError("Copies on hand cannot be below zero.")
+    with transaction(db):
+        row = db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (isbn,)).fetchone()
+        if row is None:
+            raise LedgerError("That book is not in the stock list.")
+        delta = count - row["on_hand"]
+        if delta:
+            _move_stock(db, isbn, delta, "adjust", note=note.strip()[:200])
+    return delta
+
+
+def _like(text):
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def find_orders(db, query="", status="", oversold=False, page=1, size=25):
+    """Orders matching a reference, ISBN or pi_ id (newest first), one page of them, and how many match."""
+    where, args = [], []
+    query = query.strip()
+    code = isbnlib.normalize(query)
+    if query.lower().startswith("pi_"):
+        where.append("payment_intent = ?")
+        args.append(query)
+    elif code and isbnlib.is_valid(code):
+        where.append("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)")
+        args.append(isbnlib.to_isbn13(code))
+    elif query:
+        where.append("(reference LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
+        args += [_like(query)] * 2  # LIKE ignores ASCII case
+    if status in STATUSES:
+        where.append("status = ?")
+        args.append(status)
+    if oversold:
+        where.append("oversold = 1")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    total = db.execute(f"SELECT COUNT(*) FROM orders{clause}", args).fetchone()[0]
+    rows = db.execute(f"SELECT * FROM orders{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (*args, size, (max(1, page) - 1) * size)).fetchall()
+    return rows, total
+
+
+def stock_list(db, isbns):
+    """Stock rows for the given books, keyed by ISBN-13."""
+    isbns = list(isbns)
+    rows = db.execute(f"SELECT * FROM stock WHERE isbn IN ({','.join('?' * len(isbns))})", isbns) if isbns else []
+    return {r["isbn"]: r for r in rows}
+
+
+def local_day_bounds(first, last=None):
+    """Ledger timestamps bounding local days `first` to `last` (inclusive), for range queries."""
+    last = last or first
+
+    def at(day):
+        return datetime.combine(day, time()).astimezone(timezone.utc).strftime(STAMP)
+    return at(first), at(last + timedelta(days=1))
+
+
+def today():
+    """The kiosk's local date."""
+    return date.today()
+
+
+def takings(db, day):
+    """Sales, refunds and paid-order count for one local day, in minor units."""
+    start, end = local_day_bounds(day)
+    sold = db.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE paid_at >= ? AND paid_at < ? "
+                      f"AND {SOLD_SQL}", (start, end)).fetchone()
+    refunded = db.execute("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE created_at >= ? AND created_at < ?",
+                          (start, end)).fetchone()[0]
+    return {"orders": sold[0], "sales": sold[1], "refunds": refunded, "net": sold[1] - refunded}
+
+
+def sales_by_hour(db, day):
+    """Sales of one local day in 24 hourly buckets: [(hour, amount, orders)]."""
+    start, end = local_day_bounds(day)
+    rows = db.execute("SELECT CAST(strftime('%H', paid_at, 'localtime') AS INTEGER) AS h, SUM(amount), COUNT(*) "
+                      f"FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} GROUP BY h",
+                      (start, end))
+    found = {r[0]: (r[1], r[2]) for r in rows}
+    return [(h, *found.get(h, (0, 0))) for h in range(24)]
+
+
+def sales_by_day(db, last, days=14):
+    """Sales per local day for the `days` days ending on `last`: [(date, amount, orders)]."""
+    first = last - timedelta(days=days - 1)
+    start, end = local_day_bounds(first, last)
+    rows = db.execute("SELECT date(paid_at, 'localtime') AS d, SUM(amount), COUNT(*) FROM orders "
+                      f"WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} GROUP BY d", (start, end))
+    found = {r[0]: (r[1], r[2]) for r in rows}
+    return [(d, *found.get(d.isoformat(), (0, 0))) for d in (first + timedelta(days=i) for i in range(days))]
+
+
+def orders_between(db, first, last):
+    """Orders created on local days `first` to `last`, oldest first, each with its lines."""
+    start, end = local_day_bounds(first, last)
+    found = db.execute("SELECT * FROM orders WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+                       (start, end)).fetchall()
+    by_order = {}
+    for line in db.execute("SELECT l.* FROM order_lines l JOIN orders o ON o.id = l.order_id "
+                           "WHERE o.created_at >= ? AND o.created_at < ? ORDER BY l.title", (start, end)):
+        by_order.setdefault(line["order_id"], []).append(line)
+    return [(order, by_order.get(order["id"], [])) for order in found]
