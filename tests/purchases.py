@@ -1,0 +1,66 @@
+"""Buying through the kiosk's own routes, for the ledger, reconciliation, staff and webhook tests."""
+from contextlib import closing
+from dataclasses import dataclass
+
+from kiosk import orders
+from kiosk.db import connect
+from tests.conftest import KioskClient
+
+CARD = "4242424242424242"
+
+
+@dataclass
+class Purchase:
+    """One checkout: its order reference, PaymentIntent id, confirmation path and the customer's client."""
+
+    reference: str
+    intent: str
+    return_path: str
+    client: KioskClient
+
+    def confirm(self):
+        """Open the confirmation page, as the browser does after paying."""
+        return self.client.get(self.return_path)
+
+
+def ledger(app):
+    """A fresh connection to the app's ledger (close it, or use `with closing(...)`)."""
+    return connect(app.config["DATABASE"])
+
+
+def books(app):
+    """The app's catalog, in title order."""
+    return app.extensions["kiosk"].catalog.books
+
+
+def buy(app, stripe, items, *, pay=True, confirm=True, card=CARD):
+    """A new customer checks out {isbn: quantity}; pays at Stripe and opens the confirmation unless told not to."""
+    client = KioskClient(app)
+    for isbn, quantity in items.items():
+        assert client.add(isbn, quantity).status_code in (200, 302)
+    reply = client.post("/checkout/intent", json={"attempt": client.start_checkout()}).json
+    purchase = Purchase(reply["reference"], reply["clientSecret"].split("_secret_")[0],
+                        reply["returnUrl"].split("localhost", 1)[1], client)
+    if pay:
+        stripe.pay(purchase.intent, card)
+        if confirm:
+            assert purchase.confirm().status_code == 200
+    return purchase
+
+
+def order(app, reference=None, intent=None):
+    """The ledger's row for an order, or None."""
+    with closing(ledger(app)) as db:
+        return orders.get(db, reference=reference) if reference else orders.get(db, intent=intent)
+
+
+def on_hand(app, isbn):
+    """Copies on hand as the ledger has them (may be negative after an over-sell)."""
+    with closing(ledger(app)) as db:
+        return db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (isbn,)).fetchone()["on_hand"]
+
+
+def count(app, sql, *args):
+    """The single number a COUNT/SUM query over the ledger returns."""
+    with closing(ledger(app)) as db:
+        return db.execute(sql, args).fetchone()[0]
