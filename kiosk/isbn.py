@@ -15,7 +15,9 @@ def normalize(text):
 def is_valid(isbn):
     """True when a normalized ISBN-10 or ISBN-13 has a correct check digit."""
     if len(isbn) == 13 and isbn.isdigit():
-        total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(isbn))
+        # Weights 1,3,1,3… summed over the digits' bytes (48 is "0"): quick enough for 100k-row catalogs.
+        codes = isbn.encode() if isbn.isascii() else bytes(48 + int(d) for d in isbn)
+        total = sum(codes[::2]) + 3 * sum(codes[1::2]) - 48 * 25
         return total % 10 == 0 and isbn[:3] in ("978", "979")
     if len(isbn) == 10 and re.fullmatch(r"\d{9}[\dX]", isbn):
         total = sum((10 - i) * (10 if d == "X" else int(d)) for i, d in enumerate(isbn))
