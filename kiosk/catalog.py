@@ -2,9 +2,13 @@
 import csv
 import heapq
 import re
+import threading
 import unicodedata
+from array import array
 from bisect import bisect_left
+from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import chain, groupby
 from pathlib import Path
 
 from . import isbn as isbnlib
@@ -51,8 +55,73 @@ class Warning_:
 
 def fold(text):
     """Lower-case text without accents, so 'Émile' is found by 'emile'."""
+    if text.isascii():
+        return text.casefold()  # the common case, and NFKD leaves ASCII as it is
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class _Index:
+    """Prefix search over folded title and author words and the ISBNs.
+
+    Built once, on the first search: the home page never needs it, so start-up does not wait for it.
+    Positions index the title-ordered book list, so the first matches in a posting list are the first
+    results; posting lists are compact arrays (4 bytes a position instead of a 36-byte int object).
+    """
+
+    def __init__(self, books):
+        postings, texts, codes = defaultdict(list), [], []
+        for pos, book in enumerate(books):
+            words = _WORD.findall(fold(f"{book.title} {book.author}"))
+            for word in set(words):
+                postings[word].append(pos)
+            codes.append((book.isbn13, pos))
+            if book.isbn != book.isbn13:
+                codes.append((book.isbn.lower(), pos))
+                words.append(book.isbn.lower())
+            # The text a candidate is checked against: a query word w matches where " " + w occurs.
+            texts.append(f" {' '.join(words)} {book.isbn13}")
+        self.terms = sorted(postings)
+        self.postings = [array("i", postings[t]) for t in self.terms]
+        self.texts = texts
+        codes.sort()
+        self.codes = [c for c, _ in codes]
+        self.code_positions = array("i", [p for _, p in codes])
+        self._letters = {}
+
+    def span(self, word):
+        """How many positions match `word` as a word or ISBN prefix, and where they are listed."""
+        lo = bisect_left(self.terms, word)
+        hi = bisect_left(self.terms, word + "\U0010ffff", lo)
+        code_lo = code_hi = 0
+        if word[:1].isdigit():
+            code_lo = bisect_left(self.codes, word)
+            code_hi = bisect_left(self.codes, word + "\U0010ffff", code_lo)
+        return sum(map(len, self.postings[lo:hi])) + code_hi - code_lo, (lo, hi, code_lo, code_hi)
+
+    def candidates(self, word, where):
+        """Positions that may match `word`, in title order, each once."""
+        lo, hi, code_lo, code_hi = where
+        if code_hi - code_lo > len(self.texts) // 16:
+            # The start of an ISBN: ISBNs do not follow titles, so walking every book fills a page fast.
+            return range(len(self.texts))
+        found = [self._word_positions(word, lo, hi)]
+        if code_hi > code_lo:
+            found.append(sorted(self.code_positions[code_lo:code_hi]))
+        return found[0] if len(found) == 1 else (p for p, _ in groupby(heapq.merge(*found)))
+
+    def _word_positions(self, word, lo, hi):
+        if hi - lo == 1:
+            return self.postings[lo]
+        if len(word) == 1:
+            # A first letter spans thousands of words in a real catalog: merge them once and keep that.
+            merged = self._letters.get(word)
+            if merged is None:
+                merged = array("i", sorted(set(chain.from_iterable(self.postings[lo:hi]))))
+                self._letters[word] = merged
+            return merged
+        # A book lists a word once, but may hold two words with the same prefix.
+        return (p for p, _ in groupby(heapq.merge(*self.postings[lo:hi])))
 
 
 @dataclass
@@ -72,7 +141,9 @@ class Catalog:
             self._by_isbn[book.isbn13] = book
             self._by_isbn[book.isbn] = book
         self._categories = sorted({b.category for b in self.books if b.category}, key=fold)
+        self._in_category = {}
         self._index = None
+        self._index_lock = threading.Lock()
 
     def get(self, code):
         """The book for an ISBN-10 or ISBN-13 in any spelling, or None."""
@@ -83,44 +154,41 @@ class Catalog:
         """The distinct categories, sorted."""
         return self._categories
 
-    def _build_index(self):
-        # One sorted list of (word, position) pairs: a prefix query is two bisections.
-        pairs = set()
-        for pos, book in enumerate(self.books):
-            for word in _WORD.findall(fold(f"{book.title} {book.author}")):
-                pairs.add((word, pos))
-            pairs.add((book.isbn13, pos))
-            pairs.add((book.isbn.lower(), pos))
-        entries = sorted(pairs)
-        self._index = ([w for w, _ in entries], [p for _, p in entries])
-
-    def _matches(self, word):
-        words, positions = self._index
-        lo = bisect_left(words, word)
-        hi = bisect_left(words, word + "\U0010ffff", lo)
-        return set(positions[lo:hi])
+    def _built_index(self):
+        with self._index_lock:  # concurrent first searches build it once
+            if self._index is None:
+                self._index = _Index(self.books)
+        return self._index
 
     def search(self, query, limit=48, category=""):
         """Books whose title or author words, or ISBN, start with every word of the query, in title order."""
-        if self._index is None:
-            self._build_index()
+        index = self._index or self._built_index()
         digits = re.sub(r"[\s-]", "", query)
-        words = [digits.lower()] if re.fullmatch(r"\d{4,12}[\dXx]?", digits) else _WORD.findall(fold(query))
+        # A query shaped like an ISBN is one word, however it is hyphenated.
+        words = {digits.lower()} if re.fullmatch(r"\d{4,12}[\dXx]?", digits) else set(_WORD.findall(fold(query)))
         if not words:
             return self.page(1, size=limit, category=category)[0]
-        hits = None
-        for word in sorted(words, key=len, reverse=True):  # the longest word narrows fastest
-            found = self._matches(word)
-            hits = found if hits is None else hits & found
-            if not hits:
-                return []
-        if category:
-            hits = [p for p in hits if self.books[p].category == category]
-        return [self.books[p] for p in heapq.nsmallest(limit, hits)]
+        # Walk the rarest word's candidates in title order; check every word in the candidate's text.
+        (total, where), rarest = min((index.span(word), word) for word in words)
+        needles = [" " + word for word in words]
+        texts, books, found = index.texts, self.books, []
+        for pos in index.candidates(rarest, where) if total else ():
+            text = texts[pos]
+            if all(n in text for n in needles) and (not category or books[pos].category == category):
+                found.append(books[pos])
+                if len(found) == limit:
+                    break
+        return found
+
+    def _books_in(self, category):
+        books = self._in_category.get(category)
+        if books is None:
+            books = self._in_category[category] = [b for b in self.books if b.category == category]
+        return books
 
     def page(self, number, size=24, category=""):
         """One page of the catalog in title order, and the number of pages."""
-        books = [b for b in self.books if b.category == category] if category else self.books
+        books = self._books_in(category) if category else self.books
         pages = max(1, -(-len(books) // size))
         number = min(max(1, number), pages)
         return books[(number - 1) * size:number * size], pages
@@ -136,44 +204,58 @@ def _read_text(path):
             "Save it as 'CSV UTF-8' to be sure accents come out right."
 
 
-def _clean(value):
-    return (value or "").strip()
+_PLAIN_PRICE = re.compile(r"([0-9]{1,12})(?:\.([0-9]*))?")
+_STOCK = re.compile(r"\d{1,7}")
+_URL_LIKE = re.compile(r"^[a-z]+:", re.I)
 
 
-def _parse_row(row, currency, warn):
-    isbn_raw = _clean(row.get("isbn"))
-    code = isbnlib.normalize(isbn_raw)
+def _price(raw, currency, digits):
+    """Minor units of a price; plain "12.50" is parsed directly, anything else by money.to_minor."""
+    plain = _PLAIN_PRICE.fullmatch(raw)
+    if plain and len(plain[2] or "") <= digits:
+        return int(plain[1] + (plain[2] or "").ljust(digits, "0"))
+    return to_minor(raw, currency)
+
+
+def _parse_row(cells, columns, currency, digits, shared, warn):
+    """A Book from one row's cells, or None after warning about the first thing wrong with it."""
+    isbn_raw = cells[columns["isbn"]]
+    # A plain 13-digit code is already normalized; anything else goes through isbn.normalize.
+    code = isbn_raw if len(isbn_raw) == 13 and isbn_raw.isascii() and isbn_raw.isdigit() \
+        else isbnlib.normalize(isbn_raw)
     if not code:
         return warn("isbn", f"{isbn_raw!r} is not an ISBN-10 or ISBN-13.")
     if not isbnlib.is_valid(code):
         return warn("isbn", f"{isbn_raw!r} has a wrong check digit; check it against the book's barcode.")
-    title, author = _clean(row.get("title")), _clean(row.get("author"))
+    title, author = cells[columns["title"]], cells[columns["author"]]
     if not title:
         return warn("title", "the title is empty.")
     if not author:
         return warn("author", "the author is empty.")
-    price_raw = _clean(row.get("price"))
+    price_raw = cells[columns["price"]]
     try:
-        price = to_minor(price_raw, currency)
+        price = _price(price_raw, currency, digits)
     except ValueError as exc:
-        digits = exponent(currency)
         example = "1500" if digits == 0 else "23." + "0" * digits
         return warn("price", f"{exc}. Write the price in {currency} like {example}, without a currency sign.")
-    stock_raw = _clean(row.get("stock"))
-    if not re.fullmatch(r"\d{1,7}", stock_raw):
+    stock_raw = cells[columns["stock"]]
+    if not _STOCK.fullmatch(stock_raw):
         return warn("stock", f"{stock_raw!r} is not a whole number of copies (0 or more).")
-    fields = {name: _clean(row.get(name)) for name in OPTIONAL}
+    fields = {name: cells[columns[name]] if name in columns else "" for name in OPTIONAL}
     for name, value in (("title", title), ("author", author), *fields.items()):
         if len(value) > MAX_TEXT[name]:
             return warn(name, f"the {name} is longer than {MAX_TEXT[name]} characters.")
     cover = fields["cover"]
-    if cover and (re.match(r"^[a-z]+:", cover, re.I) or ".." in cover or cover.startswith("/")):
+    if cover and (_URL_LIKE.match(cover) or ".." in cover or cover.startswith("/")):
         # Covers are files beside the catalog; the kiosk never fetches from the network.
         warn("cover", f"{cover!r} must be a file name in the catalog's covers folder, not a URL or path; "
                       "the book is listed without a cover.")
         cover = ""
+    # Categories and cover files repeat across thousands of rows: keep one copy of each string.
+    category = shared.setdefault(fields["category"], fields["category"])
     return Book(isbn=code, isbn13=isbnlib.to_isbn13(code), title=title, author=author, price=price,
-                stock=int(stock_raw), cover=cover, description=fields["description"], category=fields["category"])
+                stock=int(stock_raw), cover=shared.setdefault(cover, cover), description=fields["description"],
+                category=category)
 
 
 def load_catalog(path, currency):
@@ -188,29 +270,34 @@ def load_catalog(path, currency):
     if not lines:
         raise CatalogError(f"The catalog {path} is empty. Add a header row '{','.join(REQUIRED)}' and one row per book.")
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
-    reader = csv.DictReader(lines, delimiter=delimiter)
-    header = [_clean(h).lower() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise CatalogError(f"The catalog {path} has no column {', '.join(missing)}. "
                            f"Its first row must name the columns: {','.join(REQUIRED)} (and optionally "
                            f"{','.join(OPTIONAL)}).")
+    columns = {h: i for i, h in enumerate(header)}  # a repeated column name: the last one counts
+    width = len(header)
+    digits = exponent(currency)
     warnings = []
     if encoding_note:
         warnings.append(Warning_(name, 1, "", encoding_note))
-    books, seen, skipped = [], {}, 0
-    for row in reader:
+    books, seen, shared, skipped = [], {}, {}, 0
+    for cells in reader:
         line = reader.line_num
 
         def warn(column, message, line=line):
             warnings.append(Warning_(name, line, column, message))
 
-        if not any(_clean(v) for v in row.values() if isinstance(v, str)):
+        cells = [c.strip() for c in cells]
+        if not any(cells[:width]):
             continue  # blank lines are what spreadsheets leave at the end
-        if None in row:
+        if len(cells) > width:
             warn("", "the row has more cells than the header; check for an unquoted comma.")
-        book = _parse_row(row, currency, warn)
+        elif len(cells) < width:
+            cells += [""] * (width - len(cells))
+        book = _parse_row(cells, columns, currency, digits, shared, warn)
         if book is None:
             skipped += 1
             continue
