@@ -128,4 +128,8 @@ def create_app(test_config=None):
     app.register_blueprint(checkout.bp)
     from . import experience
     app.register_blueprint(experience.bp)
+    from . import reconcile, staff, webhooks
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(webhooks.bp)
+    reconcile.init_app(app)  # one sweep at start-up, then on a timer (off in tests unless RECONCILER=True)
     return app

@@ -1,0 +1,237 @@
+"""Reconciliation without webhooks: at start-up and on a timer the ledger catches up with Stripe.
+
+A kiosk has no public URL, so Stripe's webhooks cannot reach it. Instead it asks Stripe: every open
+order's PaymentIntent is settled, every PaymentIntent this kiosk created (found by `kiosk_id` in its
+metadata) is matched to the ledger — a paid one the ledger lost is adopted — and intents nobody paid
+for are canceled. Everything goes through `orders.settle`, like the confirmation page and the webhook.
+"""
+import logging
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import orders
+from .db import connect, get_meta, set_meta
+from .payments import PaymentError
+
+log = logging.getLogger("kiosk.reconcile")
+
+WATERMARK = "reconcile_watermark"
+LAST_SWEEP = "reconcile_last_sweep"
+LAST_RESULT = "reconcile_last_result"
+# With no watermark (a new or lost ledger), look this far back for the kiosk's payments.
+FIRST_LOOK_BACK = 30 * 86400
+# Clocks differ between the kiosk and Stripe: list a little before the watermark.
+CLOCK_SKEW = 300
+# States from which a customer may still pay; Stripe allows canceling all of them but `processing`.
+OPEN_AT_STRIPE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
+ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+ITEM = re.compile(r"(\d{13})x(\d{1,3})")
+
+
+@dataclass
+class Report:
+    """What one sweep did, by order reference or intent id."""
+
+    settled: list = field(default_factory=list)
+    adopted: list = field(default_factory=list)
+    attached: list = field(default_factory=list)
+    canceled: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+    def __str__(self):
+        parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v and k != "errors"]
+        if self.errors:
+            parts.append(f"{len(self.errors)} could not be checked ({self.errors[0]})")
+        return ", ".join(parts) or "nothing to do"
+
+
+def items_from_metadata(metadata):
+    """The (ISBN-13, quantity) pairs a PaymentIntent's `items`, `items_2`, … metadata lists."""
+    keys = sorted((k for k in metadata if k == "items" or re.fullmatch(r"items_\d+", k)),
+                  key=lambda k: int(k[6:] or 1))
+    return [(m.group(1), int(m.group(2))) for k in keys for m in ITEM.finditer(metadata[k]) if int(m.group(2)) > 0]
+
+
+def adopt(db, catalog, intent):
+    """Rebuild a paid order the ledger does not know from the intent's metadata and the catalog."""
+    lines, unknown = [], []
+    for isbn, quantity in items_from_metadata(intent.metadata):
+        book = catalog.get(isbn)
+        if book is None:
+            unknown.append(isbn)
+        lines.append({"isbn": isbn, "title": book.title if book else f"Book not in the catalog ({isbn})",
+                      "unit_price": book.price if book else 0, "quantity": quantity})
+    note = [f"Adopted from Stripe on {orders.now()} UTC: the ledger had no record of this paid order."]
+    listed = sum(line["unit_price"] * line["quantity"] for line in lines)
+    if listed != intent.amount:
+        note.append(f"Line prices come from today's catalog and total {listed}, not the {intent.amount} charged.")
+    if unknown or not lines:
+        note.append("Some books could not be identified from the payment's metadata.")
+    reference = intent.metadata.get("order_ref") or ""
+    if not reference or orders.get(db, reference=reference) is not None:
+        # Never reuse a reference that names another order.
+        reference = f"{reference or 'BK'}-{intent.id[-6:].upper()}"
+    order = orders.create_pending(db, attempt=None, priced_lines=lines, currency=intent.currency,
+                                  reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
+                                  created_at=orders.stamp_of(intent.created), note=" ".join(note))
+    orders.settle(db, order, intent, paid_at=orders.stamp_of(intent.created))
+    log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
+    return orders.get(db, order_id=order["id"])
+
+
+def apply_intent(db, catalog, kiosk_id, intent, report):
+    """Bring the ledger in line with one PaymentIntent; returns its order row, or None if it has none."""
+    if intent.metadata.get("kiosk_id") != kiosk_id:
+        return None
+    order = orders.get(db, intent=intent.id)
+    if order is None:
+        by_reference = orders.get(db, reference=intent.metadata.get("order_ref") or "")
+        if by_reference is not None and orders.attach_intent(db, by_reference["id"], intent.id):
+            # The kiosk stopped between creating the intent and recording it.
+            report.attached.append(by_reference["reference"])
+        order = orders.get(db, intent=intent.id)
+    if order is None:
+        if intent.status != "succeeded":
+            return None
+        try:
+            order = adopt(db, catalog, intent)
+        except sqlite3.IntegrityError:
+            # Another path (webhook, confirmation) recorded it a moment ago.
+            return orders.get(db, intent=intent.id)
+        report.adopted.append(order["reference"])
+        return order
+    if orders.settle(db, order, intent) != order["status"]:
+        report.settled.append(order["reference"])
+    return orders.get(db, order_id=order["id"])
+
+
+def _abandon(db, gateway, intent, order, report):
+    """Cancel an intent nobody paid, then settle its order from what Stripe answers."""
+    try:
+        intent = gateway.cancel(intent.id)
+    except PaymentError:
+        # It moved on (paid, or canceled) since we looked: settle from its state now.
+        intent = gateway.retrieve(intent.id)
+    if order is not None:
+        orders.settle(db, order, intent)
+    if intent.status == "canceled":
+        report.canceled.append(order["reference"] if order is not None else intent.id)
+    return intent
+
+
+def sweep(db, kiosk, now=None):
+    """One reconciliation pass; returns a Report. Raises PaymentError only if Stripe cannot be listed."""
+    now = now if now is not None else time.time()
+    gateway, report = kiosk.gateway, Report()
+    abandon_before = now - kiosk.settings.abandon_minutes * 60
+    since = float(get_meta(db, WATERMARK, now - FIRST_LOOK_BACK)) - CLOCK_SKEW
+    listed = {}
+    for intent in gateway.list_since(since):
+        # localstripe (and any Stripe double) may ignore `created`: filter here too.
+        if intent.created < since or intent.metadata.get("kiosk_id") != kiosk.kiosk_id:
+            continue
+        order = apply_intent(db, kiosk.catalog, kiosk.kiosk_id, intent, report)
+        if order is None and intent.status in ABANDONABLE and intent.created < abandon_before:
+            # An intent of ours with no order (a lost ledger): nobody can be paying it any more.
+            try:
+                intent = _abandon(db, gateway, intent, None, report)
+            except PaymentError as exc:
+                report.errors.append(f"{intent.id}: {exc.message}")
+        listed[intent.id] = intent
+
+    for order in orders.open_orders(db):
+        try:
+            intent = _settle_open(db, gateway, order, listed, abandon_before, report)
+        except PaymentError as exc:
+            report.errors.append(f"{order['reference']}: {exc.message}")
+            log.warning("reconcile %s: %s (%s)", order["reference"], exc.kind, exc.status)
+            continue
+        if intent is not None and intent.id in listed:
+            listed[intent.id] = intent
+    # Next time, list again from the oldest intent that may still be paid, so none is missed.
+    still_open = [i.created for i in listed.values() if i.status in OPEN_AT_STRIPE]
+    set_meta(db, WATERMARK, int(min([now] + still_open)))
+    set_meta(db, LAST_SWEEP, orders.stamp_of(now))
+    set_meta(db, LAST_RESULT, str(report))
+    return report
+
+
+def _settle_open(db, gateway, order, listed, abandon_before, report):
+    """Settle one open order from its intent, canceling an abandoned one; returns the intent as it ends up."""
+    if not order["payment_intent"]:
+        # No intent was ever recorded (and none turned up in the listing): the customer never paid.
+        if order["created_at"] < orders.stamp_of(abandon_before) and \
+                orders.mark_canceled(db, order["id"], "No payment was started."):
+            report.canceled.append(order["reference"])
+        return None
+    intent = listed.get(order["payment_intent"])
+    if intent is None:
+        try:
+            intent = gateway.retrieve(order["payment_intent"])
+        except PaymentError as exc:
+            if exc.kind != "not_found":
+                raise
+            if orders.mark_canceled(db, order["id"], "Stripe does not know this payment."):
+                report.canceled.append(order["reference"])
+            return None
+    if orders.settle(db, order, intent) != order["status"]:
+        report.settled.append(order["reference"])
+    if intent.status in ABANDONABLE and intent.created < abandon_before:
+        intent = _abandon(db, gateway, intent, orders.get(db, order_id=order["id"]), report)
+    return intent
+
+
+class Reconciler:
+    """Runs sweeps on a daemon thread: one at start-up, then every `reconcile_seconds`."""
+
+    def __init__(self, app):
+        self.app = app
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def run_once(self):
+        """One sweep now; returns its Report, or None if Stripe could not be reached. Never raises."""
+        kiosk = self.app.extensions["kiosk"]
+        with self._lock:
+            db = connect(self.app.config["DATABASE"])
+            try:
+                report = sweep(db, kiosk)
+                log.info("reconciled with Stripe: %s", report)
+                return report
+            except PaymentError as exc:
+                log.warning("reconcile: Stripe unreachable (%s); trying again next time", exc.kind)
+                set_meta(db, LAST_RESULT, f"Stripe could not be reached: {exc.message}")
+            except Exception:  # the thread must outlive any bug or database hiccup
+                log.exception("reconcile failed; trying again next time")
+            finally:
+                db.close()
+        return None
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.app.extensions["kiosk"].settings.reconcile_seconds)
+
+    def start(self):
+        """Start the timer thread (the first sweep runs at once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout=10):
+        """Stop the timer thread after its current sweep."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def init_app(app):
+    """Attach a Reconciler to the kiosk; start it unless the app config turns it off (tests do)."""
+    kiosk = app.extensions["kiosk"]
+    kiosk.reconciler = Reconciler(app) if kiosk.gateway is not None else None
+    if kiosk.reconciler is not None and app.config.get("RECONCILER", not app.testing):
+        kiosk.reconciler.start()

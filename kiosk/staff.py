@@ -1,0 +1,430 @@
+"""The staff area behind KIOSK_STAFF_PIN: the day's takings, orders, refunds, stock, export, catalog and exit."""
+import csv
+import hmac
+import io
+import logging
+import re
+import time
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for)
+
+from . import charts, kiosk, orders
+from .catalog import CatalogError, load_catalog
+from .db import get_db, get_meta, set_meta, transaction
+from .money import exponent, to_minor
+from .payments import PaymentError
+from .reconcile import LAST_RESULT, LAST_SWEEP
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+log = logging.getLogger("kiosk.staff")
+
+MAX_TRIES = 5
+LOCK_SECONDS = 5 * 60
+IDLE_SECONDS = 5 * 60
+MIN_PIN = 4
+PAGE_SIZE = 25
+OPEN_ENDPOINTS = ("staff.index", "staff.login", "staff.lock")
+clock = time.time  # tests move time forward by replacing this
+
+
+def pin_problem():
+    """Why the staff area cannot open (no PIN, or one too short to protect refunds), or None."""
+    pin = kiosk().settings.staff_pin
+    if not pin:
+        return "No staff PIN is set, so the staff area stays locked."
+    if len(pin) < MIN_PIN:
+        return f"The staff PIN is shorter than {MIN_PIN} characters, so the staff area stays locked."
+    return None
+
+
+def signed_in():
+    """True while this session holds a staff sign-in used within the last 5 minutes."""
+    staff = session.get("staff")
+    if not staff:
+        return False
+    if clock() - staff.get("seen", 0) > IDLE_SECONDS:
+        session.pop("staff", None)
+        flash("The staff area locked itself after 5 minutes without use.", "info")
+        return False
+    session["staff"] = {**staff, "seen": clock()}
+    return True
+
+
+@bp.before_app_request
+def leave_staff_area():
+    """Going back to the shop ends the staff session, so a customer cannot walk in behind staff."""
+    if "staff" in session and request.blueprint != "staff" and request.endpoint not in (None, "static"):
+        session.pop("staff", None)
+
+
+@bp.before_request
+def guard():
+    """Every staff page but the sign-in needs a PIN set and a live staff session."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if pin_problem():
+        return render_template("staff/no_pin.html", problem=pin_problem()), 403
+    if not signed_in():
+        if request.method == "GET":
+            return redirect(url_for("staff.index"))
+        abort(403)
+    return None
+
+
+@bp.context_processor
+def staff_context():
+    """Whether the staff header shows its menu and idle lock."""
+    return {"signed_in": "staff" in session}
+
+
+@bp.app_template_filter("localtime")
+def localtime_filter(stamp):
+    """A ledger timestamp (UTC) as the kiosk's local time."""
+    if not stamp:
+        return ""
+    moment = datetime.strptime(stamp, orders.STAMP).replace(tzinfo=timezone.utc).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _lockout(db, now):
+    """Seconds the PIN stays locked, and wrong tries so far."""
+    until = float(get_meta(db, "staff_locked_until", 0))
+    return max(0, until - now), int(get_meta(db, "staff_pin_failures", 0))
+
+
+def check_pin(db, pin):
+    """Compare a PIN in constant time, counting wrong tries in the ledger; returns (ok, message, locked)."""
+    now = clock()
+    with transaction(db):  # one try at a time, even from two windows
+        locked, failures = _lockout(db, now)
+        if locked:
+            return False, f"Too many wrong PINs. Try again in {-(-int(locked) // 60)} minutes.", True
+        if hmac.compare_digest(pin.encode(), kiosk().settings.staff_pin.encode()):
+            set_meta(db, "staff_pin_failures", 0)
+            return True, "", False
+        failures += 1
+        if failures >= MAX_TRIES:
+            set_meta(db, "staff_locked_until", now + LOCK_SECONDS)
+            set_meta(db, "staff_pin_failures", 0)
+            log.warning("staff PIN: %s wrong tries, locked for %s s", MAX_TRIES, LOCK_SECONDS)
+            return False, f"Too many wrong PINs. The staff area is locked for {LOCK_SECONDS // 60} minutes.", True
+        set_meta(db, "staff_pin_failures", failures)
+        left = MAX_TRIES - failures
+        return False, f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before a 5-minute lock.", False
+
+
+@bp.get("/")
+def index():
+    """The sign-in, or today's takings for signed-in staff."""
+    if pin_problem():
+        return render_template("staff/no_pin.html", problem=pin_problem()), 403
+    if not signed_in():
+        return render_template("staff/login.html")
+    return dashboard()
+
+
+@bp.post("/login")
+def login():
+    """Check the PIN; five wrong tries lock the staff area for five minutes."""
+    if pin_problem():
+        return render_template("staff/no_pin.html", problem=pin_problem()), 403
+    ok, message, locked = check_pin(get_db(), request.form.get("pin", "")[:64])
+    if not ok:
+        flash(message, "error")
+        return render_template("staff/login.html"), 429 if locked else 401
+    # A fresh session id on sign-in, keeping the rest (cart, CSRF token): nobody can plant a staff session.
+    kept = dict(session)
+    session.reset()
+    session.update(kept)
+    session["staff"] = {"since": clock(), "seen": clock()}
+    log.info("staff signed in")
+    return redirect(url_for("staff.index"))
+
+
+@bp.post("/lock")
+def lock():
+    """End the staff session and go back to the shop."""
+    session.pop("staff", None)
+    return redirect(url_for("shop.home"))
+
+
+def dashboard():
+    """Today's takings, charts by hour and by day, and what needs attention."""
+    db, k = get_db(), kiosk()
+    day = orders.today()
+    hours = orders.sales_by_hour(db, day)
+    days = orders.sales_by_day(db, day, 14)
+    by_hour = charts.bar_chart([(f"{h:02d}:00", amount, f", {n} orders") for h, amount, n in hours],
+                               title=f"Sales by hour on {day.isoformat()}", fmt=k.money, chart_id="chart-hours",
+                               label_every=3)
+    by_day = charts.bar_chart([(d.strftime("%d %b"), amount, f", {n} orders") for d, amount, n in days],
+                              title="Sales by day, last 14 days", fmt=k.money, chart_id="chart-days", label_every=2)
+    counts = {row["status"]: row["n"] for row in
+              db.execute("SELECT status, COUNT(*) AS n FROM orders WHERE status IN ('pending', 'failed') "
+                         "GROUP BY status")}
+    oversold = db.execute("SELECT COUNT(*) FROM orders WHERE oversold = 1").fetchone()[0]
+    return render_template("staff/dashboard.html", day=day, takings=orders.takings(db, day), hours=hours, days=days,
+                           by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
+                           last_sweep=get_meta(db, LAST_SWEEP), last_result=get_meta(db, LAST_RESULT),
+                           warnings=len(k.catalog.warnings))
+
+
+def _page():
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and len(raw) < 6 else 1
+
+
+@bp.get("/orders")
+def order_list():
+    """Orders, newest first, searchable by reference, ISBN or pi_ id."""
+    query = request.args.get("q", "")[:100].strip()
+    status = request.args.get("status", "")
+    oversold = request.args.get("oversold") == "1"
+    rows, total = orders.find_orders(get_db(), query, status, oversold, _page(), PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render_template("staff/orders.html", rows=rows, total=total, page=min(_page(), pages), pages=pages,
+                           query=query, status=status, oversold=oversold, statuses=orders.STATUSES,
+                           today=orders.today().isoformat())
+
+
+def _order_or_404(reference):
+    order = orders.get(get_db(), reference=reference[:40])
+    if order is None:
+        abort(404)
+    return order
+
+
+@bp.get("/orders/<reference>")
+def order_detail(reference):
+    """One order: lines, refunds, stock movements, and the refund form."""
+    db, order = get_db(), _order_or_404(reference)
+    returned = orders.returned_quantities(db, order["id"])
+    lines = [{**dict(line), "returnable": line["quantity"] - returned.get(line["isbn"], 0)}
+             for line in orders.lines(db, order["id"])]
+    left = order["amount"] - order["amount_refunded"]
+    return render_template("staff/order.html", order=order, lines=lines, refunds=orders.refunds(db, order["id"]),
+                           movements=orders.movements(db, order["id"]), left=left, left_major=major(left),
+                           refundable=order["status"] in orders.REFUNDABLE and kiosk().gateway is not None,
+                           request_key=uuid.uuid4().hex)
+
+
+def major(minor, currency=None):
+    """Minor units as a plain decimal in major units ("12.99", "1500"), for forms and spreadsheets."""
+    digits = exponent(currency or kiosk().settings.currency)
+    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
+
+
+def _refund_request(db, order):
+    """The amount and returned copies a refund form asks for; raises LedgerError or ValueError."""
+    try:
+        amount = to_minor(request.form.get("amount", ""), order["currency"])
+    except ValueError:
+        raise orders.LedgerError(f"Write the refund amount as a number in {order['currency']}, "
+                                 f"like {major(order['amount'], order['currency'])}.") from None
+    returned = {}
+    for line in orders.lines(db, order["id"]):
+        raw = request.form.get(f"return-{line['isbn']}", "0")
+        returned[line["isbn"]] = int(raw) if raw.isdigit() and len(raw) < 4 else 0
+    orders.check_refund(db, order, amount, returned)
+    return amount, returned
+
+
+@bp.post("/orders/<reference>/refund")
+def refund(reference):
+    """Refund all or part of an order through Stripe, then write it to the ledger (and stock, if returned)."""
+    db, k, order = get_db(), kiosk(), _order_or_404(reference)
+    back = redirect(url_for("staff.order_detail", reference=order["reference"]))
+    key = request.form.get("request", "")
+    if not re.fullmatch(r"[0-9a-f]{32}", key):
+        abort(400)
+    if orders.refund_recorded(db, key):
+        flash("That refund was already made; it is listed below.", "info")
+        return back
+    if k.gateway is None:
+        flash("Payments are not set up on this kiosk, so it cannot refund.", "error")
+        return back
+    try:
+        amount, returned = _refund_request(db, order)
+    except orders.LedgerError as exc:
+        flash(str(exc), "error")
+        return back
+    try:
+        # The form's key makes a double tap or a retry after a timeout one refund at Stripe.
+        made = k.gateway.refund(order["payment_intent"], amount, idempotency_key=f"{k.kiosk_id}-refund-{key}")
+    except PaymentError as exc:
+        log.warning("refund of %s failed: %s (%s)", order["reference"], exc.kind, exc.status)
+        flash(f"Stripe did not make the refund, so nothing was recorded: {exc.message}", "error")
+        return back
+    if made.status in ("failed", "canceled"):
+        flash(f"Stripe reports the refund as {made.status}; nothing was recorded.", "error")
+        return back
+    orders.record_refund(db, order["id"], stripe_refund=made.id, amount=made.amount, request_key=key,
+                         returned=returned, reason=request.form.get("reason", "")[:200].strip() or None)
+    log.info("refunded %s of order %s (%s)", made.amount, order["reference"], made.id)
+    books = sum(returned.values())
+    flash(f"Refunded {k.money(made.amount)}" + (f"; {books} {'book' if books == 1 else 'books'} back in stock."
+                                                if books else "."), "info")
+    return back
+
+
+@bp.get("/stock")
+def stock():
+    """Copies on hand per book, with a count form."""
+    catalog = kiosk().catalog
+    query = request.args.get("q", "")[:100].strip()
+    if query:
+        books, pages = catalog.search(query, limit=PAGE_SIZE), 1
+    else:
+        books, pages = catalog.page(_page(), size=PAGE_SIZE)
+    levels = orders.stock_list(get_db(), [b.isbn13 for b in books])
+    return render_template("staff/stock.html", books=books, levels=levels, query=query, page=min(_page(), pages),
+                           pages=pages)
+
+
+@bp.post("/stock")
+def adjust_stock():
+    """Set a book's copies on hand after counting the shelf, with a reason."""
+    book = kiosk().catalog.get(request.form.get("isbn", ""))
+    raw = request.form.get("count", "").strip()
+    query = request.form.get("q", "")[:100]
+    if book is None:
+        abort(404)
+    if not raw.isdigit() or len(raw) > 6:
+        flash("Write the number of copies on the shelf as a whole number.", "error")
+        return redirect(url_for("staff.stock", q=query))
+    try:
+        delta = orders.adjust_stock(get_db(), book.isbn13, int(raw), request.form.get("note", ""))
+    except orders.LedgerError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.stock", q=query))
+    flash(f"“{book.title}”: {int(raw)} on hand ({delta:+d})." if delta else f"“{book.title}”: no change.", "info")
+    return redirect(url_for("staff.stock", q=query))
+
+
+CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
+               "Email", "Payment ID", "Over-sold", "Adopted", "Note")
+
+
+def safe_cell(value):
+    """A spreadsheet cell that is never read as a formula (OWASP CSV injection): = + - @ tab CR get a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def orders_csv(rows):
+    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for order, lines in rows:
+        items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
+        writer.writerow([safe_cell(v) for v in (
+            order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
+            order["status"], major(order["amount"], order["currency"]),
+            major(order["amount_refunded"], order["currency"]), order["currency"],
+            sum(line["quantity"] for line in lines), items, order["email"] or "", order["payment_intent"] or "",
+            "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "")])
+    return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
+
+
+def _date_range():
+    """The export's first and last local day from the form, or a ValueError with what to fix."""
+    today = orders.today()
+    try:
+        first = date.fromisoformat(request.values.get("from") or today.isoformat())
+        last = date.fromisoformat(request.values.get("to") or first.isoformat())
+    except ValueError:
+        raise ValueError("Give the dates as YYYY-MM-DD.") from None
+    if last < first:
+        raise ValueError("The end date is before the start date.")
+    return first, last
+
+
+@bp.get("/export.csv")
+def export_csv():
+    """Download the orders of a date range as CSV."""
+    try:
+        first, last = _date_range()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.order_list"))
+    body = orders_csv(orders.orders_between(get_db(), first, last))
+    name = f"orders-{first.isoformat()}-to-{last.isoformat()}.csv"
+    return Response(body.encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.post("/export")
+def export_save():
+    """Save the CSV into the kiosk's data folder, for windows that cannot download files."""
+    try:
+        first, last = _date_range()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.order_list"))
+    folder = kiosk().settings.data_dir / "exports"
+    path = folder / f"orders-{first.isoformat()}-to-{last.isoformat()}.csv"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orders_csv(orders.orders_between(get_db(), first, last)).encode("utf-8"))
+    except OSError as exc:
+        flash(f"Could not save the export in {folder}: {exc.strerror}.", "error")
+    else:
+        flash(f"Saved {path}.", "info")
+    return redirect(url_for("staff.order_list"))
+
+
+@bp.get("/catalog")
+def catalog_page():
+    """The catalog file, its load warnings, and the reload button."""
+    return render_template("staff/catalog.html", catalog=kiosk().catalog)
+
+
+@bp.post("/catalog/reload")
+def catalog_reload():
+    """Read the catalog file again; a file with no valid rows leaves the current catalog in place."""
+    k = kiosk()
+    try:
+        fresh = load_catalog(k.settings.catalog_path, k.settings.currency)
+    except CatalogError as exc:
+        flash(f"The catalog was not reloaded, and the kiosk keeps selling the {len(k.catalog.books)} books it had. "
+              f"{exc}", "error")
+        return redirect(url_for("staff.catalog_page"))
+    orders.sync_stock(get_db(), fresh.books)
+    k.catalog = fresh
+    for warning in fresh.warnings:
+        log.warning("catalog: %s", warning)
+    flash(f"Catalog reloaded: {len(fresh.books)} books, {len(fresh.warnings)} warnings.", "info")
+    return redirect(url_for("staff.catalog_page"))
+
+
+@bp.post("/reconcile")
+def reconcile_now():
+    """Ask Stripe now instead of waiting for the next sweep."""
+    reconciler = getattr(kiosk(), "reconciler", None)
+    if reconciler is None:
+        flash("Payments are not set up on this kiosk, so there is nothing to check.", "error")
+    else:
+        report = reconciler.run_once()
+        flash(f"Checked with Stripe: {report}." if report is not None else
+              f"Could not check with Stripe: {get_meta(get_db(), LAST_RESULT)}", "info" if report else "error")
+    return redirect(url_for("staff.index"))
+
+
+@bp.get("/exit")
+def exit_confirm():
+    """Ask before closing the kiosk."""
+    return render_template("staff/exit.html", closing=None)
+
+
+@bp.post("/exit")
+def exit_kiosk():
+    """Close the kiosk window; headless, say there is none."""
+    session.pop("staff", None)
+    closing = kiosk().request_exit()
+    log.info("staff asked the kiosk to exit (%s)", "closing the window" if closing else "headless: no window")
+    return render_template("staff/exit.html", closing=closing)

@@ -1,0 +1,61 @@
+"""Optional webhook for shops that run `stripe listen --forward-to`: the same settling code as reconciliation."""
+import logging
+
+from flask import Blueprint, jsonify, request
+
+from . import kiosk, orders
+from .db import get_db
+from .payments import PaymentError, verify_webhook
+from .reconcile import Report, apply_intent
+from .security import csrf
+
+bp = Blueprint("webhooks", __name__, url_prefix="/stripe")
+# Stripe signs the request instead: a browser's CSRF token cannot come with it.
+csrf.exempt(bp)
+log = logging.getLogger("kiosk.webhooks")
+INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+                 "payment_intent.processing", "payment_intent.requires_action")
+
+
+def _seen(db, event_id):
+    return db.execute("SELECT 1 FROM webhook_events WHERE id = ?", (event_id,)).fetchone() is not None
+
+
+def _remember(db, event, intent_id):
+    db.execute("INSERT OR IGNORE INTO webhook_events (id, type, payment_intent, received_at) VALUES (?, ?, ?, ?)",
+               (event["id"], event["type"], intent_id, orders.now()))
+
+
+@bp.post("/webhook")
+def webhook():
+    """Verify Stripe's signature, then settle the event's PaymentIntent from its current state at Stripe."""
+    k = kiosk()
+    if not k.settings.webhook_secret or k.gateway is None:
+        return jsonify(error="Webhooks are not set up on this kiosk: set STRIPE_WEBHOOK_SECRET in .env "
+                             "(reconciliation works without them)."), 404
+    try:
+        event = verify_webhook(request.get_data(), request.headers.get("Stripe-Signature", ""),
+                               k.settings.webhook_secret)
+    except PaymentError as exc:
+        log.warning("webhook refused: %s", exc.message)
+        return jsonify(error=exc.message), 400
+    db = get_db()
+    if event.get("type") not in INTENT_EVENTS:
+        return jsonify(received=True, ignored=event.get("type"))
+    if _seen(db, event["id"]):
+        return jsonify(received=True, replayed=True)
+    obj = (event.get("data") or {}).get("object") or {}
+    if (obj.get("metadata") or {}).get("kiosk_id") != k.kiosk_id:
+        # One Stripe account may serve several kiosks; this payment is another's.
+        return jsonify(received=True, ignored="another kiosk")
+    try:
+        # Events can arrive late and out of order (Stripe's webhook guide): act on the intent as it is now.
+        intent = k.gateway.retrieve(obj["id"])
+    except PaymentError as exc:
+        log.warning("webhook %s: Stripe unreachable (%s); reconciliation will catch up", event["id"], exc.kind)
+        return jsonify(error=exc.message), 503
+    order = apply_intent(db, k.catalog, k.kiosk_id, intent, Report())
+    _remember(db, event, intent.id)
+    log.info("webhook %s for %s: order %s", event["type"], intent.id, order["reference"] if order else "none")
+    return jsonify(received=True, order=order["reference"] if order else None,
+                   status=order["status"] if order else None)
