@@ -1,12 +1,11 @@
 """Local-origin defences: Host check, CSRF, same-origin POSTs, and response headers."""
-from urllib.parse import urlsplit
-
-from flask import abort, request
+from flask import Response, abort, request
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+FOREIGN_HOST = "This kiosk only answers its own address. Open the kiosk from its own window."
 
 # Stripe's CSP guide for Stripe.js and the Payment Element: scripts and frames from js.stripe.com,
 # 3-D Secure frames from hooks.stripe.com, API calls to api.stripe.com. Inline styles are allowed
@@ -33,10 +32,15 @@ def _host_name(netloc):
 def check_request():
     """Refuse foreign Host headers (DNS rebinding) and cross-origin state changes."""
     if _host_name(request.host) not in LOCAL_HOSTS:
-        abort(421)
+        # A bare answer: no page, so no session and no CSRF token for a rebinding page to read.
+        return Response(FOREIGN_HOST, 421, mimetype="text/plain")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
+        # Browsers send Origin on every cross-origin POST, and "null" from sandboxed frames, data: URLs
+        # and cross-origin redirects; the kiosk's own pages always send its exact scheme, host and port.
+        # A page on another localhost port is same-site (ports do not count), so Sec-Fetch-Site must say
+        # same-origin; local programs that send neither header still need the session's CSRF token.
         origin = request.headers.get("Origin")
-        if origin and origin != "null" and urlsplit(origin).netloc.lower() != request.host.lower():
+        if origin is not None and origin.lower() != request.host_url.rstrip("/").lower():
             abort(403)
         fetch_site = request.headers.get("Sec-Fetch-Site")
         if fetch_site and fetch_site not in ("same-origin", "none"):
@@ -57,6 +61,6 @@ def add_headers(response):
 
 def init_app(app):
     """Install the checks and CSRF protection."""
+    app.before_request(check_request)  # first, so a foreign Host is refused before anything else runs
     csrf.init_app(app)
-    app.before_request(check_request)
     app.after_request(add_headers)
