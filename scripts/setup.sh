@@ -13,6 +13,8 @@ APT_PKGS="$APT_PKGS libnss3 libxkbcommon0 libxkbcommon-x11-0 libegl1 libgl1 libf
 libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 libxshmfence1 libgbm1 libxcb-cursor0 \
 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0"
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS chromium binutils"
+# The accessibility audit injects axe-core from npm (tests/node): Debian's Node.js where there is none.
+[ "$DEV" = 1 ] && ! command -v npm >/dev/null && APT_PKGS="$APT_PKGS nodejs npm"
 
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -28,6 +30,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 if [ "$DEV" = 1 ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 fi
