@@ -15,8 +15,11 @@ def nice_ceiling(value):
     return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
-def bar_chart(points, *, title, fmt, chart_id, label_every=1):
-    """An SVG bar chart of `points` [(label, value, note)], values formatted for people by `fmt`."""
+def bar_chart(points, *, title, fmt, chart_id, label_every=1, label_last=False):
+    """An SVG bar chart of `points` [(label, value, note)], values formatted for people by `fmt`.
+
+    Every `label_every`-th bar is labelled, counting from the first, or from the last if `label_last`."""
+    skip = (len(points) - 1) % label_every if label_last else 0
     top = nice_ceiling(max((value for _, value, _ in points), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     band = plot_w / max(1, len(points))
@@ -34,7 +37,7 @@ def bar_chart(points, *, title, fmt, chart_id, label_every=1):
         parts.append(f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{band * 0.7:.1f}" '
                      f'height="{h:.1f}" data-value="{value}"><title>{escape(label)}: {escape(fmt(value))}'
                      f'{escape(note)}</title></rect>')
-        if i % label_every == 0:
+        if (i - skip) % label_every == 0:
             parts.append(f'<text class="axis" x="{x + band * 0.35:.1f}" y="{HEIGHT - 12}" '
                          f'text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")

@@ -161,7 +161,8 @@ def dashboard():
                                title=f"Sales by hour on {day.isoformat()}", fmt=k.money, chart_id="chart-hours",
                                label_every=3)
     by_day = charts.bar_chart([(d.strftime("%d %b"), amount, f", {n} orders") for d, amount, n in days],
-                              title="Sales by day, last 14 days", fmt=k.money, chart_id="chart-days", label_every=2)
+                              title="Sales by day, last 14 days", fmt=k.money, chart_id="chart-days", label_every=2,
+                              label_last=True)
     counts = {row["status"]: row["n"] for row in
               db.execute("SELECT status, COUNT(*) AS n FROM orders WHERE status IN ('pending', 'failed') "
                          "GROUP BY status")}
