@@ -18,7 +18,9 @@ PUBLIC_INTENT_FIELDS = (
     "next_action", "payment_method", "payment_method_types", "processing", "receipt_email", "status",
 )
 
-# Stripe's API answers browsers from any origin; these are the headers it sends.
+# Stripe's API answers browsers from any origin; these are the headers it sends. (Playwright adds an
+# Access-Control-Allow-Origin of its own to fulfilled responses that lack one, so Chromium cannot catch a
+# missing header here; they are sent for fidelity.)
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, PUT, PATCH, POST, DELETE",

@@ -1,6 +1,7 @@
 """What the checkout refuses or ignores in Chromium: forged prices, an empty cart, a kiosk without Stripe keys."""
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import STRIPE_JS_URL
 from tests.e2e.shopper import (CARD_OK, add_to_cart, cart_summary, cents, expect_confirmation, open_checkout, pay,
                                pick_books, post_json, total_of, usd)
 
@@ -45,6 +46,7 @@ def test_an_empty_cart_cannot_check_out(page, kiosk, stripe_server):
 def test_a_cart_emptied_in_another_tab_is_refused_at_pay(page, kiosk, stripe_server):
     [book] = pick_books(1)
     add_to_cart(page, book["isbn"])
+    page.clock.install()  # so the page's reload delay can be skipped below
     open_checkout(page)
     other = page.context.new_page()
     other.goto("/cart")
@@ -54,6 +56,7 @@ def test_a_cart_emptied_in_another_tab_is_refused_at_pay(page, kiosk, stripe_ser
     page.bring_to_front()  # Chromium throttles a background tab's timers
     pay(page, CARD_OK)
     expect(page.locator("#payment-message")).to_have_text("Your cart is empty. Add a book before paying.")
+    page.clock.fast_forward(3000)
     expect(page).to_have_url(kiosk.url + "/cart")  # the page reloads and the server sends it to the cart
     assert stripe_server.intents() == [] and kiosk.orders() == []
 
@@ -63,9 +66,9 @@ def test_without_keys_browsing_works_and_checkout_shows_the_setup_screen(start_k
     page = open_page(kiosk)
     first, second = pick_books(2)
 
-    page.goto("/")
+    page.goto("/", wait_until="domcontentloaded")
     expect(page.get_by_role("link", name=first["title"])).to_be_visible()
-    page.get_by_label("Search by title, author or ISBN").press_sequentially(second["title"][:12])
+    page.get_by_label("Search by title, author or ISBN").fill(second["title"][:12])  # search as you type
     expect(page.locator("#results")).to_contain_text(second["title"])
     add_to_cart(page, first["isbn"], 2)
     page.goto("/cart")
@@ -82,3 +85,55 @@ def test_without_keys_browsing_works_and_checkout_shows_the_setup_screen(start_k
     expect(page.get_by_role("link", name=first["title"])).to_be_visible()
     assert cart_summary(page)["count"] == 2  # the cart waits for staff to set up payments
     assert stripe_server.intents() == [] and kiosk.orders() == []
+
+
+def test_when_stripe_js_cannot_load_the_checkout_says_so_and_recovers(page, kiosk):
+    page.watch.allow("ERR_INTERNET_DISCONNECTED")  # the failed script loads themselves
+    [book] = pick_books(1)
+    add_to_cart(page, book["isbn"])
+    page.route(STRIPE_JS_URL, lambda route, request: route.abort("internetdisconnected"))
+    page.clock.install()
+
+    page.goto("/checkout/", wait_until="domcontentloaded")
+    expect(page.locator("#payment-message")).to_contain_text("Payments are briefly unavailable. Your cart is kept")
+    expect(page.locator("#pay")).to_be_disabled()
+
+    page.unroute(STRIPE_JS_URL)  # Stripe is back: the page loads Stripe.js by itself on its next try
+    page.clock.fast_forward(3000)
+    expect(page.locator("#pay")).to_be_enabled()
+    expect(page.locator("#payment-message")).to_be_hidden()
+    assert page.watch.stripe_js_loads == 1
+
+
+def test_a_publishable_key_stripe_refuses_shows_a_message_not_a_form(start_kiosk, open_page, stripe_api):
+    kiosk = start_kiosk(STRIPE_PUBLISHABLE_KEY="pk_test_anotheraccount000000000000")
+    page = open_page(kiosk)
+    [book] = pick_books(1)
+    add_to_cart(page, book["isbn"])
+
+    page.goto("/checkout/", wait_until="domcontentloaded")
+    expect(page.locator("#payment-message")).to_contain_text("Payments are briefly unavailable")
+    expect(page.locator("#pay")).to_be_disabled()
+    assert stripe_api.problems == ["GET /v1/elements/sessions: unknown publishable key"]
+    stripe_api.problems.clear()
+
+
+def test_stripe_unreachable_at_pay_keeps_the_cart_and_the_page_retries(page, kiosk, stripe_server):
+    page.watch.allow("ERR_INTERNET_DISCONNECTED")  # the failed confirmation itself
+    [book] = pick_books(1)
+    add_to_cart(page, book["isbn"])
+    page.clock.install()
+    open_checkout(page)
+    confirm_url = "https://api.stripe.com/v1/payment_intents/*/confirm"
+    page.route(confirm_url, lambda route, request: route.abort("internetdisconnected"))
+
+    pay(page, CARD_OK)
+    expect(page.locator("#payment-message")).to_contain_text("Payments are briefly unavailable. Your cart is kept")
+    expect(page.locator("#pay")).to_be_disabled()  # the page is on it: no second tap needed
+    assert [o["status"] for o in kiosk.orders()] == ["pending"] and cart_summary(page)["count"] == 1
+
+    page.unroute(confirm_url)
+    page.clock.fast_forward(3000)
+    _, intent_id = expect_confirmation(page)
+    assert [i.id for i in stripe_server.intents()] == [intent_id]  # the retry reused the intent
+    assert [o["status"] for o in kiosk.orders()] == ["paid"]

@@ -4,7 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import (CARD_3DS, CARD_DECLINED, CARD_OK, add_to_cart, cart_summary, cents,
+from tests.e2e.shopper import (CARD_3DS, CARD_DECLINED, CARD_OK, add_to_cart, cart_summary, cents, enter_card,
                                expect_confirmation, open_checkout, pay, pick_books, post_json, total_of, usd)
 
 
@@ -121,7 +121,6 @@ def test_a_double_tap_on_pay_creates_one_payment_intent(page, kiosk, stripe_serv
     intent_posts = []
     page.on("request", lambda r: intent_posts.append(r.url) if r.url.endswith("/checkout/intent") else None)
 
-    from tests.e2e.shopper import enter_card
     enter_card(page, CARD_OK)
     if how == "double click":
         page.locator("#pay").dblclick()

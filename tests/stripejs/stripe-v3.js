@@ -143,6 +143,8 @@
       self._setError(key, "");
       self._emit("change", self._changeEvent());
     });
+    input.addEventListener("focus", function () { self._emit("focus", { elementType: "payment" }); });
+    input.addEventListener("blur", function () { self._emit("blur", { elementType: "payment" }); });
   };
 
   PaymentElement.prototype.mount = function (target) {
