@@ -1,0 +1,88 @@
+"""The kiosk's create-intent request against a plain stripe-python create, same localstripe, same run.
+
+Both talk to one in-process localstripe (tests/fakestripe.py) through stripe-python's RequestsClient
+with a kept-alive connection. The two are interleaved, one of each per round, so both see the same
+machine. Kiosk: POST /checkout/intent through the WSGI app (session, CSRF, cart priced from the
+catalog and stock, the pending order and its lines committed to SQLite, the create call, the intent id
+written back, session saved). Plain: `client.v1.payment_intents.create` with the same parameters.
+Each round uses a new cart and checkout attempt, set up outside the timed part.
+"""
+import re
+import shutil
+import time
+import uuid
+
+from bench.common import LOCAL, Figure, make_app, median, percentile, scratch_dir
+from bench.make_catalog import catalog_path
+
+GOAL_OVERHEAD_MS = 2.5
+
+
+class _Shopper:
+    """One browser session: a cart with two books and an open checkout page."""
+
+    def __init__(self, app, isbns):
+        self.http = app.test_client()
+        page = self.http.get("/", headers=LOCAL).get_data(as_text=True)
+        self.headers = {**LOCAL, "X-CSRFToken": re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)}
+        for isbn in isbns:
+            response = self.http.post("/cart/add", data={"isbn": isbn, "quantity": "1"}, headers=self.headers)
+            assert response.status_code in (200, 302), response.status_code
+        page = self.http.get("/checkout/", headers=LOCAL).get_data(as_text=True)
+        self.attempt = re.search(r'"attempt": ?"([0-9a-f]+)"', page).group(1)
+
+    def create_intent(self):
+        response = self.http.post("/checkout/intent", json={"attempt": self.attempt}, headers=self.headers)
+        if response.status_code != 200 or "clientSecret" not in response.get_json():
+            raise RuntimeError(f"POST /checkout/intent answered {response.status_code}: {response.get_data()[:300]}")
+
+
+def run(rounds=80, warmup=5, size=10_000):
+    import stripe
+
+    from tests.fakestripe import FakeStripe
+
+    server = FakeStripe()
+    tmp = scratch_dir("intent")
+    try:
+        app = make_app(catalog_path(size), tmp, stripe=server)
+        books = [b for b in app.extensions["kiosk"].catalog.books if b.stock >= 5][:200]
+        plain = stripe.StripeClient(server.sk, base_addresses={"api": server.url}, max_network_retries=0,
+                                    http_client=stripe.RequestsClient(timeout=20))
+
+        def plain_create(n):
+            plain.v1.payment_intents.create(
+                {"amount": books[n].price + books[n + 1].price, "currency": "usd", "payment_method_types": ["card"],
+                 "metadata": {"kiosk_id": "kiosk_0123456789abcdef", "order_ref": "BK-ABCD-EFGH",
+                              "items": f"{books[n].isbn13}x1,{books[n + 1].isbn13}x1"},
+                 "description": "Book Counter order BK-ABCD-EFGH"},
+                {"idempotency_key": f"kiosk_0123456789abcdef-{uuid.uuid4().hex}"})
+
+        kiosk_ms, plain_ms = [], []
+        for n in range(warmup + rounds):
+            shopper = _Shopper(app, [books[n % 100].isbn13, books[n % 100 + 1].isbn13])
+            start = time.perf_counter()
+            shopper.create_intent()
+            middle = time.perf_counter()
+            plain_create(n % 100)
+            end = time.perf_counter()
+            if n >= warmup:
+                kiosk_ms.append((middle - start) * 1000)
+                plain_ms.append((end - middle) * 1000)
+    finally:
+        server.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    diffs = [k - p for k, p in zip(kiosk_ms, plain_ms)]
+    return [
+        Figure("create intent: kiosk overhead over plain stripe-python, p50", median(kiosk_ms) - median(plain_ms),
+               "ms", GOAL_OVERHEAD_MS,
+               f"kiosk p50 {median(kiosk_ms):.2f} ms, plain p50 {median(plain_ms):.2f} ms, "
+               f"median of paired differences {median(diffs):.2f} ms, {rounds} interleaved rounds"),
+        Figure("create intent: kiosk POST /checkout/intent p95", percentile(kiosk_ms, 95), "ms", None,
+               f"plain create p95 {percentile(plain_ms, 95):.2f} ms"),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.__main__ import print_table
+    print_table(run())
