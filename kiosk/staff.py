@@ -345,37 +345,38 @@ def _date_range():
     return first, last
 
 
+def _export():
+    """The CSV's file name and bytes for the form's date range; a ValueError says what to fix."""
+    first, last = _date_range()
+    body = orders_csv(orders.orders_between(get_db(), first, last))
+    return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv", body.encode("utf-8")
+
+
 @bp.get("/export.csv")
 def export_csv():
     """Download the orders of a date range as CSV."""
     try:
-        first, last = _date_range()
+        name, body = _export()
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("staff.order_list"))
-    body = orders_csv(orders.orders_between(get_db(), first, last))
-    name = f"orders-{first.isoformat()}-to-{last.isoformat()}.csv"
-    return Response(body.encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.post("/export")
 def export_save():
     """Save the CSV into the kiosk's data folder, for windows that cannot download files."""
+    folder = kiosk().settings.data_dir / "exports"
     try:
-        first, last = _date_range()
+        name, body = _export()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(body)
     except ValueError as exc:
         flash(str(exc), "error")
-        return redirect(url_for("staff.order_list"))
-    folder = kiosk().settings.data_dir / "exports"
-    path = folder / f"orders-{first.isoformat()}-to-{last.isoformat()}.csv"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(orders_csv(orders.orders_between(get_db(), first, last)).encode("utf-8"))
     except OSError as exc:
         flash(f"Could not save the export in {folder}: {exc.strerror}.", "error")
     else:
-        flash(f"Saved {path}.", "info")
+        flash(f"Saved {folder / name}.", "info")
     return redirect(url_for("staff.order_list"))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import create_app, orders, reconcile
-from kiosk.db import get_meta
+from kiosk.db import get_meta, set_meta
 from tests.conftest import KioskClient, make_settings
 from tests.fakestripe import CREATE_INTENT
 from tests.purchases import books, buy, count, ledger, on_hand, order
@@ -215,7 +215,7 @@ def test_one_order_stripe_cannot_answer_does_not_stop_the_others(app, stripe_ser
     first = buy(app, stripe_server, {a.isbn13: 1}, confirm=False)
     second = buy(app, stripe_server, {a.isbn13: 1}, confirm=False)
     with closing(ledger(app)) as db:  # the first is older than the watermark, so it must be retrieved
-        reconcile.set_meta(db, reconcile.WATERMARK, int(time.time()) + 3600)
+        set_meta(db, reconcile.WATERMARK, int(time.time()) + 3600)
     stripe_server.inject("500", ("GET", rf"/v1/payment_intents/{first.intent}"))
     report = sweep(app)
     assert report.settled == [second.reference] and first.reference in report.errors[0]
