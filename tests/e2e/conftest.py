@@ -11,13 +11,12 @@ from playwright.sync_api import sync_playwright
 
 from kiosk import create_app
 from tests.conftest import make_settings
-from tests.e2e.stripe_api import StripeApi
+from tests.e2e.stripe_api import STRIPE_JS_URL, StripeApi
 from tests.live import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-STRIPE_JS_URL = "https://js.stripe.com/v3/"
 STRIPE_JS_DOUBLE = Path(__file__).resolve().parent.parent / "stripejs" / "stripe-v3.js"
 # Chromium reports every 4xx/5xx fetch on the console; the tests provoke those (declines, refusals) on purpose.
 EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of (4\d\d|5\d\d)")

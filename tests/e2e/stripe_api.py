@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
+STRIPE_JS_URL = "https://js.stripe.com/v3/"  # where the checkout page loads Stripe.js from
+
 # The PaymentIntent fields Stripe returns to a publishable key (Stripe API reference, "The PaymentIntent
 # object": fields marked retrievable with a publishable key). Metadata and charges stay server-side.
 PUBLIC_INTENT_FIELDS = (

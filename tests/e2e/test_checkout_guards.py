@@ -1,9 +1,9 @@
 """What the checkout refuses or ignores in Chromium: forged prices, an empty cart, a kiosk without Stripe keys."""
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import STRIPE_JS_URL
+from tests.e2e.stripe_api import STRIPE_JS_URL
 from tests.e2e.shopper import (CARD_OK, add_to_cart, cart_summary, cents, expect_confirmation, open_checkout, pay,
-                               pick_books, post_json, total_of, usd)
+                               pick_books, post_json, put_in_cart, total_of, usd)
 
 
 def test_a_forged_amount_or_price_is_ignored(page, kiosk, stripe_server):
@@ -45,7 +45,7 @@ def test_an_empty_cart_cannot_check_out(page, kiosk, stripe_server):
 
 def test_a_cart_emptied_in_another_tab_is_refused_at_pay(page, kiosk, stripe_server):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     page.clock.install()  # so the page's reload delay can be skipped below
     open_checkout(page)
     other = page.context.new_page()
@@ -90,7 +90,7 @@ def test_without_keys_browsing_works_and_checkout_shows_the_setup_screen(start_k
 def test_when_stripe_js_cannot_load_the_checkout_says_so_and_recovers(page, kiosk):
     page.watch.allow("ERR_INTERNET_DISCONNECTED")  # the failed script loads themselves
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     page.route(STRIPE_JS_URL, lambda route, request: route.abort("internetdisconnected"))
     page.clock.install()
 
@@ -109,7 +109,7 @@ def test_a_publishable_key_stripe_refuses_shows_a_message_not_a_form(start_kiosk
     kiosk = start_kiosk(STRIPE_PUBLISHABLE_KEY="pk_test_anotheraccount000000000000")
     page = open_page(kiosk)
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
 
     page.goto("/checkout/", wait_until="domcontentloaded")
     expect(page.locator("#payment-message")).to_contain_text("Payments are briefly unavailable")
@@ -121,7 +121,7 @@ def test_a_publishable_key_stripe_refuses_shows_a_message_not_a_form(start_kiosk
 def test_stripe_unreachable_at_pay_keeps_the_cart_and_the_page_retries(page, kiosk, stripe_server):
     page.watch.allow("ERR_INTERNET_DISCONNECTED")  # the failed confirmation itself
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     page.clock.install()
     open_checkout(page)
     confirm_url = "https://api.stripe.com/v1/payment_intents/*/confirm"

@@ -5,7 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.shopper import (CARD_3DS, CARD_DECLINED, CARD_OK, add_to_cart, cart_summary, cents, enter_card,
-                               expect_confirmation, open_checkout, pay, pick_books, post_json, total_of, usd)
+                               expect_confirmation, open_checkout, pay, pick_books, post_json, put_in_cart, total_of,
+                               usd)
 
 
 def confirms(stripe_api):
@@ -53,7 +54,7 @@ def test_two_books_one_twice_are_charged_the_catalog_total(page, kiosk, stripe_s
 
 def test_a_declined_card_keeps_the_cart_and_a_retry_uses_the_same_intent(page, kiosk, stripe_server, stripe_api):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     open_checkout(page)
     before = cart_summary(page)
 
@@ -77,7 +78,7 @@ def test_a_declined_card_keeps_the_cart_and_a_retry_uses_the_same_intent(page, k
 
 def test_3d_secure_challenge_completed_pays_the_order(page, kiosk, stripe_server):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     open_checkout(page)
 
     pay(page, CARD_3DS)
@@ -96,7 +97,7 @@ def test_3d_secure_challenge_completed_pays_the_order(page, kiosk, stripe_server
 
 def test_3d_secure_challenge_failed_shows_stripes_message_and_allows_retry(page, kiosk, stripe_server):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     open_checkout(page)
 
     pay(page, CARD_3DS)
@@ -116,7 +117,7 @@ def test_3d_secure_challenge_failed_shows_stripes_message_and_allows_retry(page,
 @pytest.mark.parametrize("how", ["double click", "two submits"])
 def test_a_double_tap_on_pay_creates_one_payment_intent(page, kiosk, stripe_server, stripe_api, how):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     open_checkout(page)
     intent_posts = []
     page.on("request", lambda r: intent_posts.append(r.url) if r.url.endswith("/checkout/intent") else None)
@@ -137,7 +138,7 @@ def test_a_double_tap_on_pay_creates_one_payment_intent(page, kiosk, stripe_serv
 
 def test_two_intent_requests_at_once_share_one_payment_intent(page, kiosk, stripe_server):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     open_checkout(page)
     attempt = page.evaluate("() => JSON.parse(document.getElementById('stripe-config').textContent).attempt")
 
@@ -156,7 +157,7 @@ def test_two_intent_requests_at_once_share_one_payment_intent(page, kiosk, strip
 
 def test_an_incomplete_card_is_caught_before_any_payment_intent(page, kiosk, stripe_server, stripe_api):
     [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    put_in_cart(page, book["isbn"])
     open_checkout(page)
 
     page.locator("#pay").click()
