@@ -64,6 +64,8 @@
 
   function activity(event) {
     if (resetting || (event && startOverButton && event.target === startOverButton)) return;
+    // Once the warning shows, only a deliberate touch or key answers it, not a pointer drifting by.
+    if (event && dialog && dialog.open && (event.type === "pointermove" || event.type === "scroll")) return;
     lastInput = Date.now();
     if (lastInput - lastSaved > 1000) { lastSaved = lastInput; store(lastInput); }
     hideWarning();

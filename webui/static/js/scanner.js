@@ -1,28 +1,37 @@
 // USB barcode scanners type the code's digits and Enter into whatever has focus. A scan is told from
-// typing by timing: every key of a scan follows the one before it within GAP ms, faster than anyone
-// types. A scan anywhere in the shop adds that book to the cart; typing (even fast) goes on as usual.
+// typing by timing: from its first digit to its Enter, a scan's keys come PACE ms apart or less on
+// average (scanners send one every few ms; nobody types digits that fast). A pause longer than BREAK
+// ends a run of keys. A scan anywhere in the shop adds that book to the cart; typing (even fast words,
+// or digits at a person's pace) goes on as usual.
 (function () {
   "use strict";
-  var GAP = 50;            // ms between a scanner's keys; people type 100+ ms apart
-  var MIN = 8, MAX = 14;   // EAN-8 .. EAN-13 with a spare: shorter bursts are typing, longer are not codes
-  var burst = "";
-  var last = -Infinity;
-  var before = null;       // the focused field and its text when the burst began, to put it back
+  var PACE = 50;                  // ms per key on average, first digit to Enter; people type 100+ ms apart
+  var BREAK = 300;                // ms: a longer pause starts a new run (one hiccup of a busy machine fits)
+  var LENGTHS = [13, 12, 10, 8];  // EAN-13/ISBN-13, UPC-A, ISBN-10, EAN-8
+  var keys = [];                  // the current run: {key, time, field, value before the key}
 
   function isTextField(el) {
-    return el && (el.tagName === "TEXTAREA" ||
+    return !!el && (el.tagName === "TEXTAREA" ||
       (el.tagName === "INPUT" && /^(text|search|email|tel|url|number|password)$/.test(el.type)));
   }
 
-  function snapshot(el) {
-    return isTextField(el) ? { el: el, value: el.value } : null;
+  // The fastest-typed code the run ends with, or null when the run was typed at a person's pace.
+  function scannedCode(enterTime) {
+    for (var i = 0; i < LENGTHS.length; i++) {
+      var n = LENGTHS[i];
+      if (keys.length < n) continue;
+      var run = keys.slice(-n);
+      if ((enterTime - run[0].time) / n <= PACE) return run;
+    }
+    return null;
   }
 
-  function restore() {
+  function restore(run) {
     // The scanner typed its digits into a field: take them out again, and tell the field's owner.
-    if (before && before.el.value !== before.value) {
-      before.el.value = before.value;
-      before.el.dispatchEvent(new CustomEvent("kiosk:scan", { bubbles: true }));
+    var start = run[0];
+    if (start.field && start.field.value !== start.value) {
+      start.field.value = start.value;
+      start.field.dispatchEvent(new CustomEvent("kiosk:scan", { bubbles: true }));
     }
   }
 
@@ -39,32 +48,24 @@
     }
   }
 
-  function scanned(code) {
-    restore();
-    window.kiosk.post(document.body.dataset.scanUrl, { code: code }).then(added);
-  }
-
   document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.altKey || event.metaKey || event.isComposing) { burst = ""; return; }
     var now = event.timeStamp; // the event's own time: unaffected by any page clock
-    var fast = now - last <= GAP;
-    if (/^[0-9]$/.test(event.key) || (event.key === "X" && fast)) {
-      if (!fast) { burst = ""; before = snapshot(event.target); }
-      burst += event.key;
-      last = now;
+    var last = keys.length ? keys[keys.length - 1].time : -Infinity;
+    if (event.ctrlKey || event.altKey || event.metaKey || event.isComposing || now - last > BREAK) keys = [];
+    if (/^[0-9X]$/.test(event.key) && !event.ctrlKey && !event.altKey && !event.metaKey) {
+      var field = isTextField(event.target) ? event.target : null;
+      keys.push({ key: event.key, time: now, field: field, value: field ? field.value : "" });
       // A digit on a select would pick an option (and apply it): selects take arrows, not digits.
       if (event.target && event.target.tagName === "SELECT") event.preventDefault();
       return;
     }
-    if (event.key === "Enter" && fast && burst.length >= MIN && burst.length <= MAX) {
-      event.preventDefault();  // not a search, not a button press: a scan
-      event.stopPropagation();
-      var code = burst;
-      burst = "";
-      scanned(code);
-      return;
-    }
-    burst = "";
-    last = -Infinity;
+    var run = event.key === "Enter" && keys.length ? scannedCode(now) : null;
+    keys = [];
+    if (!run) return;
+    event.preventDefault(); // not a search, not a button press: a scan
+    event.stopPropagation();
+    restore(run);
+    var code = run.map(function (k) { return k.key; }).join("");
+    window.kiosk.post(document.body.dataset.scanUrl, { code: code }).then(added);
   }, true);
 })();
