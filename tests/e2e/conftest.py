@@ -7,16 +7,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from kiosk import create_app
 from tests.conftest import make_settings
+from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS, shared_browser  # noqa: F401 (others import the flags here)
 from tests.e2e.stripe_api import STRIPE_JS_URL, StripeApi
 from tests.live import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 STRIPE_JS_DOUBLE = Path(__file__).resolve().parent.parent / "stripejs" / "stripe-v3.js"
 # Chromium reports every 4xx/5xx fetch on the console; the tests provoke those (declines, refusals) on purpose.
 EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of (4\d\d|5\d\d)")
@@ -24,11 +21,8 @@ EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded w
 
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the whole run (never a Playwright-downloaded browser)."""
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    """One headless Debian Chromium for the whole run, shared with other browser suites (see chromium.py)."""
+    return shared_browser()
 
 
 class LiveKiosk:
