@@ -7,7 +7,8 @@ _SEPARATORS = re.compile(r"[\s-]")
 def normalize(text):
     """The ISBN without spaces or hyphens, upper-cased; '' if it is not shaped like one."""
     isbn = _SEPARATORS.sub("", str(text or "")).upper()
-    if re.fullmatch(r"\d{13}|\d{9}[\dX]", isbn):
+    # ASCII digits only: Python's \d also takes "٩" and "９", which no ISBN contains.
+    if re.fullmatch(r"[0-9]{13}|[0-9]{9}[0-9X]", isbn):
         return isbn
     return ""
 
