@@ -7,14 +7,24 @@ from pathlib import Path
 SECRET = re.compile(r"\b(sk|rk|pk|whsec)_(test|live)?_?[A-Za-z0-9]{6,}")
 
 
+def redact(text):
+    """The text with every Stripe key and webhook secret replaced by a marker."""
+    return SECRET.sub(lambda m: m.group(1) + "_…redacted", text)
+
+
 class RedactingFilter(logging.Filter):
     """Replace Stripe keys and webhook secrets in log records with a marker."""
 
     def filter(self, record):
         message = record.getMessage()
-        redacted = SECRET.sub(lambda m: m.group(1) + "_…redacted", message)
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        if record.exc_info:
+            # A traceback quotes exception messages and source lines, which may hold a key too.
+            record.exc_text = redact(record.exc_text or logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
