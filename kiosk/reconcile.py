@@ -232,6 +232,7 @@ class Reconciler:
 def init_app(app):
     """Attach a Reconciler to the kiosk; start it unless the app config turns it off (tests do)."""
     kiosk = app.extensions["kiosk"]
-    kiosk.reconciler = Reconciler(app) if kiosk.gateway is not None else None
+    # settings, not kiosk.gateway: making the gateway imports stripe, which start-up leaves to the thread.
+    kiosk.reconciler = Reconciler(app) if kiosk.settings.payments_ready else None
     if kiosk.reconciler is not None and app.config.get("RECONCILER", not app.testing):
         kiosk.reconciler.start()
