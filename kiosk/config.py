@@ -62,6 +62,7 @@ class Settings:
     reconcile_seconds: int = 60
     abandon_minutes: int = 30
     idle_seconds: int = 90
+    windowed: bool = False
     stripe_timeout: float = 20.0
     stripe_retries: int = 2
     env_file: Path = None
@@ -187,5 +188,7 @@ def load_settings(environ=None, env_file=None):
     s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", 60, problems, minimum=5)
     s.abandon_minutes = _int(values, "KIOSK_ABANDON_MINUTES", 30, problems, minimum=1)
     s.idle_seconds = _int(values, "KIOSK_IDLE_SECONDS", 90, problems, minimum=10)
+    # Full screen is the kiosk; KIOSK_WINDOWED=1 gives developers a normal window.
+    s.windowed = values.get("KIOSK_WINDOWED", "").lower() in ("1", "true", "yes", "on")
     s.problems = problems
     return s

@@ -1,0 +1,66 @@
+"""The kiosk's own HTTPS on 127.0.0.1: a throw-away self-signed certificate and the server's TLS context.
+
+Stripe.js refuses live keys on pages that are not HTTPS ("Live Stripe.js integrations must use HTTPS",
+Stripe.js reference), so the window loads the kiosk over TLS even though it never leaves the machine.
+A new key is made at every launch and lives in a private temporary folder only while the kiosk runs;
+the window trusts exactly this key (Chromium's SPKI pin), not any certificate on 127.0.0.1.
+"""
+import base64
+import datetime
+import hashlib
+import ipaddress
+import os
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+HOST = "127.0.0.1"
+
+
+def write_certificate(folder):
+    """Make a P-256 key and a certificate for 127.0.0.1 in `folder`; returns (certfile, keyfile)."""
+    # P-256 rather than RSA-2048: generating it takes microseconds instead of ~100 ms at every launch.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "book-counter kiosk (this machine only)")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        # The window pins this exact certificate, so a long-running kiosk keeps working past a year too.
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST)),
+                                                    x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(folder)
+    certfile, keyfile = folder / "kiosk-cert.pem", folder / "kiosk-key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return str(certfile), str(keyfile)
+
+
+def spki_pin(certfile):
+    """Base64 SHA-256 of the certificate's public key, the form Chromium's --ignore-certificate-errors-spki-list takes."""
+    cert = x509.load_pem_x509_certificate(Path(certfile).read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+def server_context(certfile, keyfile):
+    """A TLS 1.2+ server context holding the certificate and its key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile, keyfile)
+    return context

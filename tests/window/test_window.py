@@ -1,0 +1,83 @@
+"""The kiosk window (pywebview + Qt WebEngine, offscreen): each test runs one window in its own subprocess."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).with_name("driver.py")
+FIRST_BOOK = next(csv.DictReader((ROOT / "sample_catalog" / "books.csv").open(encoding="utf-8")))["title"]
+
+
+def window_env(**extra):
+    """Qt with no screen, and Chromium's sandbox off (it refuses to run as root with it on)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "STRIPE_", "QTWEBENGINE_CHROMIUM"))}
+    env.update(QT_QPA_PLATFORM="offscreen", QTWEBENGINE_DISABLE_SANDBOX="1", PYTHONDONTWRITEBYTECODE="1", **extra)
+    env.pop("DISPLAY", None)
+    return env
+
+
+def run_window(scenario, tmp_path, **env):
+    """Run one scenario in a fresh process; returns (its RESULT dict, the process, the kiosk log)."""
+    proc = subprocess.run([sys.executable, str(DRIVER), scenario, str(tmp_path / "data")], cwd=ROOT,
+                          env=window_env(**env), capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert "error" not in result, f"{result['error']}\n{proc.stderr[-3000:]}"
+    return result, proc
+
+
+def test_window_shows_the_catalog_over_https_full_screen(tmp_path):
+    result, proc = run_window("shop", tmp_path)
+    assert result["title"] == "Window Test Books"
+    assert result["protocol"] == "https:"
+    assert FIRST_BOOK in result["text"]
+    assert result["fullscreen"] is True
+    assert result["context_menu_off"] is True
+    assert result["user_select"] == "none"
+    assert result["ctrl_wheel_allowed"] is False
+    assert result["debug_port_open"] is False
+    # The window trusts the kiosk's own key only, by pin; never every certificate.
+    assert "--ignore-certificate-errors-spki-list=" in result["chromium_flags"]
+    assert "--ignore-certificate-errors " not in result["chromium_flags"] + " "
+    assert proc.returncode == 0
+    assert "window loaded https://127.0.0.1:" in (tmp_path / "data" / "logs" / "kiosk.log").read_text()
+
+
+def test_kiosk_windowed_gives_a_normal_window(tmp_path):
+    result, proc = run_window("shop", tmp_path, KIOSK_WINDOWED="1")
+    assert result["fullscreen"] is False
+    assert FIRST_BOOK in result["text"]
+
+
+def test_no_escape_but_the_3ds_frame_works(tmp_path):
+    result, proc = run_window("escape", tmp_path)
+    home = result["home"]
+    assert home.startswith("https://127.0.0.1:")
+    # Top-level navigation, window.open and target=_blank to another origin: the kiosk stays where it was.
+    assert result["after_foreign"] == home
+    assert not [url for url in result["requested"] if "example.com" in url]
+    assert result["proxied"] == ["hooks.stripe.com:443"]  # the only host the window asked the network for
+    assert result["outside_browser"] == []
+    # Stripe's 3-D Secure challenge is an iframe from hooks.stripe.com: it loads and can answer its parent.
+    assert result["frame_messages"] == ["https://hooks.stripe.com challenge-done"]
+    # A same-origin pop-up opens inside the kiosk window instead.
+    assert result["after_same_origin_open"].startswith(home.rstrip("/") + "/cart")
+    log = (tmp_path / "data" / "logs" / "kiosk.log").read_text()
+    assert "blocked navigation to https://example.com/away" in log
+    assert "blocked new window to https://example.com/popup" in log
+
+
+def test_closing_needs_staff_confirmation(tmp_path):
+    result, proc = run_window("close", tmp_path)
+    assert result["closed_after_destroy"] is False
+    assert result["alive_after_destroy"] == 2
+    assert "window close refused" in (tmp_path / "data" / "logs" / "kiosk.log").read_text()
+    assert result["exit_accepted"] is True
+    assert result["closed_after_exit"] is True
+    assert proc.returncode == 0
