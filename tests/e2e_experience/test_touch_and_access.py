@@ -70,14 +70,17 @@ def customer_pages(page, kiosk):
     """Walk a purchase and yield (name, page) at each customer page: attract, home, book, cart, checkout,
     confirmation; also with the on-screen keyboard and the idle warning open."""
     [book] = pick_books(1)
+    page.clock.install()  # to bring up the idle warning below
     page.goto("/attract")
     yield "attract"
     page.goto("/")
     yield "home"
     page.get_by_role("button", name="Show the on-screen keyboard").click()
     yield "home with the on-screen keyboard"
-    page.evaluate("document.getElementById('idle-warning').showModal()")
+    page.clock.fast_forward((kiosk.settings.idle_seconds + 1) * 1000)
+    expect(page.get_by_role("alertdialog", name="Are you still there?")).to_be_visible()
     yield "home with the idle warning"
+    page.get_by_role("button", name="I’m still here").click()
     page.goto("/search?q=zzzz")
     yield "search without results"
     add_to_cart(page, book["isbn"])
