@@ -1,9 +1,11 @@
 """The order ledger and stock: every state change is one transaction, and every one is idempotent."""
 import secrets
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 
 from . import isbn as isbnlib
 from .db import transaction
+from .money import exponent
 
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
 OPEN = ("pending", "failed")
@@ -20,6 +22,12 @@ class LedgerError(ValueError):
 def now():
     """UTC timestamp as stored in the ledger."""
     return datetime.now(timezone.utc).strftime(STAMP)
+
+
+def major(minor, currency):
+    """Minor units as a plain decimal in major units ("12.99", "1500"), for forms, notes and spreadsheets."""
+    digits = exponent(currency)
+    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
 
 
 def stamp_of(unix):

@@ -52,7 +52,10 @@ def items_from_metadata(metadata):
     """The (ISBN-13, quantity) pairs a PaymentIntent's `items`, `items_2`, … metadata lists."""
     keys = sorted((k for k in metadata if k == "items" or re.fullmatch(r"items_\d+", k)),
                   key=lambda k: int(k[6:] or 1))
-    return [(m.group(1), int(m.group(2))) for k in keys for m in ITEM.finditer(metadata[k]) if int(m.group(2)) > 0]
+    items = {}
+    for match in (m for k in keys for m in ITEM.finditer(metadata[k])):
+        items[match.group(1)] = items.get(match.group(1), 0) + int(match.group(2))
+    return [(isbn, quantity) for isbn, quantity in items.items() if quantity > 0]
 
 
 def adopt(db, catalog, intent):
@@ -67,7 +70,8 @@ def adopt(db, catalog, intent):
     note = [f"Adopted from Stripe on {orders.now()} UTC: the ledger had no record of this paid order."]
     listed = sum(line["unit_price"] * line["quantity"] for line in lines)
     if listed != intent.amount:
-        note.append(f"Line prices come from today's catalog and total {listed}, not the {intent.amount} charged.")
+        note.append(f"Line prices come from today's catalog and total {orders.major(listed, intent.currency)}, "
+                    f"not the {orders.major(intent.amount, intent.currency)} {intent.currency} charged.")
     if unknown or not lines:
         note.append("Some books could not be identified from the payment's metadata.")
     reference = intent.metadata.get("order_ref") or ""

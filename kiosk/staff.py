@@ -7,14 +7,13 @@ import re
 import time
 import uuid
 from datetime import date, datetime, timezone
-from decimal import Decimal
 
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for)
 
 from . import charts, kiosk, orders
 from .catalog import CatalogError, load_catalog
 from .db import get_db, get_meta, set_meta, transaction
-from .money import exponent, to_minor
+from .money import to_minor
 from .payments import PaymentError
 from .reconcile import LAST_RESULT, LAST_SWEEP
 
@@ -213,9 +212,8 @@ def order_detail(reference):
 
 
 def major(minor, currency=None):
-    """Minor units as a plain decimal in major units ("12.99", "1500"), for forms and spreadsheets."""
-    digits = exponent(currency or kiosk().settings.currency)
-    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
+    """Minor units as a plain decimal in major units, in the shop currency unless told."""
+    return orders.major(minor, currency or kiosk().settings.currency)
 
 
 def _refund_request(db, order):

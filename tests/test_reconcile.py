@@ -251,5 +251,9 @@ def test_adopting_without_readable_items_still_records_the_sale(app, stripe_serv
     (reference,) = sweep(app).adopted
     row = order(app, reference)
     assert (row["status"], row["amount"]) == ("paid", 555)
-    assert "could not be identified" in row["note"]
+    assert "could not be identified" in row["note"] and "total 0.00, not the 5.55 USD charged" in row["note"]
 
+
+
+def test_a_book_listed_twice_in_the_metadata_is_one_line():
+    assert reconcile.items_from_metadata({"items": "9783434922599x1,9783434922599x2"}) == [("9783434922599", 3)]
