@@ -8,7 +8,7 @@ import time
 import uuid
 from datetime import date, datetime, timezone
 
-from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for)
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 
 from . import charts, kiosk, orders
 from .catalog import CatalogError, load_catalog
@@ -91,7 +91,8 @@ def localtime_filter(stamp):
 def _lockout(db, now):
     """Seconds the PIN stays locked, and wrong tries so far."""
     until = float(get_meta(db, "staff_locked_until", 0))
-    return max(0, until - now), int(get_meta(db, "staff_pin_failures", 0))
+    # Capped, so a clock set back cannot lock staff out for longer than one lock.
+    return min(LOCK_SECONDS, max(0, until - now)), int(get_meta(db, "staff_pin_failures", 0))
 
 
 def check_pin(db, pin):
