@@ -28,12 +28,21 @@ class Kiosk:
         self.settings = settings
         self.catalog = catalog
         self.kiosk_id = kiosk_id
-        self.gateway = (Gateway(settings.secret_key, settings.api_base, settings.stripe_timeout,
-                                settings.stripe_retries) if settings.payments_ready else None)
+        self._gateway = None
         self._locks = {}
         self._locks_guard = threading.Lock()
         # Set by the launcher: how staff "exit" closes the window. Headless, exit stops nothing.
         self.on_exit = None
+
+    @property
+    def gateway(self):
+        """The Stripe gateway (None without keys), made on first use: start-up never talks to Stripe."""
+        if self._gateway is None and self.settings.payments_ready:
+            with self._locks_guard:
+                if self._gateway is None:
+                    s = self.settings
+                    self._gateway = Gateway(s.secret_key, s.api_base, s.stripe_timeout, s.stripe_retries)
+        return self._gateway
 
     def request_exit(self):
         """Close the kiosk window (staff only); returns False when there is no window to close."""

@@ -1,7 +1,11 @@
 """The payments gateway: the only module that imports `stripe`; Stripe errors become PaymentError."""
 from dataclasses import dataclass, field
 
-import stripe
+
+def _sdk():
+    """stripe-python, imported on first use: the import takes longer than the rest of start-up together."""
+    import stripe
+    return stripe
 
 
 class PaymentError(Exception):
@@ -58,6 +62,7 @@ def _intent(obj):
 
 def _translate(exc):
     """Turn a stripe-python exception into a PaymentError with a message a person can act on."""
+    stripe = _sdk()
     status = getattr(exc, "http_status", None)
     code = getattr(exc, "code", None)
     if isinstance(exc, stripe.CardError):
@@ -84,6 +89,7 @@ class Gateway:
     """Talks to Stripe (or any server at `api_base`) with explicit timeouts and a few safe retries."""
 
     def __init__(self, secret_key, api_base=None, timeout=20.0, retries=2):
+        stripe = _sdk()
         # Retries are safe: stripe-python sends an idempotency key with every POST it retries.
         self._client = stripe.StripeClient(
             secret_key,
@@ -95,7 +101,7 @@ class Gateway:
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except stripe.StripeError as exc:
+        except _sdk().StripeError as exc:
             raise _translate(exc) from exc
 
     def create_intent(self, *, amount, currency, payment_method_types, metadata, description,
@@ -148,6 +154,7 @@ class Gateway:
 
 def verify_webhook(payload, signature, secret):
     """The event of a signed webhook, or PaymentError if the signature does not match."""
+    stripe = _sdk()
     try:
         return stripe.Webhook.construct_event(payload, signature, secret).to_dict()
     except (ValueError, stripe.SignatureVerificationError):
