@@ -25,6 +25,7 @@ LAST_RESULT = "reconcile_last_result"
 FIRST_LOOK_BACK = 30 * 86400
 # Clocks differ between the kiosk and Stripe: list a little before the watermark.
 CLOCK_SKEW = 300
+FIRST_SWEEP_DELAY = 2.0
 # States from which a customer may still pay; Stripe allows canceling all of them but `processing`.
 OPEN_AT_STRIPE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
 ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -216,12 +217,15 @@ class Reconciler:
         return None
 
     def _loop(self):
+        # The start-up sweep waits for the first pages: it imports stripe-python and would share the one
+        # interpreter lock with them while the kiosk is starting (bench/bench_start.py).
+        self._stop.wait(FIRST_SWEEP_DELAY)
         while not self._stop.is_set():
             self.run_once()
             self._stop.wait(self.app.extensions["kiosk"].settings.reconcile_seconds)
 
     def start(self):
-        """Start the timer thread (the first sweep runs at once)."""
+        """Start the timer thread (the first sweep runs FIRST_SWEEP_DELAY seconds after start-up)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
             self._thread.start()
