@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import STRIPE_JS_URL
+from tests.e2e.stripe_api import STRIPE_JS_URL
 from tests.e2e.shopper import (CARD_OK, add_to_cart, cart_summary, enter_card, expect_confirmation, open_checkout,
                                pay, pick_books)
 
