@@ -1,5 +1,6 @@
 """Money as integer minor units, converted and formatted with Babel."""
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -25,6 +26,7 @@ def to_minor(text, currency):
     return int(value.scaleb(digits))
 
 
+@lru_cache(maxsize=4096)  # a page shows dozens of prices from a few hundred distinct ones; Babel is slow
 def format_money(minor, currency, locale):
     """Format integer minor units for a locale: 2300 USD en_US -> '$23.00'."""
     major = Decimal(minor).scaleb(-exponent(currency))
