@@ -24,12 +24,18 @@ def nothing_of(page, book, kiosk):
         expect(badge).to_have_text("0")
 
 
-def test_idle_reset_cancels_the_payment_and_leaves_nothing_behind(start_kiosk, open_page, stripe_server):
+def shopping(start_kiosk, open_page):
+    """A kiosk with a short idle timeout, a page on Playwright's clock, and a book in the cart."""
     kiosk = start_kiosk(KIOSK_IDLE_SECONDS=str(IDLE))
     page = open_page(kiosk)
     page.clock.install()
     [book] = pick_books(1)
     add_to_cart(page, book["isbn"])
+    return kiosk, page, book
+
+
+def test_idle_reset_cancels_the_payment_and_leaves_nothing_behind(start_kiosk, open_page, stripe_server):
+    kiosk, page, book = shopping(start_kiosk, open_page)
     open_checkout(page)
     pay(page, CARD_DECLINED)  # the PaymentIntent now exists, unpaid; then the customer walks away
     expect(page.locator("#payment-message")).to_contain_text("declined")
@@ -54,12 +60,8 @@ def test_idle_reset_cancels_the_payment_and_leaves_nothing_behind(start_kiosk, o
     assert page.evaluate("sessionStorage.length") == 0
 
 
-def test_i_am_still_here_keeps_the_cart(start_kiosk, open_page, stripe_server):
-    kiosk = start_kiosk(KIOSK_IDLE_SECONDS=str(IDLE))
-    page = open_page(kiosk)
-    page.clock.install()
-    [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+def test_i_am_still_here_keeps_the_cart(start_kiosk, open_page):
+    _, page, book = shopping(start_kiosk, open_page)
     page.clock.fast_forward((IDLE + 5) * 1000)
     expect(warning(page)).to_be_visible()
     expect(page.locator("#idle-count")).to_have_text(str(COUNTDOWN - 5))
@@ -71,11 +73,7 @@ def test_i_am_still_here_keeps_the_cart(start_kiosk, open_page, stripe_server):
 
 
 def test_the_timer_runs_across_pages_that_reload_themselves(start_kiosk, open_page):
-    kiosk = start_kiosk(KIOSK_IDLE_SECONDS=str(IDLE))
-    page = open_page(kiosk)
-    page.clock.install()
-    [book] = pick_books(1)
-    add_to_cart(page, book["isbn"])
+    _, page, _ = shopping(start_kiosk, open_page)
     page.clock.fast_forward(6000)
     page.reload()  # a reload is not the customer: the idle time so far still counts
     page.clock.fast_forward(5000)
