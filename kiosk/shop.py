@@ -41,7 +41,7 @@ def find_book(code):
 
 def _page_number():
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else 1  # "²".isdigit() too
 
 
 @bp.get("/")
