@@ -33,6 +33,9 @@ class Kiosk:
         self._locks_guard = threading.Lock()
         # Set by the launcher: how staff "exit" closes the window. Headless, exit stops nothing.
         self.on_exit = None
+        # Set by the launcher: what the idle reset also clears in the window (its cookies), after the server
+        # has forgotten the customer. Headless, there is nothing more to clear.
+        self.on_reset = None
 
     @property
     def gateway(self):

@@ -60,6 +60,11 @@ def reset():
     if attempt and k.gateway is not None:
         _cancel_open_payment(k, get_db(), attempt)
     session.reset()
+    if k.on_reset is not None:
+        try:
+            k.on_reset()  # e.g. the window's cookies, Stripe.js's included
+        except Exception:  # noqa: BLE001 - the customer is forgotten already; the next one must not wait
+            log.exception("idle reset: the window's own reset failed")
     target = url_for("experience.attract")
     if wants_json():
         return jsonify(next=target)

@@ -420,3 +420,10 @@ def test_every_page_text_comes_from_the_translation_catalog(tmp_path, stripe_ser
                 rest = rest.replace(value, " ")
             leftover = re.findall(r"[^\d\W_€]+", rest)
             assert not leftover, f"{url}: text outside gettext: {leftover[:8]}"
+
+
+def test_reset_calls_the_windows_own_reset(client, app):
+    cleared = []
+    app.extensions["kiosk"].on_reset = lambda: cleared.append(True)
+    client.add(books(app)[0].isbn13)
+    assert reset(client).status_code == 200 and cleared == [True]
