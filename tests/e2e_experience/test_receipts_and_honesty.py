@@ -47,8 +47,9 @@ def test_the_print_layout_is_a_paper_receipt(start_kiosk, open_page):
     expect(page.locator("#amount-charged")).to_have_text(amount)
     width = page.evaluate("document.querySelector('#receipt-qr svg').getBoundingClientRect().width")
     assert 100 <= width <= 130  # 30 mm at 96 px per inch: it fits on 80 mm paper
-    pdf = page.pdf()  # Chromium lays the page out for print without complaint
-    assert pdf.startswith(b"%PDF")
+    pdf = page.pdf(prefer_css_page_size=True)  # the page size the stylesheet asks the printer for
+    width_pt = float(re.search(rb"/MediaBox \[0 0 ([\d.]+) ", pdf).group(1))
+    assert round(width_pt / 72 * 25.4) == 80  # millimetres
 
 
 def test_a_jpy_purchase_charges_whole_yen(start_kiosk, open_page, stripe_server, tmp_path):
