@@ -175,7 +175,7 @@ def dashboard():
 
 def _page():
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and len(raw) < 6 else 1
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 1  # "²".isdigit() too
 
 
 @bp.get("/orders")
@@ -227,7 +227,7 @@ def _refund_request(db, order):
     returned = {}
     for line in orders.lines(db, order["id"]):
         raw = request.form.get(f"return-{line['isbn']}", "0")
-        returned[line["isbn"]] = int(raw) if raw.isdigit() and len(raw) < 4 else 0
+        returned[line["isbn"]] = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
     orders.check_refund(db, order, amount, returned)
     return amount, returned
 
@@ -292,7 +292,7 @@ def adjust_stock():
     query = request.form.get("q", "")[:100]
     if book is None:
         abort(404)
-    if not raw.isdigit() or len(raw) > 6:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
         flash("Write the number of copies on the shelf as a whole number.", "error")
         return redirect(url_for("staff.stock", q=query))
     try:
