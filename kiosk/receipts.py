@@ -17,7 +17,7 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}")
 def qr_svg(url):
     """An inline SVG QR code of `url`, dark on white with its quiet zone, for a phone camera."""
     code = segno.make(url, error="m", micro=False)
-    svg = code.svg_inline(scale=4, dark="#000", light="#fff", svgclass="qr")
+    svg = code.svg_inline(scale=4, dark="#000", light="#fff", svgclass="qr", omitsize=True)  # sized by CSS
     return Markup(svg.replace("<svg ", '<svg role="img" aria-label="{}" '.format(
         Markup.escape(_("QR code: scan it to open your receipt on your phone"))), 1))
 
