@@ -1,0 +1,109 @@
+"""Double submit: many concurrent Pay taps on one checkout attempt, and many concurrent loads of its
+confirmation, against the kiosk served by waitress. One PaymentIntent per attempt; one sale recorded.
+"""
+import re
+import threading
+
+import pytest
+import requests
+
+from kiosk import orders
+from tests.hardening.helpers import books, hardening_app, ledger, paid_state
+from tests.live import LiveServer
+
+TAPS = 16
+ROUNDS = 6
+FIGURE = ("DOUBLE SUBMIT: {rounds} rounds of {taps} concurrent Pay taps made {intents} PaymentIntents "
+          "for {rounds} checkout attempts; {confirms} concurrent confirmations recorded {sales} sales")
+
+
+@pytest.fixture
+def live(tmp_path, stripe_server):
+    app = hardening_app(tmp_path, stripe_server)
+    server = LiveServer(app, threads=8)
+    yield app, server.url
+    server.close()
+
+
+class Shopper:
+    """A customer's browser session over HTTP: its cookie and the CSRF token from the page."""
+
+    def __init__(self, url):
+        self.url = url
+        self.http = requests.Session()
+        page = self.http.get(url + "/", timeout=10).text
+        self.token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+    def headers(self):
+        return {"X-CSRFToken": self.token, "Accept": "application/json", "Origin": self.url}
+
+    def add(self, isbn, quantity=1):
+        reply = self.http.post(self.url + "/cart/add", json={"isbn": isbn, "quantity": quantity},
+                               headers=self.headers(), timeout=10)
+        assert reply.status_code == 200, reply.text
+
+    def attempt(self):
+        page = self.http.get(self.url + "/checkout/", timeout=10).text
+        return re.search(r'"attempt": ?"([0-9a-f]+)"', page).group(1)
+
+    def twin(self):
+        """Another connection carrying the same cookie, as a second tap from the same page would."""
+        other = requests.Session()
+        other.cookies.update(self.http.cookies)
+        return other
+
+
+def all_at_once(calls):
+    """Run the calls in threads released together; returns their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_concurrent_pay_taps_make_one_intent(live, stripe_server, tally):
+    app, url = live
+    shelf = [b for b in books(app) if b.stock >= 2]
+    intents = confirms = 0
+    for n in range(ROUNDS):
+        shopper = Shopper(url)
+        book = shelf[n]
+        shopper.add(book.isbn13, 2)
+        attempt = shopper.attempt()
+        taps = [shopper.twin() for _ in range(TAPS)]
+        replies = all_at_once([lambda s=s: s.post(url + "/checkout/intent", json={"attempt": attempt},
+                                                  headers=shopper.headers(), timeout=30) for s in taps])
+        assert all(isinstance(r, requests.Response) and r.status_code == 200 for r in replies), replies
+        secrets = {r.json()["clientSecret"] for r in replies}
+        assert len(secrets) == 1
+        intent = secrets.pop().split("_secret_")[0]
+        assert stripe_server.pay(intent) == "succeeded"
+        return_url = replies[0].json()["returnUrl"]
+        pages = all_at_once([lambda s=s: s.get(return_url, timeout=30) for s in taps])
+        assert all(p.status_code == 200 and "Payment received" in p.text for p in pages)
+        confirms += len(pages)
+        db = ledger(app)
+        order = orders.get(db, intent=intent)
+        sales = db.execute("SELECT COUNT(*), SUM(delta) FROM stock_movements WHERE order_id = ? AND reason = 'sale'",
+                           (order["id"],)).fetchone()
+        db.close()
+        assert order["status"] == "paid" and tuple(sales) == (1, -2)
+    intents = len(stripe_server.intents())
+    state = paid_state(app, stripe_server)
+    db = ledger(app)
+    order_rows = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    db.close()
+    tally(FIGURE, rounds=ROUNDS, taps=TAPS, intents=intents, confirms=confirms, sales=state["paid"])
+    assert intents == ROUNDS == order_rows == state["paid"] and state["lost"] == state["double"] == 0
