@@ -29,7 +29,7 @@ FIRST_SWEEP_DELAY = 2.0
 # States from which a customer may still pay; Stripe allows canceling all of them but `processing`.
 OPEN_AT_STRIPE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
 ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
-ITEM = re.compile(r"(\d{13})x(\d{1,3})")
+ITEM = re.compile(r"([0-9]{13})x([0-9]{1,3})")
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Report:
 
 def items_from_metadata(metadata):
     """The (ISBN-13, quantity) pairs a PaymentIntent's `items`, `items_2`, … metadata lists."""
-    keys = sorted((k for k in metadata if k == "items" or re.fullmatch(r"items_\d+", k)),
+    keys = sorted((k for k in metadata if k == "items" or re.fullmatch(r"items_[0-9]+", k)),
                   key=lambda k: int(k[6:] or 1))
     items = {}
     for match in (m for k in keys for m in ITEM.finditer(metadata[k])):
