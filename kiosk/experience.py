@@ -58,7 +58,8 @@ def reset():
     k = kiosk()
     attempt = (session.get("checkout") or {}).get("id")
     if attempt and k.gateway is not None:
-        _cancel_open_payment(k, get_db(), attempt)
+        with k.lock(attempt):  # never at the same time as this attempt's PaymentIntent is being created
+            _cancel_open_payment(k, get_db(), attempt)
     session.reset()
     if k.on_reset is not None:
         try:

@@ -9,10 +9,28 @@ from tests.e2e.shopper import cart_summary, pick_books
 NOT_IN_CATALOG = "9780306406157"  # a valid ISBN-13 the sample catalog does not list
 
 
-def scan(page, code):
-    """What a scanner sends: the code's keys back to back (no delay between them), then Enter."""
-    page.keyboard.type(code)
-    page.keyboard.press("Enter")
+# The page's own record of when each key arrived (scanner.js decides by the same event times).
+RECORD_KEYS = """() => { if (!window.keyTimes) { document.addEventListener("keydown",
+    e => window.keyTimes.push(e.timeStamp), true); } window.keyTimes = [];
+  const f = document.activeElement; return f && "value" in f ? f.value : null; }"""
+PACE, BREAK = 50, 300  # as in webui/static/js/scanner.js
+
+
+def scan(page, code, tries=3):
+    """What a scanner sends: the code's keys back to back, then Enter. Playwright sends them one by one, so a
+    machine busy with other work can deliver them slower than a scanner would; then the page's verdict is
+    for typing, not this test's subject, and the burst is sent again (after putting the field back)."""
+    for _ in range(tries):
+        before = page.evaluate(RECORD_KEYS)
+        page.keyboard.type(code)
+        page.keyboard.press("Enter")
+        times = page.evaluate("window.keyTimes")
+        if len(times) == len(code) + 1 and max(b - a for a, b in zip(times, times[1:])) <= BREAK \
+                and (times[-1] - times[0]) / len(code) <= PACE:
+            return
+        if before is not None:
+            page.evaluate("v => { document.activeElement.value = v; }", before)
+    raise AssertionError(f"Chromium never got {code} + Enter at a scanner's pace in {tries} tries")
 
 
 def test_a_scan_anywhere_adds_the_book_with_visible_feedback(page, kiosk):
