@@ -30,7 +30,8 @@ class LiveKiosk:
 
     def __init__(self, settings):
         self.settings = settings
-        self.app = create_app({"SETTINGS": settings})
+        # The reconciler's timer thread would outlive the test and settle orders behind its back.
+        self.app = create_app({"SETTINGS": settings, "RECONCILER": False})
         self.server = LiveServer(self.app)
         self.url = self.server.url
 
