@@ -1,0 +1,135 @@
+"""The launcher's rules without a window: origin guard, window options, the certificate, the command line."""
+import base64
+import hashlib
+import ipaddress
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from kiosk import launcher, tls
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_guard_allows_only_the_kiosk_origin():
+    guard = launcher.Guard()
+    assert not guard.allows("https://127.0.0.1:5000/")  # no origin yet: fail closed
+    guard.origin = "https://127.0.0.1:5000"
+    assert guard.allows("https://127.0.0.1:5000/cart?x=1")
+    for url in ("http://127.0.0.1:5000/", "https://127.0.0.1:5001/", "https://localhost:5000/",
+                "https://127.0.0.1:5000.evil.com/", "https://example.com/", "data:text/html,hi", "about:blank",
+                "javascript:alert(1)", "file:///etc/passwd"):
+        assert not guard.allows(url), url
+
+
+def test_guard_refuses_close_until_exit_confirmed():
+    guard = launcher.Guard()
+    destroyed = []
+    guard.window = type("W", (), {"destroy": lambda self: destroyed.append(True)})()
+    assert guard.on_closing() is False
+    guard.exit()
+    assert destroyed == [True]
+    assert guard.on_closing() is True
+
+
+def test_window_options_full_screen_unless_windowed(tmp_path):
+    options = launcher.window_options(make_settings(tmp_path, KIOSK_SHOP_NAME="Corner Books"))
+    assert options["title"] == "Corner Books"
+    assert options["fullscreen"] is True
+    assert options["zoomable"] is False and options["text_select"] is False and options["confirm_close"] is False
+    windowed = launcher.window_options(make_settings(tmp_path, KIOSK_WINDOWED="1"))
+    assert windowed["fullscreen"] is False
+
+
+def test_certificate_is_for_127_0_0_1_with_a_private_key(tmp_path):
+    certfile, keyfile = tls.write_certificate(tmp_path)
+    cert = x509.load_pem_x509_certificate(Path(certfile).read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    assert os.stat(keyfile).st_mode & 0o077 == 0
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert tls.spki_pin(certfile) == base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    (tmp_path / "next").mkdir()
+    other, _ = tls.write_certificate(tmp_path / "next")
+    assert tls.spki_pin(other) != tls.spki_pin(certfile)  # each launch makes a new key
+
+
+def test_https_server_serves_the_app_with_that_certificate(app, tmp_path):
+    certfile, keyfile = tls.write_certificate(tmp_path)
+    httpd = launcher.serve_https(app, certfile, keyfile)
+    try:
+        # A client that trusts exactly this certificate reaches the shop; TLS 1.2 at least.
+        context = ssl.create_default_context(cafile=certfile)
+        context.check_hostname = False  # the certificate names 127.0.0.1 by IP; the pin is what matters here
+        with urlopen(f"https://127.0.0.1:{httpd.server_port}/", context=context, timeout=10) as reply:
+            assert reply.status == 200
+            assert b"Pride and Prejudice" in reply.read()
+        # A stalled client that never finishes its handshake does not block the next one.
+        stalled = socket.create_connection(("127.0.0.1", httpd.server_port))
+        with urlopen(f"https://127.0.0.1:{httpd.server_port}/cart", context=context, timeout=10) as reply:
+            assert reply.status == 200
+        stalled.close()
+    finally:
+        httpd.shutdown()
+
+
+def test_pin_key_keeps_one_switch(monkeypatch):
+    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-pinch --ignore-certificate-errors-spki-list=AAA")
+    launcher._pin_key("BBB")
+    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == "--disable-pinch --ignore-certificate-errors-spki-list=BBB,AAA"
+    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    launcher._pin_key("CCC")
+    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == "--ignore-certificate-errors-spki-list=CCC"
+
+
+def cli_env(tmp_path, **extra):
+    """`python -m kiosk` in a clean environment on a temporary data folder."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KIOSK_", "STRIPE_", "DISPLAY", "WAYLAND_DISPLAY", "QT_QPA"))}
+    env.update(KIOSK_DATA_DIR=str(tmp_path / "data"), KIOSK_ENV_FILE=str(tmp_path / "none.env"), **extra)
+    return env
+
+
+def test_headless_refuses_live_keys(tmp_path):
+    env = cli_env(tmp_path, STRIPE_SECRET_KEY="sk_live_" + "a" * 24, STRIPE_PUBLISHABLE_KEY="pk_live_" + "b" * 24)
+    proc = subprocess.run([sys.executable, "-m", "kiosk", "--headless", "--port", "0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "live Stripe keys need HTTPS" in proc.stderr
+    assert "sk_live_aaaa" not in proc.stderr
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_without_a_display_it_says_so_and_serves_headless(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--port", str(port)], cwd=ROOT, env=cli_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                    assert reply.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert "the kiosk window cannot open: no display" in err
+    assert "serving headless instead" in err
