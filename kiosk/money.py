@@ -23,6 +23,9 @@ def to_minor(text, currency):
         raise ValueError(f"{text!r} has more than {digits} decimal places for {currency.upper()}")
     if value < 0:
         raise ValueError(f"{text!r} is negative")
+    if value >= 10 ** 12:
+        # No price is this large, and "1e999990" would take minutes to turn into an int (or overflow).
+        raise ValueError(f"{text!r} is too large")
     return int(value.scaleb(digits))
 
 
