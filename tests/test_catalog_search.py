@@ -152,3 +152,14 @@ def test_row_shapes_match_the_header(tmp_path):
     catalog = load_catalog(path, "USD")
     assert [b.title for b in catalog.books] == ["Second"]
     assert [(w.line, w.column) for w in catalog.warnings] == [(3, "title")]
+
+
+def test_an_absurd_price_is_a_warning_not_a_hang(tmp_path):
+    # "1e999990" once took minutes to become an int, and "1e06518817" raised decimal.Overflow.
+    path = tmp_path / "books.csv"
+    path.write_text(HEADER + "9780306406157,Big,Ann,1e999990,1\n9780140449136,Bigger,Bob,1e06518817,1\n"
+                    "9780804429573,Fine,Cy,2.50,1\n", encoding="utf-8")
+    catalog = load_catalog(path, "USD")
+    assert [b.title for b in catalog.books] == ["Fine"]
+    assert [(w.line, w.column) for w in catalog.warnings] == [(2, "price"), (3, "price")]
+    assert all("too large" in w.message for w in catalog.warnings)
