@@ -10,7 +10,6 @@ import time
 import webbrowser
 from urllib.parse import urlsplit
 
-from . import tls
 
 log = logging.getLogger("kiosk.window")
 LINUX = sys.platform.startswith("linux")
@@ -122,6 +121,8 @@ def serve_https(app, certfile, keyfile):
     """Serve `app` over TLS on 127.0.0.1 (any free port) in a thread; returns the server."""
     from werkzeug.serving import make_server
 
+    from . import tls
+
     # A threaded server: pywebview's own TLS server (ssl=True with the app as url) answers one request at a time.
     httpd = make_server(tls.HOST, 0, app, threaded=True)
     context = tls.server_context(certfile, keyfile)
@@ -198,6 +199,8 @@ def run(app, on_started=None):
 
     `on_started(window)` runs in its own thread once the GUI loop starts (tests drive the window with it).
     """
+    from . import tls  # here, not at import: cryptography takes ~0.3 s and 11 MB that headless never needs
+
     webview = load_webview()
     kiosk = app.extensions["kiosk"]
     guard = Guard()
