@@ -270,8 +270,8 @@ class FakeStripe:
         return r.json()["status"]
 
     def intents(self):
-        """Every PaymentIntent localstripe holds."""
-        return list(self.client().v1.payment_intents.list({"limit": 100}).data)
+        """Every PaymentIntent localstripe holds, following pagination."""
+        return list(self.client().v1.payment_intents.list({"limit": 100}).auto_paging_iter())
 
     def charges(self):
         """Every Charge localstripe holds, following pagination: what customers were actually charged."""

@@ -1,14 +1,13 @@
 """Double submit: many concurrent Pay taps on one checkout attempt, and many concurrent loads of its
 confirmation, against the kiosk served by waitress. One PaymentIntent per attempt; one sale recorded.
 """
-import re
 import threading
 
 import pytest
 import requests
 
 from kiosk import orders
-from tests.hardening.helpers import books, hardening_app, ledger, paid_state
+from tests.hardening.helpers import Shopper, books, hardening_app, ledger, paid_state
 from tests.live import LiveServer
 
 TAPS = 16
@@ -23,34 +22,6 @@ def live(tmp_path, stripe_server):
     server = LiveServer(app, threads=8)
     yield app, server.url
     server.close()
-
-
-class Shopper:
-    """A customer's browser session over HTTP: its cookie and the CSRF token from the page."""
-
-    def __init__(self, url):
-        self.url = url
-        self.http = requests.Session()
-        page = self.http.get(url + "/", timeout=10).text
-        self.token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-
-    def headers(self):
-        return {"X-CSRFToken": self.token, "Accept": "application/json", "Origin": self.url}
-
-    def add(self, isbn, quantity=1):
-        reply = self.http.post(self.url + "/cart/add", json={"isbn": isbn, "quantity": quantity},
-                               headers=self.headers(), timeout=10)
-        assert reply.status_code == 200, reply.text
-
-    def attempt(self):
-        page = self.http.get(self.url + "/checkout/", timeout=10).text
-        return re.search(r'"attempt": ?"([0-9a-f]+)"', page).group(1)
-
-    def twin(self):
-        """Another connection carrying the same cookie, as a second tap from the same page would."""
-        other = requests.Session()
-        other.cookies.update(self.http.cookies)
-        return other
 
 
 def all_at_once(calls):
