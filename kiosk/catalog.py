@@ -73,22 +73,18 @@ class _Index:
     def __init__(self, books):
         # Positions go straight into arrays: lists of int objects here cost 36 bytes a position and,
         # freed after the build, left the process about 25 MB larger for good at 100k titles.
-        postings, texts, codes, code_positions = defaultdict(partial(array, "i")), [], [], array("i")
+        postings, codes, code_positions = defaultdict(partial(array, "i")), [], array("i")
         for pos, book in enumerate(books):
-            words = _WORD.findall(fold(f"{book.title} {book.author}"))
-            for word in set(words):
+            for word in set(_WORD.findall(fold(f"{book.title} {book.author}"))):
                 postings[word].append(pos)
             codes.append(book.isbn13)
             code_positions.append(pos)
             if book.isbn != book.isbn13:
                 codes.append(book.isbn.lower())
                 code_positions.append(pos)
-                words.append(book.isbn.lower())
-            # The text a candidate is checked against: a query word w matches where " " + w occurs.
-            texts.append(f" {' '.join(words)} {book.isbn13}")
+        self.size = len(books)
         self.terms = sorted(postings)
         self.postings = [postings[t] for t in self.terms]
-        self.texts = texts
         order = sorted(range(len(codes)), key=codes.__getitem__)
         self.codes = [codes[i] for i in order]
         self.code_positions = array("i", (code_positions[i] for i in order))
@@ -105,15 +101,20 @@ class _Index:
         return sum(map(len, self.postings[lo:hi])) + code_hi - code_lo, (lo, hi, code_lo, code_hi)
 
     def candidates(self, word, where):
-        """Positions that may match `word`, in title order, each once."""
+        """Positions in title order, each once, and whether they all match `word` (else check each)."""
         lo, hi, code_lo, code_hi = where
-        if code_hi - code_lo > len(self.texts) // 16:
+        if code_hi - code_lo > self.size // 16:
             # The start of an ISBN: ISBNs do not follow titles, so walking every book fills a page fast.
-            return range(len(self.texts))
+            return range(self.size), False
         found = [self._word_positions(word, lo, hi)]
         if code_hi > code_lo:
             found.append(sorted(self.code_positions[code_lo:code_hi]))
-        return found[0] if len(found) == 1 else (p for p, _ in groupby(heapq.merge(*found)))
+        return (found[0] if len(found) == 1 else (p for p, _ in groupby(heapq.merge(*found)))), True
+
+    def position_set(self, where):
+        """The set of positions that match a word, from its span."""
+        lo, hi, code_lo, code_hi = where
+        return set().union(*self.postings[lo:hi], self.code_positions[code_lo:code_hi])
 
     def _word_positions(self, word, lo, hi):
         if hi - lo == 1:
@@ -127,6 +128,24 @@ class _Index:
             return merged
         # A book lists a word once, but may hold two words with the same prefix.
         return (p for p, _ in groupby(heapq.merge(*self.postings[lo:hi])))
+
+
+class _Words:
+    """`check(book)`: does every word start a folded title or author word, or the ISBN-13 or ISBN-10?"""
+
+    def __init__(self, words):
+        self.words = [(w, re.compile(r"(?<!\w)" + re.escape(w))) for w in words]
+
+    def __call__(self, book):
+        text = None
+        for word, starts_a_word in self.words:
+            if book.isbn13.startswith(word) or book.isbn.lower().startswith(word):
+                continue
+            if text is None:
+                text = fold(f"{book.title} {book.author}")
+            if not starts_a_word.search(text):
+                return False
+        return True
 
 
 @dataclass
@@ -173,14 +192,25 @@ class Catalog:
         words = {digits.lower()} if re.fullmatch(r"\d{4,12}[\dXx]?", digits) else set(_WORD.findall(fold(query)))
         if not words:
             return self.page(1, size=limit, category=category)[0]
-        # Walk the rarest word's candidates in title order; check every word in the candidate's text.
-        (total, where), rarest = min((index.span(word), word) for word in words)
-        needles = [" " + word for word in words]
-        texts, books, found = index.texts, self.books, []
-        for pos in index.candidates(rarest, where) if total else ():
-            text = texts[pos]
-            if all(n in text for n in needles) and (not category or books[pos].category == category):
-                found.append(books[pos])
+        # Walk the rarest word's candidates in title order. Another word that is rare too is checked
+        # against the set of its positions; a common one against each book's text (it matches often,
+        # so the page fills after few checks).
+        spans = sorted((index.span(word), word) for word in words)
+        (total, where), rarest = spans[0]
+        candidates, exact = index.candidates(rarest, where) if total else ((), True)
+        sets, texts = [], []
+        for (count, at), word in spans[1:] if exact else spans:
+            if count <= index.size // 4:
+                sets.append(index.position_set(at))
+            else:
+                texts.append(word)
+        check = _Words(texts)
+        books, found = self.books, []
+        for pos in candidates:
+            book = books[pos]
+            if all(pos in have for have in sets) and (not category or book.category == category) \
+                    and check(book):
+                found.append(book)
                 if len(found) == limit:
                     break
         return found
@@ -251,8 +281,9 @@ def _parse_row(cells, columns, currency, digits, shared, warn):
         warn("cover", f"{cover!r} must be a file name in the catalog's covers folder, not a URL or path; "
                       "the book is listed without a cover.")
         cover = ""
-    # Categories and cover files repeat across thousands of rows: keep one copy of each string.
+    # Categories, cover files and prices repeat across thousands of rows: keep one copy of each.
     category = shared.setdefault(fields["category"], fields["category"])
+    price = shared.setdefault(price, price)
     return Book(isbn=code, isbn13=isbnlib.to_isbn13(code), title=title, author=author, price=price,
                 stock=int(stock_raw), cover=shared.setdefault(cover, cover), description=fields["description"],
                 category=category)
