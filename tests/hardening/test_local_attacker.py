@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import requests
 from playwright.sync_api import sync_playwright
 
 from kiosk import staff
@@ -15,6 +16,7 @@ from tests.hardening.helpers import books, hardening_app, ledger
 from tests.live import LiveServer
 
 FIGURE = ("LOCAL ATTACKER: {accepted} of {sent} hostile requests accepted ({browser} cross-origin from Chromium, "
+          "{window} with another scheme or host on the window's HTTPS port, "
           "{hosts} foreign Host, {staff} staff without a PIN, {guesses} PIN guesses of which {checked} were checked)")
 REBIND_HOST = "rebind.test"  # Chromium resolves it to 127.0.0.1, as a DNS rebinding attack would
 PIN = "482916"
@@ -249,3 +251,27 @@ def test_pin_brute_force(tmp_path, stripe_server, monkeypatch, tally):
     client = KioskClient(app)
     assert client.post("/staff/login", data={"pin": PIN}).status_code == 302
     assert client.get("/staff/orders").status_code == 200
+
+
+def test_the_windows_https_origin_is_the_only_one(tmp_path, stripe_server, tally):
+    """The window serves HTTPS (kiosk/launcher.py): its own origin may post, the same port over http may not."""
+    from kiosk import launcher, tls
+
+    app = hardening_app(tmp_path, stripe_server)
+    certfile, keyfile = tls.write_certificate(tmp_path)
+    server = launcher.serve_https(app, certfile, keyfile)
+    url = f"https://127.0.0.1:{server.server_port}"
+    http = requests.Session()
+    http.verify, http.trust_env = str(certfile), False  # trust exactly the kiosk's certificate, like the window
+    try:
+        token = csrf_token(http.get(url + "/", timeout=10).text)
+        statuses = {}
+        for origin in (url, url.replace("https:", "http:"), "https://localhost:" + url.rsplit(":", 1)[1]):
+            statuses[origin] = http.post(url + "/cart/add", json={"isbn": books(app)[0].isbn13, "quantity": 1},
+                                         headers={"X-CSRFToken": token, "Origin": origin, "Accept": "application/json",
+                                                  "Sec-Fetch-Site": "same-origin"}, timeout=10).status_code
+    finally:
+        server.shutdown()
+    accepted = sum(status < 400 for origin, status in statuses.items() if origin != url)
+    tally(FIGURE, accepted=accepted, sent=len(statuses) - 1, window=len(statuses) - 1)
+    assert statuses[url] == 200 and accepted == 0, statuses
