@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, groupby
+from operator import itemgetter
 from pathlib import Path
 
 from . import isbn as isbnlib
@@ -247,9 +248,13 @@ def _price(raw, currency, digits):
     return to_minor(raw, currency)
 
 
-def _parse_row(cells, columns, currency, digits, shared, warn):
-    """A Book from one row's cells, or None after warning about the first thing wrong with it."""
-    isbn_raw = cells[columns["isbn"]]
+def _parse_row(cells, pick, currency, digits, shared, warn):
+    """A Book from one row's cells, or None after warning about the first thing wrong with it.
+
+    `pick(cells)` gives the cells of REQUIRED + OPTIONAL in that order; a column the file does not have
+    is read from an empty cell added at the row's end.
+    """
+    isbn_raw, title, author, price_raw, stock_raw, cover, description, category = pick(cells)
     # A plain 13-digit code is already normalized; anything else goes through isbn.normalize.
     code = isbn_raw if len(isbn_raw) == 13 and isbn_raw.isascii() and isbn_raw.isdigit() \
         else isbnlib.normalize(isbn_raw)
@@ -257,36 +262,31 @@ def _parse_row(cells, columns, currency, digits, shared, warn):
         return warn("isbn", f"{isbn_raw!r} is not an ISBN-10 or ISBN-13.")
     if not isbnlib.is_valid(code):
         return warn("isbn", f"{isbn_raw!r} has a wrong check digit; check it against the book's barcode.")
-    title, author = cells[columns["title"]], cells[columns["author"]]
     if not title:
         return warn("title", "the title is empty.")
     if not author:
         return warn("author", "the author is empty.")
-    price_raw = cells[columns["price"]]
     try:
         price = _price(price_raw, currency, digits)
     except ValueError as exc:
         example = "1500" if digits == 0 else "23." + "0" * digits
         return warn("price", f"{exc}. Write the price in {currency} like {example}, without a currency sign.")
-    stock_raw = cells[columns["stock"]]
     if not _STOCK.fullmatch(stock_raw):
         return warn("stock", f"{stock_raw!r} is not a whole number of copies (0 or more).")
-    fields = {name: cells[columns[name]] if name in columns else "" for name in OPTIONAL}
-    for name, value in (("title", title), ("author", author), *fields.items()):
+    texts = (("title", title), ("author", author), ("cover", cover), ("description", description),
+             ("category", category))
+    for name, value in texts:
         if len(value) > MAX_TEXT[name]:
             return warn(name, f"the {name} is longer than {MAX_TEXT[name]} characters.")
-    cover = fields["cover"]
     if cover and (_URL_LIKE.match(cover) or ".." in cover or cover.startswith("/")):
         # Covers are files beside the catalog; the kiosk never fetches from the network.
         warn("cover", f"{cover!r} must be a file name in the catalog's covers folder, not a URL or path; "
                       "the book is listed without a cover.")
         cover = ""
     # Categories, cover files and prices repeat across thousands of rows: keep one copy of each.
-    category = shared.setdefault(fields["category"], fields["category"])
-    price = shared.setdefault(price, price)
-    return Book(isbn=code, isbn13=isbnlib.to_isbn13(code), title=title, author=author, price=price,
-                stock=int(stock_raw), cover=shared.setdefault(cover, cover), description=fields["description"],
-                category=category)
+    return Book(isbn=code, isbn13=isbnlib.to_isbn13(code), title=title, author=author,
+                price=shared.setdefault(price, price), stock=int(stock_raw), cover=shared.setdefault(cover, cover),
+                description=description, category=shared.setdefault(category, category))
 
 
 def load_catalog(path, currency):
@@ -323,6 +323,7 @@ def _parse(path, reader, currency, encoding_note):
                            f"{','.join(OPTIONAL)}).")
     columns = {h: i for i, h in enumerate(header)}  # a repeated column name: the last one counts
     width = len(header)
+    pick = itemgetter(*(columns.get(name, -1) for name in REQUIRED + OPTIONAL))
     digits = exponent(currency)
     warnings = []
     if encoding_note:
@@ -341,7 +342,8 @@ def _parse(path, reader, currency, encoding_note):
             warn("", "the row has more cells than the header; check for an unquoted comma.")
         elif len(cells) < width:
             cells += [""] * (width - len(cells))
-        book = _parse_row(cells, columns, currency, digits, shared, warn)
+        cells.append("")  # what a column the file does not have reads as (index -1)
+        book = _parse_row(cells, pick, currency, digits, shared, warn)
         if book is None:
             skipped += 1
             continue

@@ -163,3 +163,12 @@ def test_an_absurd_price_is_a_warning_not_a_hang(tmp_path):
     assert [b.title for b in catalog.books] == ["Fine"]
     assert [(w.line, w.column) for w in catalog.warnings] == [(2, "price"), (3, "price")]
     assert all("too large" in w.message for w in catalog.warnings)
+
+
+def test_absent_optional_columns_read_empty_even_with_extra_cells(tmp_path):
+    path = tmp_path / "books.csv"
+    path.write_text("isbn,title,author,price,stock\n9780306406157,T,A,1.00,2,stray\n", encoding="utf-8")
+    catalog = load_catalog(path, "USD")
+    [book] = catalog.books
+    assert (book.cover, book.description, book.category) == ("", "", "")
+    assert [w.column for w in catalog.warnings] == [""]  # the extra cell is reported, not used
