@@ -38,7 +38,7 @@ def test_attract_to_paid_by_touch_alone(touch, open_page, kiosk, stripe_server, 
 def test_search_by_touch_with_the_on_screen_keyboard(touch, open_page, kiosk):
     page = open_page(kiosk)
     page.goto("/", wait_until="domcontentloaded")
-    keyboard = page.get_by_role("group", name="On-screen keyboard")
+    keyboard = page.get_by_role("complementary", name="On-screen keyboard")
     expect(keyboard).to_be_hidden()
     page.locator("#q").tap()
     expect(keyboard).to_be_visible()
