@@ -19,7 +19,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / "dist" / ("kiosk.exe" if sys.platform == "win32" else "kiosk")
-SOURCES = ["build.spec", "requirements.txt", "kiosk", "webui", "sample_catalog", "translations"]
+SOURCES = ["build.spec", "requirements.txt", "requirements-dev.txt", "kiosk", "webui", "sample_catalog", "translations"]
 
 
 def newest_source():
