@@ -41,6 +41,25 @@ def test_guard_refuses_close_until_exit_confirmed():
     assert guard.on_closing() is True
 
 
+def test_a_page_that_left_the_origin_is_sent_back_home():
+    class Window:
+        url, loads = "https://example.com/elsewhere", []
+
+        def get_current_url(self):
+            return self.url
+
+        def load_url(self, url):
+            self.loads.append(url)
+
+    guard = launcher.Guard()
+    guard.origin, guard.window = "https://127.0.0.1:5000", Window()
+    guard.on_loaded()
+    assert Window.loads == ["https://127.0.0.1:5000/"]
+    Window.url = "https://127.0.0.1:5000/cart"
+    guard.on_loaded()
+    assert Window.loads == ["https://127.0.0.1:5000/"]
+
+
 def test_window_options_full_screen_unless_windowed(tmp_path):
     options = launcher.window_options(make_settings(tmp_path, KIOSK_SHOP_NAME="Corner Books"))
     assert options["title"] == "Corner Books"
@@ -114,9 +133,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def test_without_a_display_it_says_so_and_serves_headless(tmp_path):
+def serves_headless_instead(tmp_path, env):
+    """Run `python -m kiosk` (window wanted) until it answers on plain HTTP; returns its stderr."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--port", str(port)], cwd=ROOT, env=cli_env(tmp_path),
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -131,5 +151,19 @@ def test_without_a_display_it_says_so_and_serves_headless(tmp_path):
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
-    assert "the kiosk window cannot open: no display" in err
     assert "serving headless instead" in err
+    return err
+
+
+def test_without_a_display_it_says_so_and_serves_headless(tmp_path):
+    err = serves_headless_instead(tmp_path, cli_env(tmp_path))
+    assert "the kiosk window cannot open: no display" in err
+
+
+def test_without_pywebview_it_says_so_and_serves_headless(tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "webview").mkdir(parents=True)
+    (broken / "webview" / "__init__.py").write_text("raise ImportError('No module named PySide6')\n")
+    err = serves_headless_instead(tmp_path, cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(broken)))
+    assert "the kiosk window cannot open (ImportError: No module named PySide6)" in err
+    assert "pip install -r requirements.txt" in err
