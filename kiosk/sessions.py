@@ -6,7 +6,7 @@ import time
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from .db import connect
+from .db import get_db
 
 COOKIE = "kiosk_sid"
 MAX_AGE = 24 * 3600
@@ -39,11 +39,9 @@ class SqliteSessionInterface(SessionInterface):
     def open_session(self, app, request):
         sid = request.cookies.get(COOKIE, "")
         if 20 <= len(sid) <= 64:
-            db = connect(app.config["DATABASE"])
-            try:
-                row = db.execute("SELECT data, updated FROM sessions WHERE sid = ?", (sid,)).fetchone()
-            finally:
-                db.close()
+            # The request's own ledger connection (closed at teardown): one connection a request instead
+            # of three, each of which paid for opening the file and reading the schema.
+            row = get_db().execute("SELECT data, updated FROM sessions WHERE sid = ?", (sid,)).fetchone()
             if row and time.time() - row["updated"] < MAX_AGE:
                 return ServerSession(json.loads(row["data"]), sid=sid)
         return ServerSession(sid=secrets.token_urlsafe(32), new=True)
@@ -52,20 +50,17 @@ class SqliteSessionInterface(SessionInterface):
         name_kwargs = dict(domain=self.get_cookie_domain(app), path=self.get_cookie_path(app))
         if not session.modified and not session.new:
             return
-        db = connect(app.config["DATABASE"])
-        try:
-            if session.discarded:
-                db.execute("DELETE FROM sessions WHERE sid = ?", (session.discarded,))
-            if not session:
-                db.execute("DELETE FROM sessions WHERE sid = ?", (session.sid,))
-                if not session.new:
-                    response.delete_cookie(COOKIE, **name_kwargs)
-                return
-            db.execute("INSERT OR REPLACE INTO sessions (sid, data, updated) VALUES (?, ?, ?)",
-                       (session.sid, json.dumps(dict(session)), time.time()))
-            if session.new or session.modified:
-                db.execute("DELETE FROM sessions WHERE updated < ?", (time.time() - MAX_AGE,))
-        finally:
-            db.close()
+        db = get_db()
+        if session.discarded:
+            db.execute("DELETE FROM sessions WHERE sid = ?", (session.discarded,))
+        if not session:
+            db.execute("DELETE FROM sessions WHERE sid = ?", (session.sid,))
+            if not session.new:
+                response.delete_cookie(COOKIE, **name_kwargs)
+            return
+        db.execute("INSERT OR REPLACE INTO sessions (sid, data, updated) VALUES (?, ?, ?)",
+                   (session.sid, json.dumps(dict(session)), time.time()))
+        if session.new or session.modified:
+            db.execute("DELETE FROM sessions WHERE updated < ?", (time.time() - MAX_AGE,))
         response.set_cookie(COOKIE, session.sid, httponly=True, samesite="Strict",
                             secure=self.get_cookie_secure(app), **name_kwargs)
