@@ -50,9 +50,16 @@ def build_executable(report):
 
 @pytest.fixture(scope="module")
 def executable(request):
-    """dist/kiosk, built if needed."""
+    """dist/kiosk, built if needed; the build time goes to the terminal and to build/kiosk-build.txt."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    build_executable(lambda line: reporter.write_line(line) if reporter else print(line))
+
+    def report(line):
+        (ROOT / "build" / "kiosk-build.txt").write_text(line + "\n")
+        if reporter:
+            reporter.ensure_newline()
+            reporter.write_line(line)
+
+    build_executable(report)
     return EXE
 
 
