@@ -51,13 +51,15 @@ def build_executable(report):
 @pytest.fixture(scope="module")
 def executable(request):
     """dist/kiosk, built if needed; the build time goes to the terminal and to build/kiosk-build.txt."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
 
     def report(line):
         (ROOT / "build" / "kiosk-build.txt").write_text(line + "\n")
-        if reporter:
-            reporter.ensure_newline()
-            reporter.write_line(line)
+        if reporter and capture:
+            with capture.global_and_fixture_disabled():  # past pytest's output capture, into the CI log
+                reporter.ensure_newline()
+                reporter.write_line(line)
 
     build_executable(report)
     return EXE
