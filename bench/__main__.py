@@ -8,7 +8,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import Figure
+from bench.common import Figure, load_note
 
 BENCHES = ["start", "pages", "search", "intent", "memory", "weight", "executable"]
 
@@ -51,6 +51,7 @@ def main(argv):
         figures += found
         print(f"[bench] {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print_table(figures)
+    print(f"\n{load_note()} (2 cores); python -m bench {' '.join(names)}")
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed or any(f.ok is False for f in figures) else 0
