@@ -131,6 +131,7 @@ class KioskProcess:
                     "PYTHONDONTWRITEBYTECODE": "1", **env}
         self.proc = None
         self.starts = 0
+        self.config = {"DATABASE": str(self.data_dir / "kiosk.sqlite3")}  # so ledger() and paid_state() take it
 
     def start(self, timeout=30):
         """Start the kiosk and wait until it serves its home page."""

@@ -18,13 +18,6 @@ FIGURE = ("CRASH: kill -9 at {steps} steps of a purchase; after restart {recorde
           "recorded exactly once ({lost} lost, {double} double), stock right for {stock_ok} of {books} books")
 
 
-class Ledger:
-    """What the ledger helpers need of an app: where the kiosk process keeps its database."""
-
-    def __init__(self, kiosk):
-        self.config = {"DATABASE": str(kiosk.data_dir / "kiosk.sqlite3")}
-
-
 @pytest.fixture
 def kiosk(tmp_path, stripe_server):
     # Sweeps every 5 s (the least allowed), so the test waits for reconciliation in seconds.
@@ -66,7 +59,7 @@ def restart(kiosk, stripe):
 
 
 def order_status(kiosk, intent=None, attempt=None):
-    db = ledger(Ledger(kiosk))
+    db = ledger(kiosk)
     try:
         row = orders.get(db, intent=intent) if intent else orders.get(db, attempt=attempt)
         return row["status"] if row else None
@@ -80,7 +73,7 @@ def tap_pay(shopper, attempt):
 
 
 def test_kill_at_every_step_of_a_purchase(kiosk, stripe_server, tally):
-    db = ledger(Ledger(kiosk))
+    db = ledger(kiosk)
     start_stock = orders.stock_levels(db)
     db.close()
     isbns = sorted(isbn for isbn, n in start_stock.items() if n >= 3)
@@ -184,8 +177,8 @@ def test_kill_at_every_step_of_a_purchase(kiosk, stripe_server, tally):
     steps.append("after confirmation")
 
     # Every paid intent recorded once; stock right for every book.
-    state = paid_state(Ledger(kiosk), stripe_server)
-    db = ledger(Ledger(kiosk))
+    state = paid_state(kiosk, stripe_server)
+    db = ledger(kiosk)
     stock = orders.stock_levels(db)
     sales = db.execute("SELECT COUNT(*), COUNT(DISTINCT order_id || isbn) FROM stock_movements "
                        "WHERE reason = 'sale'").fetchone()

@@ -7,11 +7,10 @@ import re
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
 from kiosk import staff
 from tests.conftest import KioskClient
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.chromium import launch
 from tests.hardening.helpers import books, hardening_app, ledger
 from tests.live import LiveServer
 
@@ -80,11 +79,9 @@ def static_site(html):
 
 @pytest.fixture(scope="module")
 def chromium():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=CHROMIUM_ARGS + [f"--host-resolver-rules=MAP {REBIND_HOST} 127.0.0.1"])
-        yield browser
-        browser.close()
+    browser = launch([f"--host-resolver-rules=MAP {REBIND_HOST} 127.0.0.1"])
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
