@@ -138,9 +138,10 @@ class IdempotencyCache:
         return response
 
 
-# Routes the fault layer aims at: creating a PaymentIntent, and retrieving one.
+# Routes the fault layer aims at: creating a PaymentIntent, retrieving one, and listing them.
 CREATE_INTENT = ("POST", r"/v1/payment_intents")
 RETRIEVE_INTENT = ("GET", r"/v1/payment_intents/pi_\w+")
+LIST_INTENTS = ("GET", r"/v1/payment_intents")
 
 
 class Fault:
