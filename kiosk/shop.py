@@ -9,7 +9,7 @@ from . import isbn as isbnlib
 from . import kiosk, orders
 from .db import get_db
 from .i18n import gettext as _
-from .views import wants_json
+from .views import wants_json, whole_number
 
 bp = Blueprint("shop", __name__)
 
@@ -40,8 +40,7 @@ def find_book(code):
 
 
 def _page_number():
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else 1  # "²".isdigit() too
+    return whole_number(request.args.get("page"), 6, default=1)
 
 
 @bp.get("/")
@@ -49,8 +48,9 @@ def home():
     """The catalog grid, a page at a time."""
     catalog = kiosk().catalog
     category = request.args.get("category", "")[:80]
-    books, pages = catalog.page(_page_number(), category=category)
-    return render_template("home.html", books=books, page=min(_page_number(), pages), pages=pages,
+    page = _page_number()
+    books, pages = catalog.page(page, category=category)
+    return render_template("home.html", books=books, page=min(page, pages), pages=pages,
                            category=category, categories=catalog.categories, query="")
 
 

@@ -16,6 +16,7 @@ from .db import get_db, get_meta, set_meta, transaction
 from .money import to_minor
 from .payments import PaymentError
 from .reconcile import LAST_RESULT, LAST_SWEEP
+from .views import whole_number
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 log = logging.getLogger("kiosk.staff")
@@ -174,8 +175,7 @@ def dashboard():
 
 
 def _page():
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 1  # "²".isdigit() too
+    return whole_number(request.args.get("page"), 5, default=1)
 
 
 @bp.get("/orders")
@@ -184,9 +184,10 @@ def order_list():
     query = request.args.get("q", "")[:100].strip()
     status = request.args.get("status", "")
     oversold = request.args.get("oversold") == "1"
-    rows, total = orders.find_orders(get_db(), query, status, oversold, _page(), PAGE_SIZE)
+    page = _page()
+    rows, total = orders.find_orders(get_db(), query, status, oversold, page, PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
-    return render_template("staff/orders.html", rows=rows, total=total, page=min(_page(), pages), pages=pages,
+    return render_template("staff/orders.html", rows=rows, total=total, page=min(page, pages), pages=pages,
                            query=query, status=status, oversold=oversold, statuses=orders.STATUSES,
                            today=orders.today().isoformat())
 
@@ -226,8 +227,7 @@ def _refund_request(db, order):
                                  f"like {major(order['amount'], order['currency'])}.") from None
     returned = {}
     for line in orders.lines(db, order["id"]):
-        raw = request.form.get(f"return-{line['isbn']}", "0")
-        returned[line["isbn"]] = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
+        returned[line["isbn"]] = whole_number(request.form.get(f"return-{line['isbn']}"), 3, default=0)
     orders.check_refund(db, order, amount, returned)
     return amount, returned
 
@@ -275,12 +275,13 @@ def stock():
     """Copies on hand per book, with a count form."""
     catalog = kiosk().catalog
     query = request.args.get("q", "")[:100].strip()
+    page = _page()
     if query:
         books, pages = catalog.search(query, limit=PAGE_SIZE), 1
     else:
-        books, pages = catalog.page(_page(), size=PAGE_SIZE)
+        books, pages = catalog.page(page, size=PAGE_SIZE)
     levels = orders.stock_list(get_db(), [b.isbn13 for b in books])
-    return render_template("staff/stock.html", books=books, levels=levels, query=query, page=min(_page(), pages),
+    return render_template("staff/stock.html", books=books, levels=levels, query=query, page=min(page, pages),
                            pages=pages)
 
 
@@ -288,19 +289,19 @@ def stock():
 def adjust_stock():
     """Set a book's copies on hand after counting the shelf, with a reason."""
     book = kiosk().catalog.get(request.form.get("isbn", ""))
-    raw = request.form.get("count", "").strip()
+    count = whole_number(request.form.get("count", "").strip(), 6)
     query = request.form.get("q", "")[:100]
     if book is None:
         abort(404)
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+    if count is None:
         flash("Write the number of copies on the shelf as a whole number.", "error")
         return redirect(url_for("staff.stock", q=query))
     try:
-        delta = orders.adjust_stock(get_db(), book.isbn13, int(raw), request.form.get("note", ""))
+        delta = orders.adjust_stock(get_db(), book.isbn13, count, request.form.get("note", ""))
     except orders.LedgerError as exc:
         flash(str(exc), "error")
         return redirect(url_for("staff.stock", q=query))
-    flash(f"“{book.title}”: {int(raw)} on hand ({delta:+d})." if delta else f"“{book.title}”: no change.", "info")
+    flash(f"“{book.title}”: {count} on hand ({delta:+d})." if delta else f"“{book.title}”: no change.", "info")
     return redirect(url_for("staff.stock", q=query))
 
 

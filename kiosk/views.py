@@ -22,6 +22,12 @@ FRIENDLY = {
 }
 
 
+def whole_number(raw, max_digits, default=None):
+    """A small whole number typed in ASCII digits ("²".isdigit() is true too), or `default`."""
+    raw = raw or ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= max_digits else default
+
+
 def wants_json():
     """True for fetch() calls from the kiosk's own scripts."""
     return request.is_json or request.accept_mimetypes.best == "application/json"
