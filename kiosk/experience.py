@@ -37,15 +37,12 @@ def _cancel_open_payment(k, db, attempt_id):
         orders.mark_canceled(db, order["id"], "Canceled by the idle reset before payment started.")
         return
     try:
-        intent = k.gateway.cancel(order["payment_intent"])
+        # A payment that succeeded a moment ago is not canceled: settle it from Stripe's answer.
+        intent = k.gateway.cancel_or_retrieve(order["payment_intent"])
     except PaymentError as exc:
-        # Stripe refuses to cancel a payment that succeeded a moment ago, or cannot be reached:
-        # ask for its state; the reconciler settles what stays pending.
-        log.warning("idle reset: cancel %s failed (%s); checking its state", order["payment_intent"], exc.kind)
-        try:
-            intent = k.gateway.retrieve(order["payment_intent"])
-        except PaymentError:
-            return
+        log.warning("idle reset: Stripe unreachable for %s (%s); the reconciler settles it",
+                    order["payment_intent"], exc.kind)
+        return
     if intent.status == "canceled":
         orders.mark_canceled(db, order["id"], "Canceled by the idle reset.")
     else:

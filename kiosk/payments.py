@@ -129,6 +129,13 @@ class Gateway:
         """Cancel a PaymentIntent that has not been paid."""
         return _intent(self._call(self._client.v1.payment_intents.cancel, intent_id))
 
+    def cancel_or_retrieve(self, intent_id):
+        """Cancel an unpaid PaymentIntent; if Stripe refuses (paid or canceled a moment ago), its current state."""
+        try:
+            return self.cancel(intent_id)
+        except PaymentError:
+            return self.retrieve(intent_id)
+
     def list_since(self, created_gte, limit=100):
         """Every PaymentIntent created at or after a Unix time, newest first, following pagination."""
         params = {"limit": limit, "created": {"gte": int(created_gte)}}

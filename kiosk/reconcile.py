@@ -115,11 +115,8 @@ def apply_intent(db, catalog, kiosk_id, intent, report):
 
 def _abandon(db, gateway, intent, order, report):
     """Cancel an intent nobody paid, then settle its order from what Stripe answers."""
-    try:
-        intent = gateway.cancel(intent.id)
-    except PaymentError:
-        # It moved on (paid, or canceled) since we looked: settle from its state now.
-        intent = gateway.retrieve(intent.id)
+    # If it moved on (paid, or canceled) since we looked, settle from its state now.
+    intent = gateway.cancel_or_retrieve(intent.id)
     if order is not None:
         orders.settle(db, order, intent)
     if intent.status == "canceled":
