@@ -38,11 +38,7 @@
   window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
 
   if (body.classList.contains("attract")) {
-    store(null);
-    // "Back" from the attract screen stays on it: the entry before it belonged to the last customer.
-    history.replaceState({ attract: true }, "");
-    history.pushState({ attract: true }, "");
-    window.addEventListener("popstate", function () { history.pushState({ attract: true }, ""); });
+    store(null);  // "back" stays on this screen: attract.js
     if (document.querySelector("[data-leftover]")) window.kiosk.post(body.dataset.resetUrl, {}, { keepalive: true });
     return;
   }
