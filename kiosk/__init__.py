@@ -106,8 +106,6 @@ def create_app(test_config=None):
         DATABASE=str(settings.data_dir / "kiosk.sqlite3"),
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_COOKIE_NAME="kiosk_sid",
-        WTF_CSRF_TIME_LIMIT=None,
-        WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config.update(test_config)
@@ -136,7 +134,7 @@ def create_app(test_config=None):
 
     db.init_app(app)
     from . import i18n, security, sessions, views
-    app.session_interface = sessions.SqliteSessionInterface()
+    sessions.init_app(app, settings.data_dir / "sessions.sqlite3")
     security.init_app(app)
     views.init_app(app)
     i18n.init_app(app, settings.locale)

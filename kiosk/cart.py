@@ -30,8 +30,17 @@ class PricedCart:
 
     def fingerprint(self):
         """A digest of what is being bought, so a changed cart never reuses an old payment."""
-        items = sorted((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines)
-        return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:24]
+        return _digest((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines)
+
+
+def _digest(items):
+    return hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:24]
+
+
+def fingerprint_of(items, catalog):
+    """The fingerprint of a raw {isbn: quantity} cart at today's catalog prices (as PricedCart.fingerprint)."""
+    books = ((catalog.get(isbn), quantity) for isbn, quantity in items.items())
+    return _digest((book.isbn13, quantity, book.price) for book, quantity in books if book is not None)
 
 
 def parse_quantity(raw):

@@ -5,15 +5,13 @@ the page mounts Elements with mode/amount/currency, calls elements.submit(), the
 server for a PaymentIntent, which it creates from the cart and catalog alone.
 """
 import logging
-import uuid
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from . import kiosk, orders, receipts
+from . import customer, kiosk, orders, receipts
 from .db import get_db
 from .i18n import gettext as _
 from .payments import PaymentError
-from .shop import priced_cart
 from .views import error_response
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
@@ -35,13 +33,30 @@ def _items_metadata(lines):
     return {("items" if i == 0 else f"items_{i + 1}"): chunk for i, chunk in enumerate(chunks)}
 
 
-def _attempt(priced):
-    """This session's checkout attempt for exactly this cart; a changed cart starts a new one."""
-    attempt = session.get("checkout") or {}
-    if attempt.get("fingerprint") != priced.fingerprint():
-        attempt = {"id": uuid.uuid4().hex, "fingerprint": priced.fingerprint()}
-        session["checkout"] = attempt
-    return attempt
+def _receipt(order):
+    return redirect(url_for("checkout.complete", ref=order["reference"]))
+
+
+def _settle_in_flight(k, db, priced):
+    """A cart that changed while its payment was under way: ask Stripe about that payment first.
+
+    Paid shows its receipt; open is canceled, and only then may a new attempt start. Returns a response,
+    or None to go on. (An unchanged cart keeps its attempt: Pay asks Stripe about that intent again.)"""
+    order = customer.in_flight(k, db)
+    if order is None or customer.attempt()["fingerprint"] == priced.fingerprint():
+        return None
+    with k.lock(order["attempt"]):
+        try:
+            outcome = customer.resolve(k, db, orders.get(db, order_id=order["id"]), cancel=True,
+                                       note="Canceled: the cart changed before it was paid.")
+        except PaymentError as exc:
+            log.warning("checkout: could not ask Stripe about %s (%s)", order["reference"], exc.kind)
+            return render_template("processing.html", order=order, unreachable=True), 503
+    if outcome == "paid":
+        return _receipt(order)
+    if outcome == "open":
+        return render_template("processing.html", order=order, unreachable=False)
+    return None
 
 
 @bp.get("/")
@@ -50,22 +65,30 @@ def checkout():
     k = kiosk()
     if not k.settings.payments_ready:
         return render_template("setup.html", problems=k.settings.problems), 503
-    priced = priced_cart()
+    db = get_db()
+    priced = customer.priced(k, db)
+    early = _settle_in_flight(k, db, priced)
+    if early is not None:
+        return early  # its receipt: a note about the cart it paid for would only confuse
     for note in priced.notes:
         flash(note, "error")
     if not priced.lines:
         flash(_("Your cart is empty. Add a book before paying."), "error")
         return redirect(url_for("shop.cart"))
-    attempt = _attempt(priced)
-    return render_template("checkout.html", cart=priced, attempt=attempt["id"],
+    attempt = customer.attempt_for(priced)
+    return render_template("checkout.html", cart=priced, attempt=attempt,
                            stripe_config={"publishableKey": k.settings.publishable_key,
                                           "amount": priced.total, "currency": k.settings.currency.lower(),
                                           "paymentMethodTypes": list(k.settings.payment_methods),
-                                          "attempt": attempt["id"]})
+                                          "attempt": attempt})
 
 
 def _json_error(status, message, **extra):
     return jsonify(error=message, **extra), status
+
+
+def _stripe_error(exc):
+    return _json_error(503 if exc.retryable else 502, exc.message, retry=exc.retryable)
 
 
 @bp.post("/intent")
@@ -76,8 +99,8 @@ def create_intent():
         return _json_error(503, _("Payments are not set up on this kiosk. Please ask a member of staff."))
     body = request.get_json(silent=True)
     posted = body.get("attempt") if isinstance(body, dict) else None
-    attempt = session.get("checkout") or {}
-    priced = priced_cart()
+    db = get_db()
+    priced = customer.priced(k, db)
     if priced.notes:
         # A book sold out or ran short between the cart and Pay: say so, and show the new total.
         for note in priced.notes:
@@ -85,52 +108,82 @@ def create_intent():
         return _json_error(409, " ".join(priced.notes), reload=True)
     if not priced.lines:
         return _json_error(400, _("Your cart is empty. Add a book before paying."), reload=True)
-    if not posted or posted != attempt.get("id") or attempt.get("fingerprint") != priced.fingerprint():
+    attempt = customer.attempt()
+    if not posted or attempt is None or posted != attempt["id"] or attempt["fingerprint"] != priced.fingerprint():
         return _json_error(409, _("Your cart changed. The page will reload with the new total."), reload=True)
     with k.lock(attempt["id"]):
-        return _intent_for_attempt(k, attempt["id"], priced)
+        return _intent_for_attempt(k, db, attempt["id"], priced)
 
 
-def _intent_for_attempt(k, attempt, priced):
-    db = get_db()
+def _intent_for_attempt(k, db, attempt, priced):
     order = orders.get(db, attempt=attempt)
-    if order is not None and order["payment_intent"]:
-        try:
-            intent = k.gateway.retrieve(order["payment_intent"])
-        except PaymentError as exc:
-            return _json_error(503 if exc.retryable else 502, exc.message, retry=exc.retryable)
-        if intent.status == "succeeded":
-            return jsonify(paid=True, returnUrl=_return_url(order))
-        if intent.status in ("canceled", "processing"):
-            session.pop("checkout", None)
-            return _json_error(409, _("This payment was already closed. The page will reload."), reload=True)
-        return jsonify(clientSecret=intent.client_secret, reference=order["reference"],
-                       returnUrl=_return_url(order))
     if order is None:
         # The pending order is committed before any client secret leaves the server.
         order = orders.create_pending(db, attempt=attempt, priced_lines=priced.lines, currency=k.settings.currency)
+    elif order["status"] in orders.SOLD:
+        return jsonify(paid=True, returnUrl=_return_url(order))
+    elif order["status"] == "canceled":
+        customer.close_attempt(attempt, "canceled")
+        return _json_error(409, _("This payment was already closed. The page will reload."), reload=True)
+    if not customer.begin_paying(k, attempt):
+        # The cart changed between the page and Pay (a scan, another tab): nothing was asked of Stripe.
+        if not order["payment_intent"]:
+            orders.mark_canceled(db, order["id"], "The cart changed before payment started.")
+        return _json_error(409, _("Your cart changed. The page will reload with the new total."), reload=True)
     try:
-        intent = k.gateway.create_intent(
-            amount=order["amount"], currency=order["currency"], payment_method_types=k.settings.payment_methods,
-            metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], **_items_metadata(priced.lines)},
-            description=f"{k.settings.shop_name} order {order['reference']}",
-            idempotency_key=f"{k.kiosk_id}-{attempt}")
+        intent_id = customer.find_intent(k.gateway, db, order) if order["intent_tries"] else order["payment_intent"]
+        if intent_id:
+            intent = k.gateway.retrieve(intent_id)
+        else:
+            intent = k.gateway.create_intent(
+                amount=order["amount"], currency=order["currency"], payment_method_types=k.settings.payment_methods,
+                metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], **_items_metadata(priced.lines)},
+                description=f"{k.settings.shop_name} order {order['reference']}",
+                idempotency_key=orders.intent_key(k.kiosk_id, order))
+            orders.attach_intent(db, order["id"], intent.id)
+            log.info("order %s: created %s for %s", order["reference"], intent.id, order["amount"])
     except PaymentError as exc:
-        log.warning("create intent for %s failed: %s (%s)", order["reference"], exc.kind, exc.status)
-        return _json_error(503 if exc.retryable else 502, exc.message, retry=exc.retryable)
-    orders.attach_intent(db, order["id"], intent.id)
-    log.info("order %s: created %s for %s", order["reference"], intent.id, order["amount"])
+        log.warning("intent for %s failed: %s (%s)", order["reference"], exc.kind, exc.status)
+        if exc.status is not None and exc.status >= 500:
+            orders.bump_intent_tries(db, order["id"])
+        elif not exc.retryable and not orders.get(db, order_id=order["id"])["payment_intent"]:
+            # Stripe refused to make it: nothing can be paid, so the cart is free again.
+            orders.mark_canceled(db, order["id"], exc.message)
+            customer.close_attempt(attempt, "canceled")
+        return _stripe_error(exc)
+    if intent.status == "succeeded":
+        return jsonify(paid=True, returnUrl=_return_url(order))
+    if intent.status in ("canceled", "processing"):
+        orders.settle(db, orders.get(db, order_id=order["id"]), intent)
+        customer.sync(k, db)
+        return _json_error(409, _("This payment was already closed. The page will reload."), reload=True)
     return jsonify(clientSecret=intent.client_secret, reference=order["reference"], returnUrl=_return_url(order))
+
+
+@bp.post("/cancel")
+def cancel():
+    """Cancel the payment under way ("Change the cart"): Stripe first, so nothing is charged after it."""
+    k, db = kiosk(), get_db()
+    order = customer.in_flight(k, db) if k.gateway is not None else None
+    if order is not None:
+        with k.lock(order["attempt"]):
+            try:
+                outcome = customer.resolve(k, db, orders.get(db, order_id=order["id"]), cancel=True,
+                                           note="Canceled by the customer to change the cart.")
+            except PaymentError as exc:
+                flash(_("The payment could not be canceled just now: %(message)s", message=exc.message), "error")
+                return redirect(url_for("checkout.checkout"))
+        if outcome == "paid":
+            return _receipt(order)
+        if outcome == "open":
+            flash(_("This payment is being processed and cannot be canceled. Please wait a moment."), "error")
+            return redirect(url_for("checkout.checkout"))
+        flash(_("The payment was canceled; nothing was charged. You can change your cart."), "info")
+    return redirect(url_for("shop.cart"))
 
 
 def _return_url(order):
     return url_for("checkout.complete", ref=order["reference"], _external=True)
-
-
-def _may_see(order):
-    """A receipt is shown only to the session that paid for it."""
-    return order["attempt"] == (session.get("checkout") or {}).get("id") or \
-        order["reference"] in session.get("receipts", [])
 
 
 @bp.get("/complete")
@@ -140,10 +193,10 @@ def complete():
     reference = request.args.get("ref", "")[:20]
     db = get_db()
     order = orders.get(db, reference=reference) if reference else None
-    if order is None or not _may_see(order) or not order["payment_intent"]:
+    if order is None or not customer.may_see(order) or not order["payment_intent"]:
         return error_response(404, _("This receipt is no longer shown on the kiosk."), _("Return to the shop."))
     intent = None
-    if order["status"] not in ("paid", "refunded", "partially_refunded"):
+    if order["status"] not in orders.SOLD:
         try:
             intent = k.gateway.retrieve(order["payment_intent"])
         except PaymentError as exc:
@@ -153,13 +206,12 @@ def complete():
         if status != "paid":
             if intent.status == "processing":
                 return render_template("processing.html", order=order, unreachable=False)
+            customer.sync(k, db)
             message = intent.last_error or _("The payment was not completed.")
             flash(_("%(message)s Your cart is kept; you can try again.", message=message), "error")
             return redirect(url_for("checkout.checkout"))
         order = orders.get(db, order_id=order["id"])
-    if order["attempt"] == (session.get("checkout") or {}).get("id"):
-        session.pop("checkout", None)
-        session["cart"] = {}
-        session["receipts"] = (session.get("receipts", []) + [order["reference"]])[-5:]
+    # Paid: its books leave the cart, once, whatever happened to the cart since.
+    customer.close_attempt(order["attempt"], "paid", orders.lines(db, order["id"]))
     return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]),
                            **receipts.for_order(k.gateway, order, intent))

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 from flask import current_app, g
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Forward migrations, applied in order to a database older than SCHEMA_VERSION; schema.sql is version 1.
 # Each is a list of statements that only add: never DROP or rewrite the order log.
 MIGRATIONS = {
@@ -26,6 +26,26 @@ MIGRATIONS = {
             payment_intent TEXT,
             received_at TEXT NOT NULL
         )""",
+    ],
+    3: [
+        # Never more refunded than paid, counting refunds Stripe has not confirmed yet: the database itself
+        # refuses it, so two refund forms submitted at the same moment cannot both pass.
+        "ALTER TABLE orders ADD COLUMN refund_pending INTEGER NOT NULL DEFAULT 0 CHECK (refund_pending >= 0 "
+        "AND amount_refunded >= 0 AND amount_refunded + refund_pending <= amount)",
+        # A 5xx from Stripe is replayed for the same Idempotency-Key: count tries, each with its own key.
+        "ALTER TABLE orders ADD COLUMN intent_tries INTEGER NOT NULL DEFAULT 0 CHECK (intent_tries >= 0)",
+        # Copies back on the shelf (or held for a refund Stripe has not confirmed) never pass copies sold.
+        "ALTER TABLE order_lines ADD COLUMN returned INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (returned >= 0 AND returned <= quantity)",
+        "UPDATE order_lines SET returned = (SELECT COALESCE(SUM(m.delta), 0) FROM stock_movements m "
+        "WHERE m.order_id = order_lines.order_id AND m.isbn = order_lines.isbn AND m.reason = 'return')",
+        # A refund is written before Stripe is asked (pending), then succeeded, or deleted if Stripe did not make it.
+        "ALTER TABLE refunds ADD COLUMN status TEXT NOT NULL DEFAULT 'succeeded' "
+        "CHECK (status IN ('pending', 'succeeded'))",
+        "ALTER TABLE refunds ADD COLUMN returns TEXT NOT NULL DEFAULT '{}'",
+        "CREATE INDEX IF NOT EXISTS refunds_status ON refunds (status)",
+        # Customer sessions moved to their own file (sessions.py); the old table held raw session ids.
+        "DROP TABLE IF EXISTS sessions",
     ],
 }
 

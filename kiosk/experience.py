@@ -4,14 +4,13 @@ import logging
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
 
 from . import cart as cartlib
+from . import customer, kiosk, orders, receipts
 from . import isbn as isbnlib
-from . import kiosk, orders, receipts
-from .checkout import _may_see
 from .db import get_db
 from .i18n import gettext as _
 from .i18n import ngettext
 from .payments import PaymentError
-from .shop import current_cart, priced_cart
+from .sessions import store
 from .views import error_response, wants_json
 
 bp = Blueprint("experience", __name__)
@@ -24,40 +23,15 @@ def attract():
     """The screen an idle kiosk shows: the shop name, a few covers and "touch to start"."""
     books = [b for b in kiosk().catalog.books if b.cover][:ATTRACT_COVERS]
     # A reset that could not reach the server is finished here by the page's script.
-    leftover = bool(session.get("cart") or session.get("checkout") or session.get("receipts"))
+    leftover = session.stored and store().has_anything(session.key)
     return render_template("attract.html", covers=books, leftover=leftover)
-
-
-def _cancel_open_payment(k, db, attempt_id):
-    """Cancel the PaymentIntent of an unpaid checkout attempt at Stripe and in the ledger."""
-    order = orders.get(db, attempt=attempt_id)
-    if order is None or order["status"] not in orders.OPEN:
-        return
-    if not order["payment_intent"]:
-        orders.mark_canceled(db, order["id"], "Canceled by the idle reset before payment started.")
-        return
-    try:
-        # A payment that succeeded a moment ago is not canceled: settle it from Stripe's answer.
-        intent = k.gateway.cancel_or_retrieve(order["payment_intent"])
-    except PaymentError as exc:
-        log.warning("idle reset: Stripe unreachable for %s (%s); the reconciler settles it",
-                    order["payment_intent"], exc.kind)
-        return
-    if intent.status == "canceled":
-        orders.mark_canceled(db, order["id"], "Canceled by the idle reset.")
-    else:
-        orders.settle(db, order, intent)
 
 
 @bp.post("/session/reset")
 def reset():
-    """Forget the customer: cancel any open payment, empty the cart, and give the session a new id."""
+    """Forget the customer: cancel any open payment, empty the cart, and end the session for good."""
     k = kiosk()
-    attempt = (session.get("checkout") or {}).get("id")
-    if attempt and k.gateway is not None:
-        with k.lock(attempt):  # never at the same time as this attempt's PaymentIntent is being created
-            _cancel_open_payment(k, get_db(), attempt)
-    session.reset()
+    customer.forget(k, get_db())
     if k.on_reset is not None:
         try:
             k.on_reset()  # e.g. the window's cookies, Stripe.js's included
@@ -79,7 +53,7 @@ def _find_scanned(code):
 
 
 def _scan_reply(status, message, **extra):
-    count = sum(current_cart().values())
+    count = customer.cart_count()
     return jsonify(message=message, cart_count=count, cart_label=ngettext("%(num)s book", "%(num)s books", count),
                    **extra), status
 
@@ -101,13 +75,12 @@ def scan():
     if book is None:
         return _scan_reply(404, _("Not in this shop: we do not sell the book with barcode %(code)s. "
                                   "Ask a member of staff if you think we should.", code=code), code=code)
+    k, db = kiosk(), get_db()
     try:
-        on_hand = orders.stock_levels(get_db(), [book.isbn13]).get(book.isbn13, 0)
-        cartlib.add(current_cart(), book, 1, on_hand)
+        customer.add(k, db, book, 1)
     except cartlib.CartError as exc:
         return _scan_reply(409, str(exc), code=code, title=book.title)
-    session.modified = True
-    priced = priced_cart()
+    priced = customer.priced(k, db)
     return _scan_reply(200, _("Added “%(title)s” to your cart.", title=book.title), code=code,
                        title=book.title, isbn=book.isbn13, cover=book.cover, total=priced.total,
                        total_text=kiosk().money(priced.total))
@@ -120,7 +93,7 @@ def receipt_email():
     db = get_db()
     reference = request.form.get("ref", "")[:20]
     order = orders.get(db, reference=reference) if reference else None
-    if order is None or not _may_see(order) or order["status"] != "paid":
+    if order is None or not customer.may_see(order) or order["status"] != "paid":
         return error_response(404, _("This receipt is no longer shown on the kiosk."), _("Return to the shop."))
     back = url_for("checkout.complete", ref=order["reference"])
     email = receipts.clean_email(request.form.get("email"))

@@ -1,5 +1,7 @@
 """The order ledger and stock: every state change is one transaction, and every one is idempotent."""
+import json
 import secrets
+import sqlite3
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -33,6 +35,11 @@ def major(minor, currency):
 def stamp_of(unix):
     """A Unix time as a ledger timestamp."""
     return datetime.fromtimestamp(unix, timezone.utc).strftime(STAMP)
+
+
+def unix_of(stamp):
+    """A ledger timestamp as a Unix time."""
+    return datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc).timestamp()
 
 
 def new_reference():
@@ -80,6 +87,20 @@ def attach_intent(db, order_id, intent_id):
     cur = db.execute("UPDATE orders SET payment_intent = ?, updated_at = ? WHERE id = ? AND payment_intent IS NULL",
                      (intent_id, now(), order_id))
     return cur.rowcount == 1
+
+
+def intent_key(kiosk_id, order):
+    """The Idempotency-Key for creating the order's PaymentIntent.
+
+    Stripe replays a 5xx for the same key for 24 hours, so after one the next try takes a new key
+    (bump_intent_tries), once Stripe has been asked whether an intent was made after all."""
+    base = f"{kiosk_id}-{order['attempt']}"
+    return base if not order["intent_tries"] else f"{base}-{order['intent_tries']}"
+
+
+def bump_intent_tries(db, order_id):
+    """Stripe answered 5xx to creating this order's intent: the next try uses a new Idempotency-Key."""
+    db.execute("UPDATE orders SET intent_tries = intent_tries + 1, updated_at = ? WHERE id = ?", (now(), order_id))
 
 
 def set_email(db, order_id, email):
@@ -200,44 +221,117 @@ def movements(db, order_id):
     return db.execute("SELECT * FROM stock_movements WHERE order_id = ? ORDER BY id", (order_id,)).fetchall()
 
 
+def refund_made(db, stripe_refund):
+    """True when the ledger has a Stripe refund id already."""
+    return db.execute("SELECT 1 FROM refunds WHERE stripe_refund = ?", (stripe_refund,)).fetchone() is not None
+
+
 def refund_recorded(db, request_key):
-    """The refund already written for a staff request, or None."""
+    """The refund row written for a staff request (pending, succeeded or failed), or None."""
     return db.execute("SELECT * FROM refunds WHERE request_key = ?", (request_key,)).fetchone()
 
 
 def check_refund(db, order, amount, returned):
-    """Raise LedgerError unless `amount` and the returned copies fit what is left of the order."""
+    """Raise LedgerError unless `amount` and the returned copies fit what is left of the order.
+
+    A quick answer for the form; the schema's CHECKs decide when two refunds race (reserve_refund)."""
     if order["status"] not in REFUNDABLE:
         raise LedgerError(f"Order {order['reference']} is {order['status'].replace('_', ' ')}; "
                           "only a paid order can be refunded.")
-    left = order["amount"] - order["amount_refunded"]
+    left = order["amount"] - order["amount_refunded"] - order["refund_pending"]
     if not 0 < amount <= left:
         raise LedgerError("The refund must be more than zero and at most what is left to refund.")
-    sold = {line["isbn"]: line["quantity"] for line in lines(db, order["id"])}
-    back = returned_quantities(db, order["id"])
+    out = {line["isbn"]: line["quantity"] - line["returned"] for line in
+           db.execute("SELECT isbn, quantity, returned FROM order_lines WHERE order_id = ?", (order["id"],))}
     for isbn, quantity in returned.items():
-        if isbn not in sold or not 0 <= quantity <= sold[isbn] - back.get(isbn, 0):
+        if isbn not in out or not 0 <= quantity <= out[isbn]:
             raise LedgerError("More copies are marked as returned than were sold and not yet returned.")
 
 
+def _reserve(db, order_id, amount, returned, request_key, reason, status="pending", stripe_refund=None):
+    """Hold `amount` and the returned copies against the order, in the caller's transaction.
+
+    The schema refuses more refunded (or held) than paid, and more copies back than were sold, so two
+    refunds submitted at the same moment cannot both pass, whatever Python checked before."""
+    order = get(db, order_id=order_id)
+    check_refund(db, order, amount, returned)
+    try:
+        db.execute("UPDATE orders SET refund_pending = refund_pending + ?, updated_at = ? WHERE id = ?",
+                   (amount, now(), order_id))
+        for isbn, quantity in returned.items():
+            if quantity > 0:
+                db.execute("UPDATE order_lines SET returned = returned + ? WHERE order_id = ? AND isbn = ?",
+                           (quantity, order_id, isbn))
+    except sqlite3.IntegrityError:
+        raise LedgerError("Another refund of this order was made at the same moment; "
+                          "what is left to refund has changed. Open the order again.") from None
+    back = {isbn: q for isbn, q in returned.items() if q > 0}
+    cur = db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, status, "
+                     "returns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (order_id, stripe_refund, amount, sum(back.values()), reason, request_key, status,
+                      json.dumps(back, sort_keys=True), now()))
+    return cur.lastrowid
+
+
+def reserve_refund(db, order_id, *, amount, returned, request_key, reason=None):
+    """Write a pending refund before Stripe is asked to make it; returns its row id. Raises LedgerError."""
+    with transaction(db):
+        return _reserve(db, order_id, amount, returned, request_key, reason)
+
+
+def _complete(db, refund, stripe_refund, amount):
+    """A pending refund Stripe made: money and returned books move, in the caller's transaction."""
+    if not db.execute("UPDATE refunds SET status = 'succeeded', stripe_refund = ?, amount = ? "
+                      "WHERE id = ? AND status = 'pending'", (stripe_refund, amount, refund["id"])).rowcount:
+        return False
+    stamp = now()
+    db.execute("UPDATE orders SET refund_pending = refund_pending - ?, amount_refunded = amount_refunded + ?, "
+               "updated_at = ?, status = CASE WHEN amount_refunded + ? >= amount THEN 'refunded' "
+               "ELSE 'partially_refunded' END WHERE id = ?",
+               (refund["amount"], amount, stamp, amount, refund["order_id"]))
+    for isbn, quantity in sorted(json.loads(refund["returns"]).items()):
+        _move_stock(db, isbn, quantity, "return", order_id=refund["order_id"], refund_id=refund["id"],
+                    note="returned with a refund")
+    return True
+
+
+def complete_refund(db, refund_id, *, stripe_refund, amount):
+    """Record that Stripe made a pending refund; False if it was settled already."""
+    with transaction(db):
+        refund = db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone()
+        return _complete(db, refund, stripe_refund, amount)
+
+
+def release_refund(db, refund_id):
+    """Stripe did not make a pending refund: give back the amount and copies it held, and forget it."""
+    with transaction(db):
+        refund = db.execute("SELECT * FROM refunds WHERE id = ? AND status = 'pending'", (refund_id,)).fetchone()
+        if refund is None:
+            return False
+        db.execute("UPDATE orders SET refund_pending = refund_pending - ?, updated_at = ? WHERE id = ?",
+                   (refund["amount"], now(), refund["order_id"]))
+        for isbn, quantity in json.loads(refund["returns"]).items():
+            db.execute("UPDATE order_lines SET returned = returned - ? WHERE order_id = ? AND isbn = ?",
+                       (quantity, refund["order_id"], isbn))
+        db.execute("DELETE FROM refunds WHERE id = ?", (refund_id,))
+    return True
+
+
+def pending_refunds(db):
+    """Refunds written but not yet confirmed by Stripe, with their order's PaymentIntent, oldest first."""
+    return db.execute("SELECT r.*, o.payment_intent, o.reference FROM refunds r JOIN orders o ON o.id = r.order_id "
+                      "WHERE r.status = 'pending' ORDER BY r.id").fetchall()
+
+
 def record_refund(db, order_id, *, stripe_refund, amount, request_key, returned, reason=None):
-    """Write a refund Stripe made and put returned books back in stock; False if it was already recorded."""
+    """Write a refund Stripe already made, in one go; False if it (or its request) was already recorded."""
     with transaction(db):
         if db.execute("SELECT 1 FROM refunds WHERE stripe_refund = ? OR request_key = ?",
                       (stripe_refund, request_key)).fetchone():
             return False
-        restocked = sum(q for q in returned.values() if q > 0)
-        cur = db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (order_id, stripe_refund, amount, restocked, reason, request_key, now()))
-        db.execute("UPDATE orders SET amount_refunded = amount_refunded + ?, updated_at = ?, status = CASE "
-                   "WHEN amount_refunded + ? >= amount THEN 'refunded' ELSE 'partially_refunded' END "
-                   "WHERE id = ?", (amount, now(), amount, order_id))
-        for isbn, quantity in sorted(returned.items()):
-            if quantity > 0:
-                _move_stock(db, isbn, quantity, "return", order_id=order_id, refund_id=cur.lastrowid,
-                            note="returned with a refund")
-    return True
+        refund_id = _reserve(db, order_id, amount, returned, request_key, reason)
+        return _complete(db, db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone(),
+                         stripe_refund, amount)
 
 
 def adjust_stock(db, isbn, count, note):
@@ -312,8 +406,8 @@ def takings(db, day):
     start, end = local_day_bounds(day)
     sold = db.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE paid_at >= ? AND paid_at < ? "
                       f"AND {SOLD_SQL}", (start, end)).fetchone()
-    refunded = db.execute("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE created_at >= ? AND created_at < ?",
-                          (start, end)).fetchone()[0]
+    refunded = db.execute("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE created_at >= ? AND created_at < ? "
+                          "AND status = 'succeeded'", (start, end)).fetchone()[0]
     return {"orders": sold[0], "sales": sold[1], "refunds": refunded, "net": sold[1] - refunded}
 
 

@@ -41,11 +41,27 @@ class Intent:
 
 @dataclass
 class Refund:
-    """A created refund."""
+    """The parts of a Stripe Refund the kiosk uses."""
 
     id: str
     amount: int
     status: str
+    payment_intent: str = ""
+    metadata: dict = field(default_factory=dict)
+    created: int = 0
+
+    @property
+    def made(self):
+        """True unless Stripe reports the refund as failed or canceled."""
+        return self.status not in ("failed", "canceled")
+
+
+def _refund(obj):
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    intent = data.get("payment_intent")
+    return Refund(id=data["id"], amount=int(data["amount"]), status=str(data.get("status") or ""),
+                  payment_intent=(intent.get("id") if isinstance(intent, dict) else intent) or "",
+                  metadata=dict(data.get("metadata") or {}), created=int(data.get("created") or 0))
 
 
 def _intent(obj):
@@ -136,23 +152,51 @@ class Gateway:
         except PaymentError:
             return self.retrieve(intent_id)
 
+    def _pages(self, method, params):
+        """Every object of a list call, following pagination."""
+        page = self._call(method, params)
+        while True:
+            yield from page.data
+            if not page.has_more or not page.data:
+                return
+            params = {**params, "starting_after": page.data[-1].id}
+            page = self._call(method, params)
+
     def list_since(self, created_gte, limit=100):
         """Every PaymentIntent created at or after a Unix time, newest first, following pagination."""
         params = {"limit": limit, "created": {"gte": int(created_gte)}}
-        page = self._call(self._client.v1.payment_intents.list, params)
-        while True:
-            for obj in page.data:
-                yield _intent(obj)
-            if not page.has_more or not page.data:
-                return
-            params["starting_after"] = page.data[-1].id
-            page = self._call(self._client.v1.payment_intents.list, params)
+        return (_intent(obj) for obj in self._pages(self._client.v1.payment_intents.list, params))
 
-    def refund(self, intent_id, amount, idempotency_key):
+    def find_intent(self, metadata_key, value, since):
+        """The newest PaymentIntent created since `since` whose metadata[key] is `value`, or None.
+
+        A listing, not Stripe's search: search is eventually consistent, and this asks about an intent
+        that may have been created a second ago."""
+        for intent in self.list_since(since):
+            if intent.created >= since and intent.metadata.get(metadata_key) == value:
+                return intent
+        return None
+
+    def refund(self, intent_id, amount, idempotency_key, metadata=None):
         """Refund part or all of a payment."""
-        obj = self._call(self._client.v1.refunds.create, {"payment_intent": intent_id, "amount": amount},
-                         {"idempotency_key": idempotency_key})
-        return Refund(id=obj.id, amount=int(obj.amount), status=obj.status)
+        params = {"payment_intent": intent_id, "amount": amount}
+        if metadata:
+            params["metadata"] = metadata
+        return _refund(self._call(self._client.v1.refunds.create, params, {"idempotency_key": idempotency_key}))
+
+    def refunds_for(self, intent_id):
+        """Every refund of a payment, newest first."""
+        params = {"payment_intent": intent_id, "limit": 100}
+        return [_refund(obj) for obj in self._pages(self._client.v1.refunds.list, params)]
+
+    def find_refund(self, intent_id, request_key):
+        """The refund of a payment made for a kiosk request key (in its metadata), or None."""
+        return next((r for r in self.refunds_for(intent_id) if r.metadata.get("request_key") == request_key), None)
+
+    def refunds_since(self, created_gte):
+        """Every refund in the account created at or after a Unix time (the Dashboard's included), newest first."""
+        params = {"limit": 100, "created": {"gte": int(created_gte)}}
+        return (_refund(obj) for obj in self._pages(self._client.v1.refunds.list, params))
 
     def ping(self):
         """Raise PaymentError unless Stripe answers an authenticated request."""

@@ -19,6 +19,7 @@ from .payments import PaymentError
 log = logging.getLogger("kiosk.reconcile")
 
 WATERMARK = "reconcile_watermark"
+REFUND_WATERMARK = "reconcile_refund_watermark"
 LAST_SWEEP = "reconcile_last_sweep"
 LAST_RESULT = "reconcile_last_result"
 # With no watermark (a new or lost ledger), look this far back for the kiosk's payments.
@@ -26,6 +27,9 @@ FIRST_LOOK_BACK = 30 * 86400
 # Clocks differ between the kiosk and Stripe: list a little before the watermark.
 CLOCK_SKEW = 300
 FIRST_SWEEP_DELAY = 2.0
+# A refund written as pending but never confirmed (the kiosk stopped, or Stripe did not answer) is looked
+# up at Stripe after this long, and given back if Stripe never made it.
+PENDING_REFUND_GRACE = 600
 # States from which a customer may still pay; Stripe allows canceling all of them but `processing`.
 OPEN_AT_STRIPE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
 ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -40,6 +44,7 @@ class Report:
     adopted: list = field(default_factory=list)
     attached: list = field(default_factory=list)
     canceled: list = field(default_factory=list)
+    refunds: list = field(default_factory=list)
     errors: list = field(default_factory=list)
 
     def __str__(self):
@@ -156,9 +161,42 @@ def sweep(db, kiosk, now=None):
     # Next time, list again from the oldest intent that may still be paid, so none is missed.
     still_open = [i.created for i in listed.values() if i.status in OPEN_AT_STRIPE]
     set_meta(db, WATERMARK, int(min([now] + still_open)))
+    sweep_refunds(db, gateway, now, report)
     set_meta(db, LAST_SWEEP, orders.stamp_of(now))
     set_meta(db, LAST_RESULT, str(report))
     return report
+
+
+def sweep_refunds(db, gateway, now, report):
+    """Refunds Stripe made that the ledger lacks: ours left pending by a crash, and those made in the Dashboard."""
+    since = float(get_meta(db, REFUND_WATERMARK, now - FIRST_LOOK_BACK)) - CLOCK_SKEW
+    for refund in gateway.refunds_since(since):
+        order = orders.get(db, intent=refund.payment_intent) if refund.payment_intent else None
+        if refund.created < since or not refund.made or order is None or orders.refund_made(db, refund.id):
+            continue  # another account's payment, or recorded already
+        held = orders.refund_recorded(db, refund.metadata.get("request_key") or "")
+        try:
+            if held is not None and held["status"] == "pending":
+                orders.complete_refund(db, held["id"], stripe_refund=refund.id, amount=refund.amount)
+            else:
+                # Books refunded in the Dashboard are not assumed back on the shelf: staff count them in.
+                orders.record_refund(db, order["id"], stripe_refund=refund.id, amount=refund.amount, request_key=None,
+                                     returned={}, reason="Refunded in the Stripe Dashboard")
+        except orders.LedgerError as exc:
+            report.errors.append(f"{refund.id}: {exc}")
+            continue
+        report.refunds.append(order["reference"])
+    set_meta(db, REFUND_WATERMARK, int(now))
+    for held in orders.pending_refunds(db):
+        if held["created_at"] > orders.stamp_of(now - PENDING_REFUND_GRACE):
+            continue  # staff may be pressing Refund again right now
+        made = gateway.find_refund(held["payment_intent"], held["request_key"])
+        if made is not None and made.made:
+            orders.complete_refund(db, held["id"], stripe_refund=made.id, amount=made.amount)
+        else:
+            orders.release_refund(db, held["id"])
+            log.warning("refund %s of %s was never made at Stripe; released", held["request_key"], held["reference"])
+        report.refunds.append(held["reference"])
 
 
 def _settle_open(db, gateway, order, listed, abandon_before, report):

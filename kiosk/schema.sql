@@ -5,12 +5,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS sessions (
-    sid TEXT PRIMARY KEY,
-    data TEXT NOT NULL,
-    updated REAL NOT NULL
-);
-
 CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY,
     reference TEXT NOT NULL UNIQUE,

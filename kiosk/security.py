@@ -1,8 +1,9 @@
 """Local-origin defences: Host check, CSRF, same-origin POSTs, and response headers."""
-from flask import Response, abort, request
-from flask_wtf.csrf import CSRFProtect
+import hashlib
+import hmac
 
-csrf = CSRFProtect()
+from flask import Response, abort, current_app, request, session
+from werkzeug.exceptions import BadRequest
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 FOREIGN_HOST = "This kiosk only answers its own address. Open the kiosk from its own window."
@@ -47,6 +48,37 @@ def check_request():
             abort(403)
 
 
+class CSRFError(BadRequest):
+    """A state-changing request without this session's CSRF token."""
+
+
+_exempt = set()
+
+
+def csrf_exempt(blueprint):
+    """Let a blueprint take POSTs without the token (Stripe's signed webhook cannot carry one)."""
+    _exempt.add(blueprint.name)
+    return blueprint
+
+
+def csrf_token():
+    """This session's CSRF token: an HMAC of its id, so issuing one writes nothing (a new id still needs its
+    cookie, which the session interface sets). A reset or a sign-in changes the id, and with it the token."""
+    session.cookie_wanted = True
+    key = current_app.secret_key.encode()
+    return hmac.new(key, b"csrf:" + session.sid.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf():
+    """Refuse a state-changing request whose token is not this session's."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.blueprint in _exempt or request.endpoint is None:
+        return  # no endpoint: the 404 or 405 answers first
+    sent = request.headers.get("X-CSRFToken") or request.form.get("csrf_token") or ""
+    # A browser without the session cookie has no token to send: its request fails here too.
+    if not (session.had_cookie and hmac.compare_digest(sent.encode(), csrf_token().encode())):
+        raise CSRFError()
+
+
 def add_headers(response):
     """Security headers on every response; nothing about a customer is ever cached."""
     response.headers.setdefault("Content-Security-Policy", CSP)
@@ -62,5 +94,6 @@ def add_headers(response):
 def init_app(app):
     """Install the checks and CSRF protection."""
     app.before_request(check_request)  # first, so a foreign Host is refused before anything else runs
-    csrf.init_app(app)
+    app.before_request(check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
     app.after_request(add_headers)

@@ -1,32 +1,16 @@
 """The shop: catalog grid, search, book pages and the cart."""
 from pathlib import Path
 
-from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory,
-                   session, url_for)
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
 
 from . import cart as cartlib
+from . import customer, kiosk, orders
 from . import isbn as isbnlib
-from . import kiosk, orders
 from .db import get_db
 from .i18n import gettext as _
 from .views import wants_json, whole_number
 
 bp = Blueprint("shop", __name__)
-
-
-def current_cart():
-    """The session's cart, created on first use."""
-    return session.setdefault("cart", {})
-
-
-def priced_cart():
-    """The session's cart priced from the catalog and stock, saving any trims it made."""
-    cart = current_cart()
-    before = dict(cart)
-    priced = cartlib.price(cart, kiosk().catalog, orders.stock_levels(get_db(), cart.keys()))
-    if cart != before:
-        session.modified = True
-    return priced
 
 
 def find_book(code):
@@ -70,7 +54,7 @@ def book(code):
     """One book, with add-to-cart."""
     item = find_book(code)
     on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
-    in_cart = current_cart().get(item.isbn13, 0)
+    in_cart = customer.cart().get(item.isbn13, 0)
     return render_template("book.html", book=item, on_hand=on_hand, in_cart=in_cart,
                            can_add=max(0, min(on_hand, cartlib.MAX_QUANTITY) - in_cart))
 
@@ -84,7 +68,7 @@ def cover(name):
 
 def _cart_reply(message, status=200):
     if wants_json():
-        return jsonify(message=message, cart_count=sum(current_cart().values())), status
+        return jsonify(message=message, cart_count=customer.cart_count()), status
     flash(message, "error" if status >= 400 else "info")
     return redirect(request.form.get("next") if request.form.get("next", "").startswith("/")
                     and not request.form.get("next", "").startswith("//") else url_for("shop.cart"))
@@ -98,17 +82,24 @@ def _form_book_and_quantity():
     return item, cartlib.parse_quantity(data.get("quantity", 1))
 
 
+def _change(change, done):
+    """Apply a cart change (refused while the cart is being paid for) and answer with `done` or the refusal."""
+    try:
+        change(kiosk(), get_db())
+    except cartlib.CartError as exc:
+        return _cart_reply(str(exc), 409)
+    return _cart_reply(done)
+
+
 @bp.post("/cart/add")
 def cart_add():
     """Add copies of a book, limited by stock."""
     try:
         item, quantity = _form_book_and_quantity()
-        on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
-        cartlib.add(current_cart(), item, quantity, on_hand)
     except cartlib.CartError as exc:
         return _cart_reply(str(exc), 409)
-    session.modified = True
-    return _cart_reply(_("Added “%(title)s” to your cart.", title=item.title))
+    return _change(lambda k, db: customer.add(k, db, item, quantity),
+                   _("Added “%(title)s” to your cart.", title=item.title))
 
 
 @bp.post("/cart/update")
@@ -116,35 +107,32 @@ def cart_update():
     """Change a line's quantity."""
     try:
         item, quantity = _form_book_and_quantity()
-        on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
-        cartlib.set_quantity(current_cart(), item, quantity, on_hand)
     except cartlib.CartError as exc:
         return _cart_reply(str(exc), 409)
-    session.modified = True
-    return _cart_reply(_("Updated “%(title)s”.", title=item.title))
+    return _change(lambda k, db: customer.set_quantity(k, db, item, quantity),
+                   _("Updated “%(title)s”.", title=item.title))
 
 
 @bp.post("/cart/remove")
 def cart_remove():
     """Take a book out of the cart."""
     item = find_book(request.form.get("isbn", ""))
-    cartlib.remove(current_cart(), item.isbn13)
-    session.modified = True
-    return _cart_reply(_("Removed “%(title)s”.", title=item.title))
+    return _change(lambda k, db: customer.remove(k, db, item), _("Removed “%(title)s”.", title=item.title))
 
 
 @bp.get("/cart")
 def cart():
     """The cart with a server-computed total."""
-    priced = priced_cart()
+    k, db = kiosk(), get_db()
+    priced = customer.priced(k, db)
     for note in priced.notes:
         flash(note, "error")
-    return render_template("cart.html", cart=priced)
+    return render_template("cart.html", cart=priced, paying=customer.in_flight(k, db) is not None)
 
 
 @bp.get("/cart/summary")
 def cart_summary():
     """The cart total as JSON, for scripts that update the header."""
-    priced = priced_cart()
+    priced = customer.priced(kiosk(), get_db())
     return jsonify(count=priced.count, total=priced.total, total_text=kiosk().money(priced.total))
 

@@ -2,6 +2,7 @@
 import csv
 import hmac
 import io
+import json
 import logging
 import re
 import time
@@ -16,6 +17,7 @@ from .db import get_db, get_meta, set_meta, transaction
 from .money import to_minor
 from .payments import PaymentError
 from .reconcile import LAST_RESULT, LAST_SWEEP
+from .sessions import SessionEnded, store
 from .views import whole_number
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -42,22 +44,20 @@ def pin_problem():
 
 def signed_in():
     """True while this session holds a staff sign-in used within the last 5 minutes."""
-    staff = session.get("staff")
-    if not staff:
+    if not session.stored:
         return False
-    if clock() - staff.get("seen", 0) > IDLE_SECONDS:
-        session.pop("staff", None)
+    state = store().staff_touch(session.key, clock(), IDLE_SECONDS)
+    if state == "expired":
         flash("The staff area locked itself after 5 minutes without use.", "info")
-        return False
-    session["staff"] = {**staff, "seen": clock()}
-    return True
+    return state == "in"
 
 
 @bp.before_app_request
 def leave_staff_area():
     """Going back to the shop ends the staff session, so a customer cannot walk in behind staff."""
-    if "staff" in session and request.blueprint != "staff" and request.endpoint not in (None, "static"):
-        session.pop("staff", None)
+    if session.stored and request.blueprint != "staff" and request.endpoint not in (None, "static") \
+            and store().staff_signed_in(session.key):  # a read first: a shop page writes nothing
+        store().staff_sign_out(session.key)
 
 
 @bp.before_request
@@ -77,7 +77,7 @@ def guard():
 @bp.context_processor
 def staff_context():
     """Whether the staff header shows its menu and idle lock."""
-    return {"signed_in": "staff" in session}
+    return {"signed_in": session.stored and store().staff_signed_in(session.key)}
 
 
 @bp.app_template_filter("localtime")
@@ -136,11 +136,14 @@ def login():
     if not ok:
         flash(message, "error")
         return render_template("staff/login.html"), 429 if locked else 401
-    # A fresh session id on sign-in, keeping the rest (cart, CSRF token): nobody can plant a staff session.
-    kept = dict(session)
-    session.reset()
-    session.update(kept)
-    session["staff"] = {"since": clock(), "seen": clock()}
+    # A fresh session id on sign-in, keeping the rest (the cart): nobody can plant a staff session.
+    try:
+        store().rotate(session)
+        with store().writing(session) as sdb:
+            sdb.execute("INSERT OR REPLACE INTO staff_signins (session, since, seen) VALUES (?, ?, ?)",
+                        (session.key, clock(), clock()))
+    except SessionEnded:
+        abort(403)
     log.info("staff signed in")
     return redirect(url_for("staff.index"))
 
@@ -148,7 +151,8 @@ def login():
 @bp.post("/lock")
 def lock():
     """End the staff session and go back to the shop."""
-    session.pop("staff", None)
+    if session.stored:
+        store().staff_sign_out(session.key)
     return redirect(url_for("shop.home"))
 
 
@@ -203,10 +207,12 @@ def _order_or_404(reference):
 def order_detail(reference):
     """One order: lines, refunds, stock movements, and the refund form."""
     db, order = get_db(), _order_or_404(reference)
-    returned = orders.returned_quantities(db, order["id"])
-    lines = [{**dict(line), "returnable": line["quantity"] - returned.get(line["isbn"], 0)}
+    # Copies back on the shelf, or held for a refund Stripe has not confirmed yet, cannot be returned again.
+    held = {r["isbn"]: r["returned"] for r in
+            db.execute("SELECT isbn, returned FROM order_lines WHERE order_id = ?", (order["id"],))}
+    lines = [{**dict(line), "returnable": line["quantity"] - held.get(line["isbn"], 0)}
              for line in orders.lines(db, order["id"])]
-    left = order["amount"] - order["amount_refunded"]
+    left = order["amount"] - order["amount_refunded"] - order["refund_pending"]
     return render_template("staff/order.html", order=order, lines=lines, refunds=orders.refunds(db, order["id"]),
                            movements=orders.movements(db, order["id"]), left=left, left_major=major(left),
                            refundable=order["status"] in orders.REFUNDABLE and kiosk().gateway is not None,
@@ -234,40 +240,75 @@ def _refund_request(db, order):
 
 @bp.post("/orders/<reference>/refund")
 def refund(reference):
-    """Refund all or part of an order through Stripe, then write it to the ledger (and stock, if returned)."""
+    """Refund all or part of an order through Stripe, then write it to the ledger (and stock, if returned).
+
+    The refund is written as pending first (the schema refuses more than was paid, however many forms are
+    submitted at once), then made at Stripe, then completed; a form sent again after a crash finds the
+    refund at Stripe by its request key instead of making a second one."""
     db, k, order = get_db(), kiosk(), _order_or_404(reference)
     back = redirect(url_for("staff.order_detail", reference=order["reference"]))
     key = request.form.get("request", "")
     if not re.fullmatch(r"[0-9a-f]{32}", key):
         abort(400)
-    if orders.refund_recorded(db, key):
-        flash("That refund was already made; it is listed below.", "info")
-        return back
     if k.gateway is None:
         flash("Payments are not set up on this kiosk, so it cannot refund.", "error")
         return back
-    try:
-        amount, returned = _refund_request(db, order)
-    except orders.LedgerError as exc:
-        flash(str(exc), "error")
+    held = orders.refund_recorded(db, key)
+    if held is not None and held["status"] == "succeeded":
+        flash("That refund was already made; it is listed below.", "info")
         return back
+    fresh = held is None
+    if fresh:
+        try:
+            amount, returned = _refund_request(db, order)
+            refund_id = orders.reserve_refund(db, order["id"], amount=amount, returned=returned, request_key=key,
+                                              reason=request.form.get("reason", "")[:200].strip() or None)
+        except orders.LedgerError as exc:
+            flash(str(exc), "error")
+            return back
+        held = db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone()
     try:
-        # The form's key makes a double tap or a retry after a timeout one refund at Stripe.
-        made = k.gateway.refund(order["payment_intent"], amount, idempotency_key=f"{k.kiosk_id}-refund-{key}")
+        made = make_refund(k, db, order, held, fresh)
     except PaymentError as exc:
         log.warning("refund of %s failed: %s (%s)", order["reference"], exc.kind, exc.status)
-        flash(f"Stripe did not make the refund, so nothing was recorded: {exc.message}", "error")
+        if exc.status is None and exc.retryable:
+            # No answer at all: Stripe may have made it. The next check with Stripe settles it either way.
+            flash(f"Stripe did not answer, so the refund is not confirmed: {exc.message} It is held, not lost: "
+                  "press Refund again, or the next check with Stripe settles it.", "error")
+        else:
+            orders.release_refund(db, held["id"])
+            flash(f"Stripe did not make the refund, so nothing was recorded: {exc.message}", "error")
         return back
-    if made.status in ("failed", "canceled"):
-        flash(f"Stripe reports the refund as {made.status}; nothing was recorded.", "error")
-        return back
-    orders.record_refund(db, order["id"], stripe_refund=made.id, amount=made.amount, request_key=key,
-                         returned=returned, reason=request.form.get("reason", "")[:200].strip() or None)
     log.info("refunded %s of order %s (%s)", made.amount, order["reference"], made.id)
-    books = sum(returned.values())
+    books = sum(json.loads(held["returns"]).values())
     flash(f"Refunded {k.money(made.amount)}" + (f"; {books} {'book' if books == 1 else 'books'} back in stock."
                                                 if books else "."), "info")
     return back
+
+
+def make_refund(k, db, order, held, fresh):
+    """Make a pending refund at Stripe (or find it there) and complete it in the ledger; raises PaymentError.
+
+    A form sent again after a crash or a timeout first looks for its refund at Stripe (by the request key in
+    the refund's metadata), so it never refunds twice. Stripe replays a 5xx for the same Idempotency-Key, so
+    after one it looks too, and each reservation has its own key."""
+    made = None if fresh else k.gateway.find_refund(order["payment_intent"], held["request_key"])
+    if made is None:
+        try:
+            made = k.gateway.refund(order["payment_intent"], held["amount"],
+                                    idempotency_key=f"{k.kiosk_id}-refund-{held['request_key']}-{held['id']}",
+                                    metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"],
+                                              "request_key": held["request_key"]})
+        except PaymentError as exc:
+            if exc.status is None or exc.status < 500:
+                raise
+            made = k.gateway.find_refund(order["payment_intent"], held["request_key"])
+            if made is None:
+                raise
+    if not made.made:
+        raise PaymentError(f"Stripe reports the refund as {made.status}.", "refund_failed", False)
+    orders.complete_refund(db, held["id"], stripe_refund=made.id, amount=made.amount)
+    return made
 
 
 @bp.get("/stock")
@@ -426,7 +467,7 @@ def exit_confirm():
 @bp.post("/exit")
 def exit_kiosk():
     """Close the kiosk window; headless, say there is none."""
-    session.pop("staff", None)
+    store().staff_sign_out(session.key)
     closing = kiosk().request_exit()
     log.info("staff asked the kiosk to exit (%s)", "closing the window" if closing else "headless: no window")
     return render_template("staff/exit.html", closing=closing)

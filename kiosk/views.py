@@ -1,13 +1,13 @@
 """What every page shares: template helpers and friendly error pages."""
 import logging
 
-from flask import jsonify, render_template, request, session
-from flask_wtf.csrf import CSRFError
+from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import kiosk
+from . import customer, kiosk
 from .i18n import gettext as _
 from .i18n import lazy_gettext as _l
+from .security import CSRFError
 
 log = logging.getLogger("kiosk")
 
@@ -50,9 +50,8 @@ def init_app(app):
     @app.context_processor
     def shared():
         k = kiosk()
-        cart = session.get("cart") or {}
         return {"shop_name": k.settings.shop_name, "test_mode": k.settings.test_mode,
-                "cart_count": sum(cart.values()), "settings": k.settings}
+                "cart_count": customer.cart_count(), "settings": k.settings}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

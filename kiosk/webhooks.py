@@ -7,11 +7,11 @@ from . import kiosk, orders
 from .db import get_db
 from .payments import PaymentError, verify_webhook
 from .reconcile import Report, apply_intent
-from .security import csrf
+from .security import csrf_exempt
 
 bp = Blueprint("webhooks", __name__, url_prefix="/stripe")
 # Stripe signs the request instead: a browser's CSRF token cannot come with it.
-csrf.exempt(bp)
+csrf_exempt(bp)
 log = logging.getLogger("kiosk.webhooks")
 INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
                  "payment_intent.processing", "payment_intent.requires_action")

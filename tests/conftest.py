@@ -51,6 +51,21 @@ def client(app):
     return KioskClient(app)
 
 
+def stored_session(app, sid):
+    """What the kiosk's session store keeps for a browser's session id: None when it has no row at all."""
+    from kiosk.sessions import digest
+    store = app.extensions["sessions"]
+    db = store.db()
+    row = db.execute("SELECT revoked FROM sessions WHERE id = ?", (digest(sid),)).fetchone()
+    if row is None:
+        return None
+    return {"revoked": row["revoked"] is not None, "cart": store.cart(digest(sid)),
+            "staff": store.staff_signed_in(digest(sid)),
+            "attempts": db.execute("SELECT COUNT(*) FROM checkout_attempts WHERE session = ?",
+                                   (digest(sid),)).fetchone()[0],
+            "plain id stored": db.execute("SELECT COUNT(*) FROM sessions WHERE id = ?", (sid,)).fetchone()[0] > 0}
+
+
 class KioskClient:
     """Wraps Flask's test client: reads the CSRF token from a page and posts it back."""
 
@@ -58,14 +73,22 @@ class KioskClient:
         self.app = app
         self.http = app.test_client()
         self._token = None
+        self._token_sid = None
 
     def get(self, *args, **kwargs):
         return self.http.get(*args, **kwargs)
 
+    def sid(self):
+        cookie = self.http.get_cookie("kiosk_sid")
+        return cookie.value if cookie else None
+
     def token(self):
-        if self._token is None:
-            page = self.http.get("/").get_data(as_text=True)
+        """The CSRF token of the current session id (it changes with the id: on sign-in and after a reset)."""
+        if self._token is None or self._token_sid != self.sid():
+            # A new id after signing in: read it from a staff page, since a shop page ends a staff sign-in.
+            page = self.http.get("/" if self._token is None else "/staff/").get_data(as_text=True)
             self._token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+            self._token_sid = self.sid()
         return self._token
 
     def post(self, url, data=None, json=None, **kwargs):

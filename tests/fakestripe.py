@@ -13,6 +13,7 @@ with warnings.catch_warnings():
     # localstripe imports an aiohttp API that warns as deprecated.
     warnings.simplefilter("ignore", DeprecationWarning)
     from aiohttp import web
+    import localstripe.errors as ls_errors
     import localstripe.resources as ls_resources
     import localstripe.server as ls_server
 
@@ -91,37 +92,83 @@ ls_resources.PaymentIntent._export = _pi_export_like_stripe
 
 # Gap: localstripe answers 400 to `created[gte]` (and the other range filters) on list calls, and lists
 # in store order. Real Stripe filters by creation time and lists newest first.
-_list_all = ls_resources.StripeObject._api_list_all.__func__
+def _listed_by_created(resource):
+    original = resource._api_list_all.__func__
+
+    def list_all(cls, url, limit=None, starting_after=None, created=None, **kwargs):
+        bounds = created if isinstance(created, dict) else ({"gte": created} if created is not None else {})
+        tests = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
+        li = original(cls, url, limit=limit, starting_after=starting_after, **kwargs)
+        li._list = sorted((obj for obj in li._list
+                           if all(tests[op](int(obj.created), int(value)) for op, value in bounds.items())),
+                          key=lambda obj: obj.created, reverse=True)
+        return li
+
+    resource._api_list_all = classmethod(list_all)
 
 
-def _pi_list_all(cls, url, limit=None, starting_after=None, created=None, **kwargs):
-    bounds = created if isinstance(created, dict) else ({"gte": created} if created is not None else {})
-    tests = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
-    li = _list_all(cls, url, limit=limit, starting_after=starting_after, **kwargs)
-    li._list = sorted((pi for pi in li._list
-                       if all(tests[op](int(pi.created), int(value)) for op, value in bounds.items())),
-                      key=lambda pi: pi.created, reverse=True)
-    return li
+_listed_by_created(ls_resources.PaymentIntent)
+_listed_by_created(ls_resources.Refund)
 
 
-ls_resources.PaymentIntent._api_list_all = classmethod(_pi_list_all)
+# Gap: localstripe refunds more than a charge has left, and a refund made from a charge id does not name its
+# PaymentIntent. Real Stripe refuses the excess (400, charge_already_refunded when nothing is left) and every
+# refund of a PaymentIntent's charge carries `payment_intent` (the kiosk's reconciler matches on it).
+_refund_init = ls_resources.Refund.__init__
+
+
+def _refund_init_like_stripe(self, charge=None, payment_intent=None, amount=None, metadata=None, **kwargs):
+    if payment_intent is not None and charge is None and isinstance(payment_intent, str):
+        intent = ls_resources.PaymentIntent._api_retrieve(payment_intent)
+        charge_obj = intent.latest_charge
+    else:
+        charge_obj = ls_resources.Charge._api_retrieve(charge) if isinstance(charge, str) else None
+    if charge_obj is not None and charge_obj.status == "succeeded":
+        left = charge_obj.amount - charge_obj.amount_refunded
+        wanted = ls_resources.try_convert_to_int(amount) if amount is not None else left
+        if left <= 0:
+            raise ls_errors.UserError(400, f"Charge {charge_obj.id} has already been refunded.",
+                                      {"code": "charge_already_refunded"})
+        if isinstance(wanted, int) and wanted > left:
+            raise ls_errors.UserError(400, f"Refund amount ({wanted}) is greater than unrefunded amount on "
+                                           f"charge ({left})", {"code": "amount_too_large"})
+    _refund_init(self, charge=charge, payment_intent=payment_intent, amount=amount, metadata=metadata, **kwargs)
+    if self.payment_intent is None and charge_obj is not None:
+        self.payment_intent = charge_obj.payment_intent
+
+
+ls_resources.Refund.__init__ = _refund_init_like_stripe
 
 
 class IdempotencyCache:
-    """Gap: localstripe ignores Idempotency-Key. Real Stripe replays the first response for 24 h,
-    and answers 400 idempotency_error when the same key comes with different parameters."""
+    """Gap: localstripe ignores Idempotency-Key. Real Stripe replays the first response for 24 h, a 500
+    included ("Subsequent requests with the same key return the same result, including 500 errors"), and
+    answers 400 idempotency_error when the same key comes with different parameters. A 429 is not kept:
+    the rate limiter answers before anything runs."""
 
     def __init__(self):
         self.responses = {}
         self.replays = 0
 
+    @staticmethod
+    def slot(request):
+        """Where a request's response is kept: its key under its API key, or None when it has none."""
+        key = request.headers.get("Idempotency-Key")
+        return (request.headers.get("Authorization", ""), key) if request.method == "POST" and key else None
+
+    def remember(self, request, body, status, text, replace=False):
+        """Keep a response for a request's key (an injected 500 is kept like Stripe keeps its own, even over
+        the answer to work it did before failing)."""
+        slot = self.slot(request)
+        if slot is not None and (replace or slot not in self.responses):
+            self.responses[slot] = (request.path, body, status, text)
+
     @web.middleware
     async def middleware(self, request, handler):
-        key = request.headers.get("Idempotency-Key")
-        if request.method != "POST" or not key:
+        slot = self.slot(request)
+        if slot is None:
             return await handler(request)
         body = await request.read()
-        slot = (request.headers.get("Authorization", ""), key)
         if slot in self.responses:
             path, sent, status, text = self.responses[slot]
             if (path, sent) != (request.path, body):
@@ -133,8 +180,8 @@ class IdempotencyCache:
             return web.Response(status=status, text=text, content_type="application/json",
                                 headers={"Idempotent-Replayed": "true"})
         response = await handler(request)
-        if response.status < 500:
-            self.responses[slot] = (request.path, body, response.status, response.text)
+        if response.status < 500 and response.status != 429:
+            self.remember(request, body, response.status, response.text)
         return response
 
 
@@ -147,20 +194,22 @@ LIST_INTENTS = ("GET", r"/v1/payment_intents")
 class Fault:
     """One injected Stripe failure on matching requests: "500", "429", "stall" or "drop".
 
-    `after=True` (stall and drop only) lets Stripe do the work first and then loses the answer, the
+    `after=True` (500, stall and drop) lets Stripe do the work first and then loses the answer, the
     worst case for a client: the intent exists but the kiosk never hears of it. `times` limits how many
     requests it hits (None: every one). A stall holds the connection for `seconds` (30 by default, so the
     kiosk's own timeout must fire first); clearing the fault releases it and drops the connection, so a
-    stalled request never reaches the next test's store."""
+    stalled request never reaches the next test's store. A "500" to a POST with an Idempotency-Key is kept
+    for that key, as Stripe keeps its own: the same key gets the same 500 again."""
 
     KINDS = ("500", "429", "stall", "drop")
 
-    def __init__(self, kind, route, *, after=False, times=None, seconds=30.0):
-        if kind not in self.KINDS or (after and kind not in ("stall", "drop")):
+    def __init__(self, kind, route, *, after=False, times=None, seconds=30.0, idempotency=None):
+        if kind not in self.KINDS or (after and kind not in ("500", "stall", "drop")):
             raise ValueError(f"no such fault: {kind} after={after}")
         self.kind, self.method, self.path = kind, route[0], re.compile(route[1])
         self.after, self.remaining, self.seconds = after, times, seconds
         self.hits = 0
+        self.idempotency = idempotency
         self._released = asyncio.Event()
 
     def matches(self, request):
@@ -177,8 +226,12 @@ class Fault:
         if self.remaining is not None:
             self.remaining -= 1
         if self.kind == "500":
-            return web.json_response({"error": {"type": "api_error", "message": "An unknown error occurred."}},
-                                     status=500)
+            if self.after:
+                await handler(request)  # Stripe did the work, then failed to answer it
+            error = {"error": {"type": "api_error", "message": "An unknown error occurred."}}
+            if self.idempotency is not None:
+                self.idempotency.remember(request, await request.read(), 500, json.dumps(error), replace=True)
+            return web.json_response(error, status=500)
         if self.kind == "429":
             # Stripe's rate limiter answers before any work is done, with code rate_limit.
             return web.json_response({"error": {"type": "invalid_request_error", "code": "rate_limit",
@@ -246,7 +299,7 @@ class FakeStripe:
 
     def inject(self, kind, route, **options):
         """Put a Fault (see its docstring) in front of localstripe; returns it, so a test can read `hits`."""
-        fault = Fault(kind, route, **options)
+        fault = Fault(kind, route, idempotency=self.idempotency, **options)
         self.faults.append(fault)
         return fault
 

@@ -3,12 +3,11 @@
 A forgery is "accepted" when it changes anything it should not: the cart, the ledger, the stock or
 Stripe's intents, or when a payment is created or recorded for anything but the catalog total.
 """
-import json
 
 import pytest
 
 from kiosk import orders
-from tests.conftest import KioskClient
+from tests.conftest import KioskClient, stored_session
 
 from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path, paid_state
 
@@ -55,12 +54,8 @@ class State:
 
     def cart(self):
         sid = self.client.http.get_cookie("kiosk_sid")
-        db = ledger(self.app)
-        try:
-            row = db.execute("SELECT data FROM sessions WHERE sid = ?", (sid.value,)).fetchone() if sid else None
-        finally:
-            db.close()
-        return dict(json.loads(row["data"]).get("cart", {})) if row else {}
+        stored = stored_session(self.app, sid.value) if sid else None
+        return stored["cart"] if stored else {}
 
     def snapshot(self):
         db = ledger(self.app)

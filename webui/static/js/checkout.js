@@ -109,6 +109,7 @@
     event.preventDefault();
     if (busy || !elements) return; // a double tap never starts a second payment
     busy = true;
+    window.kioskPaying = true; // scanner.js: a scan now must not reload this page
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
     idle.pause(); // never reset the kiosk in the middle of a payment
@@ -149,6 +150,7 @@
     } finally {
       if (!leaving) {
         busy = false;
+        window.kioskPaying = false;
         button.disabled = false;
         button.removeAttribute("aria-busy");
         idle.resume();

@@ -41,9 +41,10 @@
     if (!reply.ok) return;
     window.kiosk.setCart(data.cart_count, data.cart_label);
     // Pages that show the cart's contents show them afresh; the attract screen moves on to the cart.
+    // Never while a payment is being confirmed: the book waits in the cart for after the receipt.
     if (document.body.classList.contains("attract")) {
       setTimeout(function () { window.location.assign("/cart"); }, 1200);
-    } else if (document.querySelector("[data-cart-page]")) {
+    } else if (document.querySelector("[data-cart-page]") && !window.kioskPaying) {
       setTimeout(function () { window.location.reload(); }, 1200);
     }
   }
