@@ -1,6 +1,5 @@
 """The book-counter kiosk: a Flask app for selling books at a counter with Stripe."""
 import logging
-import os
 import secrets
 import threading
 import uuid
@@ -9,7 +8,7 @@ from pathlib import Path
 from flask import Flask, current_app
 from jinja2 import FileSystemBytecodeCache
 
-from . import db
+from . import datadir, db
 from .catalog import CatalogError, load_catalog
 from .config import load_settings, resource_dir
 from .money import format_money
@@ -80,9 +79,7 @@ def _install_secret(data_dir, name, make):
         if value:
             return value
     value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value)
+    datadir.write_private(path, value.encode())
     return value
 
 
@@ -94,7 +91,7 @@ def create_app(test_config=None):
     if fatal:
         raise StartupError("\n".join(str(p) for p in fatal))
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.make_private(settings.data_dir)
     except OSError as exc:
         raise StartupError(f"KIOSK_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}. "
                            "Point KIOSK_DATA_DIR at a folder the kiosk may write.") from None
@@ -112,7 +109,7 @@ def create_app(test_config=None):
     # Compiled templates are kept in the data folder (Jinja checks each against its source's checksum),
     # so only the first start compiles them: that was most of the first page's 0.2 s (bench_start).
     templates_cache = settings.data_dir / "compiled-templates"
-    templates_cache.mkdir(exist_ok=True)
+    datadir.make_private(templates_cache)
     app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(templates_cache))
 
     try:
@@ -122,7 +119,7 @@ def create_app(test_config=None):
     for warning in catalog.warnings:
         log.warning("catalog: %s", warning)
 
-    db.init_db(app.config["DATABASE"])
+    db.init_db(datadir.private_file(app.config["DATABASE"]))
     conn = db.connect(app.config["DATABASE"])
     try:
         from . import orders
@@ -134,7 +131,7 @@ def create_app(test_config=None):
 
     db.init_app(app)
     from . import i18n, security, sessions, views
-    sessions.init_app(app, settings.data_dir / "sessions.sqlite3")
+    sessions.init_app(app, datadir.private_file(settings.data_dir / "sessions.sqlite3"))
     security.init_app(app)
     views.init_app(app)
     i18n.init_app(app, settings.locale)

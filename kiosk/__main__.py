@@ -1,6 +1,7 @@
 """`python -m kiosk`: run the kiosk, serve it headless, or check its setup."""
 import argparse
 import logging
+import os
 import sys
 
 from . import StartupError, create_app
@@ -26,14 +27,15 @@ LIVE_ON_HTTP = ("live Stripe keys need HTTPS, and headless mode serves plain HTT
 def report_problems(settings):
     """Print configuration problems so staff see them in the terminal too."""
     for problem in settings.problems:
-        print(f"[kiosk] {'ERROR' if problem.fatal else 'setup'}: {problem}", file=sys.stderr)
+        kind = "ERROR" if problem.fatal else "WARNING" if problem.warning else "setup"
+        print(f"[kiosk] {kind}: {problem}", file=sys.stderr)
 
 
 def serve(app, port):
     """Serve the app on 127.0.0.1 with waitress until interrupted."""
-    from waitress import create_server
+    from .serving import headless_server
 
-    server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="kiosk")
+    server = headless_server(app, port)
     address = f"http://127.0.0.1:{server.effective_port}/"
     print(f"[kiosk] serving {app.extensions['kiosk'].settings.shop_name} at {address}", flush=True)
     close_splash()
@@ -48,6 +50,8 @@ def serve(app, port):
 def main(argv=None):
     """Entry point; returns the process exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if os.name == "posix":
+        os.umask(0o077)  # every file the kiosk makes is its user's alone (datadir.py fixes older ones)
     settings = load_settings()
     if args.check:
         close_splash()

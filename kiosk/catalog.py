@@ -166,6 +166,7 @@ class Catalog:
             self._by_isbn[book.isbn13] = book
             self._by_isbn[book.isbn] = book
         self._categories = sorted({b.category for b in self.books if b.category}, key=fold)
+        self._category_set = frozenset(self._categories)
         self._in_category = {}
         self._index = None
         self._index_lock = threading.Lock()
@@ -219,6 +220,8 @@ class Catalog:
     def _books_in(self, category):
         books = self._in_category.get(category)
         if books is None:
+            if category not in self._category_set:
+                return []  # any text can arrive in ?category=: only real categories are kept
             books = self._in_category[category] = [b for b in self.books if b.category == category]
         return books
 

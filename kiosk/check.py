@@ -1,7 +1,4 @@
 """`kiosk --check`: is the configuration valid, does Stripe answer, which catalog loads."""
-import os
-import stat
-
 from .catalog import CatalogError, load_catalog
 from .payments import Gateway, PaymentError
 
@@ -10,14 +7,14 @@ def run_check(settings, out=print):
     """Print a report of the kiosk's setup; returns 0 when everything is usable, 1 otherwise."""
     ok = True
     out(f"Configuration file: {settings.env_file}" + ("" if settings.env_file.is_file() else " (not found)"))
-    if settings.env_file.is_file():
-        mode = os.stat(settings.env_file).st_mode
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            out(f"  WARNING: {settings.env_file} can be read by other users; run: chmod 600 {settings.env_file}")
-    if settings.problems:
+    for problem in settings.problems:
+        if problem.warning:
+            out(f"  WARNING: {problem}")
+    problems = [p for p in settings.problems if not p.warning]
+    if problems:
         ok = False
         out("Configuration: problems found")
-        for problem in settings.problems:
+        for problem in problems:
             out(f"  - {problem}")
     else:
         out("Configuration: valid")

@@ -38,6 +38,7 @@ class Problem:
     message: str
     fix: str
     fatal: bool = False
+    warning: bool = False  # the kiosk works, but staff should fix it (shown at start, in --check and to staff)
 
     def __str__(self):
         return f"{self.setting}: {self.message} {self.fix}"
@@ -142,9 +143,13 @@ def load_settings(environ=None, env_file=None):
     """Read `.env`, let the environment override it, and check every value."""
     env_file = Path(env_file) if env_file else env_file_path()
     values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    problems = []
+    if env_file.is_file() and os.name == "posix" and os.stat(env_file).st_mode & 0o077:
+        # It holds the secret key and the staff PIN: any other account could read them.
+        problems.append(Problem(str(env_file), "can be read by other users of this computer, and it holds the "
+                                "Stripe secret key and the staff PIN.", f"Run: chmod 600 {env_file}", warning=True))
     values.update(os.environ if environ is None else environ)
     values = {k: (v or "").strip() for k, v in values.items()}
-    problems = []
     s = Settings(env_file=env_file)
     s.secret_key = values.get("STRIPE_SECRET_KEY", "")
     s.publishable_key = values.get("STRIPE_PUBLISHABLE_KEY", "")

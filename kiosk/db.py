@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 from flask import current_app, g
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Forward migrations, applied in order to a database older than SCHEMA_VERSION; schema.sql is version 1.
 # Each is a list of statements that only add: never DROP or rewrite the order log.
 MIGRATIONS = {
@@ -46,6 +46,12 @@ MIGRATIONS = {
         "CREATE INDEX IF NOT EXISTS refunds_status ON refunds (status)",
         # Customer sessions moved to their own file (sessions.py); the old table held raw session ids.
         "DROP TABLE IF EXISTS sessions",
+    ],
+    4: [
+        # The confirmation promises the kiosk forgets a receipt address: Stripe keeps it (to send the
+        # receipt), the ledger only how many were sent, so one order cannot be used to send mail without end.
+        "ALTER TABLE orders ADD COLUMN receipt_emails INTEGER NOT NULL DEFAULT 0 CHECK (receipt_emails >= 0)",
+        "UPDATE orders SET email = NULL",
     ],
 }
 

@@ -16,6 +16,7 @@ from .views import error_response, wants_json
 bp = Blueprint("experience", __name__)
 log = logging.getLogger("kiosk.experience")
 ATTRACT_COVERS = 8
+RECEIPT_EMAILS_PER_ORDER = 3  # a typo fixed twice; more is someone using the kiosk to send mail
 
 
 @bp.get("/attract")
@@ -99,13 +100,16 @@ def receipt_email():
     email = receipts.clean_email(request.form.get("email"))
     if not email:
         return _receipt_reply(back, 400, _("That does not look like an email address. Check it and try again."))
+    if not orders.count_receipt_email(db, order["id"], RECEIPT_EMAILS_PER_ORDER):
+        return _receipt_reply(back, 429, _("This receipt was emailed %(num)s times already; it is not sent again.",
+                                           num=RECEIPT_EMAILS_PER_ORDER))
     try:
         k.gateway.update_receipt_email(order["payment_intent"], email)
     except PaymentError as exc:
+        orders.uncount_receipt_email(db, order["id"])
         log.warning("receipt email for %s failed: %s", order["reference"], exc.kind)
         return _receipt_reply(back, 503 if exc.retryable else 502,
                               _("The receipt could not be sent just now. Please try again in a moment."))
-    orders.set_email(db, order["id"], email)
     if k.settings.test_mode:
         message = _("Saved. In test mode Stripe does not send the email; in live mode it goes to %(email)s.",
                     email=email)

@@ -11,8 +11,13 @@ import webbrowser
 from urllib.parse import urlsplit
 
 
+from .serving import serve_https
+
 log = logging.getLogger("kiosk.window")
 LINUX = sys.platform.startswith("linux")
+# The backend glue below (certificate handling, permissions, clearing the window) replaces methods of
+# pywebview's backends as they are in this version; start-up fails loudly if one is missing.
+PYWEBVIEW_WRITTEN_FOR = "6.2.1"
 
 
 class WindowUnavailable(Exception):
@@ -112,26 +117,97 @@ class Guard:
             self.window.load_url(self.origin + "/")
 
 
+def _replaced(owner, name):
+    """Check that pywebview still has the backend method the kiosk replaces, or refuse to open the window."""
+    if not callable(getattr(owner, name, None)):
+        raise WindowUnavailable(
+            f"this pywebview has no {owner.__name__}.{name}, which the kiosk replaces so that the window trusts only "
+            f"its own certificate (written against pywebview {PYWEBVIEW_WRITTEN_FOR}). "
+            "Install the pinned version: pip install -r requirements.txt")
+
+
+def edge_certificate_handler(origin, kiosk_der, actions):
+    """WebView2's ServerCertificateErrorDetected handler: allow only the kiosk's own certificate on its own origin.
+
+    pywebview's own handler answers AlwaysAllow to every host. WebView2 asks only about certificates that
+    failed its validation, so anything but the kiosk's own is canceled (never its "continue anyway" page)."""
+    from . import tls
+
+    def on_certificate_error(browser, sender, args):
+        presented = tls.der_of_pem(args.ServerCertificate.ToPemEncoding())
+        if tls.trust_decision(origin, args.RequestUri, presented, kiosk_der) == tls.ALLOW:
+            args.Action = actions.AlwaysAllow
+        else:
+            log.warning("certificate refused for %s (%s)", str(args.RequestUri)[:200], args.ErrorStatus)
+            args.Action = actions.Cancel
+    return on_certificate_error
+
+
+def cocoa_challenge_handler(origin, kiosk_der, leaf_der, credential_for, server_trust_method):
+    """WKWebView's authentication-challenge handler: the kiosk's own certificate on its origin is trusted, the
+    system validates every other host, and other kinds of challenge are left to the system.
+
+    pywebview's own handler trusts any server for every challenge. `leaf_der(trust)` and `credential_for(trust)`
+    come from the Security and Foundation frameworks (macOS only), so this stays testable elsewhere."""
+    from . import tls
+    use_credential, default_handling, cancel = 0, 1, 2  # NSURLSessionAuthChallengeDisposition
+
+    def on_challenge(delegate, webview, challenge, completion):
+        space = challenge.protectionSpace()
+        if space.authenticationMethod() != server_trust_method:
+            completion(default_handling, None)
+            return
+        trust = space.serverTrust()
+        url = f"{space.protocol()}://{space.host()}:{space.port()}"
+        decision = tls.trust_decision(origin, url, leaf_der(trust), kiosk_der)
+        if decision == tls.ALLOW:
+            completion(use_credential, credential_for(trust))
+        elif decision == tls.SYSTEM:
+            completion(default_handling, None)
+        else:
+            log.warning("certificate refused for %s", url[:200])
+            completion(cancel, None)
+    return on_challenge
+
+
+def _harden_edge(origin, kiosk_der):
+    """Windows: install the certificate handler on pywebview's EdgeChromium backend."""
+    from webview.platforms import winforms
+    if not winforms.is_chromium:
+        raise WindowUnavailable("the kiosk window needs Microsoft Edge WebView2, which Windows 10 and 11 include; "
+                                "install the WebView2 Runtime from Microsoft")
+    from webview.platforms import edgechromium
+    _replaced(edgechromium.EdgeChrome, "on_certificate_error")
+    edgechromium.EdgeChrome.on_certificate_error = edge_certificate_handler(
+        origin, kiosk_der, edgechromium.CoreWebView2ServerCertificateErrorAction)
+
+
+def _harden_cocoa(origin, kiosk_der):
+    """macOS: swap pywebview's WKWebView delegate for one with the kiosk's challenge handler."""
+    import Foundation
+    import Security  # pyobjc-framework-Security, a dependency of pywebview on macOS
+    from webview.platforms import cocoa
+
+    def leaf_der(trust):
+        chain = Security.SecTrustCopyCertificateChain(trust) if hasattr(Security, "SecTrustCopyCertificateChain") \
+            else [Security.SecTrustGetCertificateAtIndex(trust, 0)]
+        return bytes(Security.SecCertificateCopyData(chain[0])) if chain and chain[0] is not None else None
+
+    base = cocoa.BrowserView.BrowserDelegate
+    _replaced(base, "webView_didReceiveAuthenticationChallenge_completionHandler_")
+    handler = cocoa_challenge_handler(origin, kiosk_der, leaf_der, Foundation.NSURLCredential.credentialForTrust_,
+                                      Foundation.NSURLAuthenticationMethodServerTrust)
+
+    class KioskBrowserDelegate(base):  # an Objective-C class: defined once per process, as run() is called once
+        def webView_didReceiveAuthenticationChallenge_completionHandler_(self, webview, challenge, completion):
+            handler(self, webview, challenge, completion)
+
+    cocoa.BrowserView.BrowserDelegate = KioskBrowserDelegate
+
+
 def _refuse_outside_browser(url, *args, **kwargs):
     log.warning("blocked opening an outside browser on %s", str(url)[:200])
     return False
-
-
-def serve_https(app, certfile, keyfile):
-    """Serve `app` over TLS on 127.0.0.1 (any free port) in a thread; returns the server."""
-    from werkzeug.serving import make_server
-
-    from . import tls
-
-    # A threaded server: pywebview's own TLS server (ssl=True with the app as url) answers one request at a time.
-    httpd = make_server(tls.HOST, 0, app, threaded=True)
-    context = tls.server_context(certfile, keyfile)
-    # Handshake in each connection's own thread, not in accept(): a stalled client cannot block the server.
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
-    httpd.ssl_context = context
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the kiosk log
-    threading.Thread(target=httpd.serve_forever, name="kiosk-https", daemon=True).start()
-    return httpd
 
 
 def _pin_key(pin):
@@ -181,10 +257,42 @@ def _harden_qt(guard):
         log.warning("certificate refused for %s: %s", error.url().toString(), error.description())
         error.rejectCertificate()
 
+    def onFeaturePermissionRequested(self, url, feature):
+        # pywebview grants camera and microphone to any page; the kiosk needs neither.
+        log.warning("refused %s to %s", feature, url.toString()[:200])
+        self.setFeaturePermission(url, feature, qt.QWebPage.PermissionPolicy.PermissionDeniedByUser)
+
+    _replaced(page_class, "onFeaturePermissionRequested")
     page_class.__init__ = __init__
     page_class.acceptNavigationRequest = acceptNavigationRequest
+    page_class.onFeaturePermissionRequested = onFeaturePermissionRequested
     # Ctrl+C in a developer's terminal: pywebview's handler calls QApplication.quit(), which the guard refuses.
     qt._sigint_handler = lambda signum, frame: guard.exit()
+
+
+CLEAR_STORAGE = "try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}"
+
+
+def forget_browsing(window):
+    """The idle reset, in the window: every cookie (Stripe.js's too) and the page's storage go.
+
+    Called from a request thread; the work is handed to the GUI thread and not waited for, so a reset never
+    hangs on a page that is busy loading."""
+    if LINUX:
+        from webview.platforms import qt
+        view = qt.BrowserView.instances.get(window.uid)
+        if view is None:
+            return
+
+        def clear():
+            view.profile.cookieStore().deleteAllCookies()
+            view.webview.page().runJavaScript(CLEAR_STORAGE)
+
+        view.create_window_trigger.emit(clear)  # pywebview's "run this on the GUI thread" signal
+    else:
+        # WebView2 and WKWebView marshal these to their UI thread themselves.
+        window.clear_cookies()
+        window.run_js(CLEAR_STORAGE)
 
 
 def window_options(settings):
@@ -226,7 +334,10 @@ def run(app, on_started=None):
             _harden_qt(guard)
             ssl_args = {}
         else:
-            # WebView2 and WKWebView: pywebview's ssl=True accepts the kiosk's self-signed certificate.
+            # WebView2 and WKWebView: pywebview's ssl=True installs its certificate hooks (which trust every
+            # host); the kiosk replaces them with its own, which trust this one certificate on its own origin.
+            kiosk_der = tls.certificate_der(certfile)
+            (_harden_edge if sys.platform == "win32" else _harden_cocoa)(guard.origin, kiosk_der)
             ssl_args = {"ssl": True, "server_args": {"keyfile": keyfile, "certfile": certfile}}
 
         window = webview.create_window(url=guard.origin + "/", **window_options(kiosk.settings))
@@ -235,11 +346,12 @@ def run(app, on_started=None):
         window.events.shown += close_splash
         window.events.loaded += guard.on_loaded
         kiosk.on_exit = guard.exit
+        kiosk.on_reset = lambda: forget_browsing(window)
         signal.signal(signal.SIGTERM, lambda signum, frame: guard.exit())
         # Never debug=True: it opens DevTools, the context menu and a remote-debugging port.
         webview.start(on_started, window, gui="qt" if LINUX else None, debug=False, private_mode=True, **ssl_args)
     finally:
-        kiosk.on_exit = None
+        kiosk.on_exit = kiosk.on_reset = None
         if httpd is not None:
             httpd.shutdown()
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,11 @@
 """Logging to a rotating file in the data folder, with anything that looks like a key redacted."""
 import logging
+import os
 import re
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+
+from .datadir import make_private
 
 SECRET = re.compile(r"\b(sk|rk|pk|whsec)_(test|live)?_?[A-Za-z0-9]{6,}")
 
@@ -28,6 +31,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class PrivateFileHandler(RotatingFileHandler):
+    """A rotating log whose files only the kiosk's user can read (they name orders and payments)."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(data_dir, level=logging.INFO):
     """Log to data_dir/logs/kiosk.log (5 × 1 MB) and to stderr."""
     root = logging.getLogger()
@@ -38,9 +49,9 @@ def setup_logging(data_dir, level=logging.INFO):
     handlers = [logging.StreamHandler()]
     try:
         folder = Path(data_dir) / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        handlers.append(RotatingFileHandler(folder / "kiosk.log", maxBytes=1_000_000, backupCount=5,
-                                            encoding="utf-8"))
+        make_private(folder)
+        handlers.append(PrivateFileHandler(folder / "kiosk.log", maxBytes=1_000_000, backupCount=5,
+                                           encoding="utf-8"))
     except OSError:
         pass
     for handler in handlers:

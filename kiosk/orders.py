@@ -103,9 +103,19 @@ def bump_intent_tries(db, order_id):
     db.execute("UPDATE orders SET intent_tries = intent_tries + 1, updated_at = ? WHERE id = ?", (now(), order_id))
 
 
-def set_email(db, order_id, email):
-    """Keep the receipt address the customer typed."""
-    db.execute("UPDATE orders SET email = ?, updated_at = ? WHERE id = ?", (email, now(), order_id))
+def count_receipt_email(db, order_id, limit):
+    """Count one more receipt email for an order, if fewer than `limit` were sent; True if this one may go.
+
+    Only the count is kept, never the address: the kiosk promises to forget it (Stripe keeps it, to send)."""
+    with transaction(db):
+        return db.execute("UPDATE orders SET receipt_emails = receipt_emails + 1, updated_at = ? "
+                          "WHERE id = ? AND receipt_emails < ?", (now(), order_id, limit)).rowcount == 1
+
+
+def uncount_receipt_email(db, order_id):
+    """The email did not go (Stripe could not be reached): it does not count against the limit."""
+    db.execute("UPDATE orders SET receipt_emails = receipt_emails - 1 WHERE id = ? AND receipt_emails > 0",
+               (order_id,))
 
 
 def _transition(db, order_id, to, allowed_from, **extra):
@@ -366,8 +376,8 @@ def find_orders(db, query="", status="", oversold=False, page=1, size=25):
         where.append("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)")
         args.append(isbnlib.to_isbn13(code))
     elif query:
-        where.append("(reference LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
-        args += [_like(query)] * 2  # LIKE ignores ASCII case
+        where.append("reference LIKE ? ESCAPE '\\'")
+        args.append(_like(query))  # LIKE ignores ASCII case
     if status in STATUSES:
         where.append("status = ?")
         args.append(status)

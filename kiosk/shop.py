@@ -1,7 +1,7 @@
 """The shop: catalog grid, search, book pages and the cart."""
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 
 from . import cart as cartlib
 from . import customer, kiosk, orders
@@ -11,6 +11,11 @@ from .i18n import gettext as _
 from .views import wants_json, whole_number
 
 bp = Blueprint("shop", __name__)
+# Cover files the kiosk serves, by extension, and a policy that makes one opened on its own (an SVG is a
+# document) a sandboxed page that runs nothing, away from the kiosk's origin.
+COVER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+               ".gif": "image/gif", ".avif": "image/avif", ".svg": "image/svg+xml"}
+COVER_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def find_book(code):
@@ -61,9 +66,19 @@ def book(code):
 
 @bp.get("/covers/<path:name>")
 def cover(name):
-    """A cover image from the catalog's covers folder."""
-    folder = Path(kiosk().catalog.path).parent / "covers"
-    return send_from_directory(folder, name, max_age=3600)
+    """A cover image from the catalog's covers folder: an image, a regular file, and inside that folder."""
+    folder = (Path(kiosk().catalog.path).parent / "covers").resolve()
+    mimetype = COVER_TYPES.get(Path(name).suffix.lower())
+    try:
+        path = (folder / name).resolve()  # follows symlinks: where the file really is
+    except (OSError, RuntimeError, ValueError):
+        abort(404)
+    # An .html file here would run script under the kiosk's own origin; a link could point anywhere.
+    if mimetype is None or not path.is_relative_to(folder) or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=mimetype, max_age=3600)
+    response.headers["Content-Security-Policy"] = COVER_CSP
+    return response
 
 
 def _cart_reply(message, status=200):

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from . import charts, kiosk, orders
 from .catalog import CatalogError, load_catalog
+from .datadir import make_private, write_private
 from .db import get_db, get_meta, set_meta, transaction
 from .money import to_minor
 from .payments import PaymentError
@@ -175,7 +176,7 @@ def dashboard():
     return render_template("staff/dashboard.html", day=day, takings=orders.takings(db, day), hours=hours, days=days,
                            by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
                            last_sweep=get_meta(db, LAST_SWEEP), last_result=get_meta(db, LAST_RESULT),
-                           warnings=len(k.catalog.warnings))
+                           warnings=len(k.catalog.warnings), setup_problems=k.settings.problems)
 
 
 def _page():
@@ -347,20 +348,28 @@ def adjust_stock():
 
 
 CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
-               "Email", "Payment ID", "Over-sold", "Adopted", "Note")
+               "Payment ID", "Over-sold", "Adopted", "Note")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+AFTER_SEPARATOR = re.compile(r"([,;]\s*)(?=[=+\-@\t\r])")
 
 
 def safe_cell(value):
-    """A spreadsheet cell that is never read as a formula (OWASP CSV injection): = + - @ tab CR get a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """A spreadsheet cell that is never read as a formula (OWASP CSV injection): = + - @ tab CR get a quote.
+
+    Where Excel's list separator is ";" it splits this comma file on semicolons, and a quote in the middle
+    of a cell means nothing to it: "Normal;=1+1" would start a cell with "=". So the same quote also goes
+    after every comma or semicolon inside a cell, and every cell is quoted for the spreadsheets that do
+    read quotes (orders_csv)."""
+    text = AFTER_SEPARATOR.sub(r"\1'", "" if value is None else str(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def orders_csv(rows):
     """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for order, lines in rows:
         items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
@@ -368,19 +377,24 @@ def orders_csv(rows):
             order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
             order["status"], major(order["amount"], order["currency"]),
             major(order["amount_refunded"], order["currency"]), order["currency"],
-            sum(line["quantity"] for line in lines), items, order["email"] or "", order["payment_intent"] or "",
+            sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
             "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "")])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
+
+
+EXPORT_FIRST, EXPORT_LAST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def _date_range():
     """The export's first and last local day from the form, or a ValueError with what to fix."""
     today = orders.today()
     try:
-        first = date.fromisoformat(request.values.get("from") or today.isoformat())
-        last = date.fromisoformat(request.values.get("to") or first.isoformat())
+        first = date.fromisoformat((request.values.get("from") or today.isoformat())[:10])
+        last = date.fromisoformat((request.values.get("to") or first.isoformat())[:10])
     except ValueError:
         raise ValueError("Give the dates as YYYY-MM-DD.") from None
+    if not (EXPORT_FIRST <= first <= EXPORT_LAST and EXPORT_FIRST <= last <= EXPORT_LAST):
+        raise ValueError(f"Choose dates between {EXPORT_FIRST.isoformat()} and {EXPORT_LAST.isoformat()}.")
     if last < first:
         raise ValueError("The end date is before the start date.")
     return first, last
@@ -410,8 +424,8 @@ def export_save():
     folder = kiosk().settings.data_dir / "exports"
     try:
         name, body = _export()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(body)
+        make_private(folder)
+        write_private(folder / name, body)
     except ValueError as exc:
         flash(str(exc), "error")
     except OSError as exc:

@@ -8,10 +8,12 @@ the window trusts exactly this key (Chromium's SPKI pin), not any certificate on
 import base64
 import datetime
 import hashlib
+import hmac
 import ipaddress
 import os
 import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -64,3 +66,34 @@ def server_context(certfile, keyfile):
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile)
     return context
+
+
+def certificate_der(certfile):
+    """The DER bytes of a PEM certificate file (what a web view presents when it asks about a server)."""
+    return x509.load_pem_x509_certificate(Path(certfile).read_bytes()).public_bytes(serialization.Encoding.DER)
+
+
+def der_of_pem(pem):
+    """DER bytes from PEM text (WebView2's ToPemEncoding()), tolerant of missing armour lines; None if unreadable."""
+    body = "".join(line.strip() for line in str(pem or "").splitlines() if line.strip() and not line.startswith("-----"))
+    try:
+        return base64.b64decode(body, validate=True) or None
+    except ValueError:
+        return None
+
+
+ALLOW, REFUSE, SYSTEM = "allow", "refuse", "system"
+
+
+def trust_decision(origin, url, presented_der, kiosk_der):
+    """What a web view should do with a server certificate it asks about: ALLOW, REFUSE or SYSTEM.
+
+    Only the kiosk's own origin may present a certificate no authority signed, and only the one this kiosk
+    made at start: anything else there is refused. Every other host (js.stripe.com, api.stripe.com) is left
+    to the system's own validation, which refuses a forged certificate on a hostile network."""
+    parts = urlsplit(str(url or ""))
+    if f"{parts.scheme}://{parts.netloc}".lower() != origin.lower():
+        return SYSTEM
+    if presented_der and hmac.compare_digest(bytes(presented_der), kiosk_der):
+        return ALLOW
+    return REFUSE

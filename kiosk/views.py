@@ -49,9 +49,11 @@ def init_app(app):
 
     @app.context_processor
     def shared():
-        k = kiosk()
-        return {"shop_name": k.settings.shop_name, "test_mode": k.settings.test_mode,
-                "cart_count": customer.cart_count(), "settings": k.settings}
+        # Only what the pages show: never the Settings object, which holds the secret key and the PIN.
+        s = kiosk().settings
+        return {"shop_name": s.shop_name, "test_mode": s.test_mode, "cart_count": customer.cart_count(),
+                "lang": s.locale.split("_")[0], "idle_seconds": s.idle_seconds, "print_receipts": s.print_receipts,
+                "env_file": s.env_file}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

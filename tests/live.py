@@ -8,7 +8,8 @@ For tests that need the kiosk over HTTP (a browser, a window, a second process):
 import threading
 
 from waitress import wasyncore
-from waitress.server import create_server
+
+from kiosk.serving import headless_server
 
 
 class LiveServer:
@@ -16,8 +17,8 @@ class LiveServer:
 
     def __init__(self, app, threads=4):
         self.app = app
-        self._server = create_server(app, host="127.0.0.1", port=0, threads=threads,
-                                     clear_untrusted_proxy_headers=True, ident="kiosk-test")
+        # The kiosk's own bounded server, as `python -m kiosk --headless` runs it.
+        self._server = headless_server(app, 0, threads=threads, ident="kiosk-test")
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.run, name=f"waitress-{self.port}", daemon=True)

@@ -117,6 +117,19 @@ def escape(window, app, out):
     out["outside_browser"] = opened
 
 
+def reset(window, app, out):
+    """The idle reset clears the window too: a cookie and a localStorage value a page set are gone after it."""
+    window.run_js("document.cookie = 'tracker=1; path=/'; localStorage.setItem('left', 'behind');")
+    state = "document.cookie + ' | ' + String(localStorage.getItem('left'))"
+    out["before"] = window.run_js(state)
+    started = time.monotonic()
+    window.run_js("window.kiosk.post('/session/reset', {}).then(function (r) { window.__reset = r.status; })")
+    out["reset_status"] = wait_for(lambda: window.run_js("window.__reset || 0"))
+    out["reset_seconds"] = time.monotonic() - started
+    # The clearing runs on the GUI thread after the answer: wait until it shows, or give up.
+    out["after"] = wait_for(lambda: window.run_js(state) == " | null" and " | null") or window.run_js(state)
+
+
 def close(window, app, out):
     """Closing is refused until staff confirm; then the window closes and the process ends."""
     window.destroy()

@@ -81,3 +81,10 @@ def test_closing_needs_staff_confirmation(tmp_path):
     assert result["exit_accepted"] is True
     assert result["closed_after_exit"] is True
     assert proc.returncode == 0
+
+
+def test_the_idle_reset_clears_the_windows_cookies_and_storage(tmp_path):
+    result, proc = run_window("reset", tmp_path)
+    assert result["before"] == "tracker=1 | behind"
+    assert result["reset_status"] == 200 and result["reset_seconds"] < 5
+    assert result["after"] == " | null"
