@@ -6,30 +6,10 @@ import importlib
 import sys
 import time
 import traceback
-from pathlib import Path
 
-from bench.common import Figure, load_note
+from bench.common import load_note, print_table
 
 BENCHES = ["start", "pages", "search", "intent", "memory", "weight", "executable"]
-
-
-def print_table(figures, out=print):
-    """A Markdown table: figure, measured, goal, ok/MISS, how."""
-    rows = [["figure", "measured", "goal", "", "how"]] + [f.row() for f in figures]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for n, r in enumerate(rows):
-        out("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-        if n == 0:
-            out("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-
-
-def _executable():
-    """The executable's figures come from bench/bench_executable.py (issue #3), when it exists."""
-    if not (Path(__file__).parent / "bench_executable.py").is_file():
-        return [Figure("executable (bench/bench_executable.py not present yet)", float("nan"), "", None)]
-    module = importlib.import_module("bench.bench_executable")
-    result = module.run()
-    return [f if isinstance(f, Figure) else Figure(*f) for f in (result or [])]
 
 
 def main(argv):
@@ -43,8 +23,8 @@ def main(argv):
         started = time.perf_counter()
         print(f"[bench] {name} …", file=sys.stderr, flush=True)
         try:
-            found = _executable() if name == "executable" else importlib.import_module(f"bench.bench_{name}").run()
-        except Exception:  # one broken benchmark should not hide the others' figures
+            found = importlib.import_module(f"bench.bench_{name}").run()
+        except Exception:  # noqa: BLE001 - one broken benchmark should not hide the others' figures
             traceback.print_exc()
             failed.append(name)
             continue

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from bench.common import LOCAL, PYTHON, ROOT, Figure, free_port, kiosk_env, median, scratch_dir
 
@@ -145,7 +144,7 @@ def largest_entries(count=8):
 
 def runs(fn, n):
     out = []
-    for i in range(n):
+    for _ in range(n):
         tmp = scratch_dir("exe")
         try:
             out.append(fn(tmp))
@@ -194,8 +193,7 @@ def run(n=3):
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_table
-    from bench.common import load_note
+    from bench.common import load_note, print_table
 
     count = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
     print_table(run(count))

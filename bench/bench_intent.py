@@ -1,6 +1,6 @@
 """The kiosk's create-intent request against a plain stripe-python create, same localstripe, same run.
 
-Both talk to one in-process localstripe (tests/fakestripe.py) through stripe-python's RequestsClient
+Both talk to one in-process localstripe (tests/support/fakestripe.py) through stripe-python's RequestsClient
 with a kept-alive connection. The two are interleaved, one of each per round, so both see the same
 machine. Kiosk: POST /checkout/intent through the WSGI app (session, CSRF, cart priced from the
 catalog and stock, the pending order and its lines committed to SQLite, the create call, the intent id
@@ -40,7 +40,7 @@ class _Shopper:
 def run(rounds=80, warmup=5, size=10_000):
     import stripe
 
-    from tests.fakestripe import FakeStripe
+    from tests.support.fakestripe import FakeStripe
 
     server = FakeStripe()
     tmp = scratch_dir("intent")
@@ -74,7 +74,7 @@ def run(rounds=80, warmup=5, size=10_000):
     finally:
         server.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    diffs = [k - p for k, p in zip(kiosk_ms, plain_ms)]
+    diffs = [k - p for k, p in zip(kiosk_ms, plain_ms, strict=True)]
     return [
         Figure("create intent: kiosk overhead over plain stripe-python, p50", median(kiosk_ms) - median(plain_ms),
                "ms", GOAL_OVERHEAD_MS,
@@ -87,5 +87,5 @@ def run(rounds=80, warmup=5, size=10_000):
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_table
+    from bench.common import print_table
     print_table(run())

@@ -79,5 +79,5 @@ def run(size=100_000):
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_table
+    from bench.common import print_table
     print_table(run())

@@ -17,7 +17,7 @@ PATHS = ["/", "/?page=200", "/?category=Poetry", "/cart"]
 
 
 def _over_http(app, paths, repeat):
-    from tests.live import LiveServer
+    from tests.support.live import LiveServer
 
     with LiveServer(app, threads=8) as live:
         conn = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
@@ -34,7 +34,7 @@ def _over_http(app, paths, repeat):
                 cookie["Cookie"] = sid.split(";")[0]
 
         try:
-            return {path: timed(lambda: get(path), repeat, warmup=5) for path in paths}
+            return {path: timed(lambda path=path: get(path), repeat, warmup=5) for path in paths}
         finally:
             conn.close()
 
@@ -51,7 +51,7 @@ def run(size=10_000, repeat=300):
                 raise RuntimeError(f"GET {path} answered {response.status_code}")
 
         cpu = {path: [] for path in PATHS}
-        wsgi = {path: timed(lambda: get(path), repeat, warmup=5, cpu=cpu[path]) for path in PATHS}
+        wsgi = {path: timed(lambda path=path: get(path), repeat, warmup=5, cpu=cpu[path]) for path in PATHS}
         http = _over_http(app, PATHS, repeat)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -69,5 +69,5 @@ def run(size=10_000, repeat=300):
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_table
+    from bench.common import print_table
     print_table(run())

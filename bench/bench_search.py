@@ -85,5 +85,5 @@ def run(sizes=SIZES):
 if __name__ == "__main__":
     import sys
 
-    from bench.__main__ import print_table
+    from bench.common import print_table
     print_table(run([int(a) for a in sys.argv[1:]] or SIZES))

@@ -71,5 +71,5 @@ def run(runs=7, size=10_000):
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_table
+    from bench.common import print_table
     print_table(run(runs=int(sys.argv[1]) if len(sys.argv) > 1 else 7))

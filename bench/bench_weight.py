@@ -19,7 +19,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def run():
     from playwright.sync_api import sync_playwright
 
-    from tests.live import LiveServer
+    from tests.support.live import LiveServer
 
     tmp = scratch_dir("weight")
     try:
@@ -40,7 +40,7 @@ def run():
                         return
                     try:
                         size = len(response.body())
-                    except Exception:  # a redirect has no body to read; its headers say how long it was
+                    except Exception:  # noqa: BLE001 - a redirect has no body; its headers say how long it was
                         size = int(response.headers.get("content-length", 0))
                     served.append((urlsplit(response.url).path, response.status, size))
 
@@ -60,5 +60,5 @@ def run():
 
 
 if __name__ == "__main__":
-    from bench.__main__ import print_table
+    from bench.common import print_table
     print_table(run())

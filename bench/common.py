@@ -107,9 +107,9 @@ def make_app(catalog, tmp, stripe=None):
     if stripe is not None:
         env.update(STRIPE_SECRET_KEY=stripe.sk, STRIPE_PUBLISHABLE_KEY=stripe.pk, STRIPE_API_BASE=stripe.url)
     settings = load_settings(environ=env, env_file=Path(tmp) / "no.env")
-    # No reconciler thread in-process: its sweeps would land inside timed requests, and it would
-    # outlive the scratch folder. The subprocess benchmarks (start, memory) run it as shipped.
-    return create_app({"SETTINGS": settings, "RECONCILER": False})
+    # create_app starts nothing in the background, so no reconciliation sweep lands inside a timed request;
+    # the subprocess benchmarks (start, memory) run it as shipped.
+    return create_app({"SETTINGS": settings})
 
 
 def scratch_dir(name):
@@ -118,3 +118,13 @@ def scratch_dir(name):
 
 
 LOCAL = {"Host": "127.0.0.1"}  # the kiosk answers only its own address (security.check_request)
+
+
+def print_table(figures, out=print):
+    """A Markdown table: figure, measured, goal, ok/MISS, how."""
+    rows = [["figure", "measured", "goal", "", "how"]] + [f.row() for f in figures]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for n, r in enumerate(rows):
+        out("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+        if n == 0:
+            out("|" + "|".join("-" * (w + 2) for w in widths) + "|")

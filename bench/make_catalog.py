@@ -12,32 +12,11 @@ from pathlib import Path
 VERSION = 1  # bump when the generator changes, so cached files are rebuilt
 SIZES = (1_000, 10_000, 100_000)
 
-FIRST = """Ada Adele Agnes Ahmed Aiko Alan Albert Alice Amara Ana Andrea Anna Antoine Arjun Astrid Beatriz Ben
-Bernard Bianca Carlos Carmen Caroline Catherine Chen Chiara Chloé Clara Daniel David Diego Dmitri Edith Elena
-Elif Eliza Émile Emily Emma Erik Esther Fatima Felix Fiona Francesca François Frida George Grace Hannah Hans
-Harriet Hiroshi Ingrid Isabel Ivan Jack James Jane Javier Joan John José Julia Karen Kenji Laila Laura Leo
-Liam Lucia Luis Margaret Maria Marie Mark Martha Mateo Maya Mei Michael Miguel Mina Nadia Naomi Nikolai Nora
-Olga Oliver Omar Paul Pedro Priya Rachel Rafael Ravi Rosa Ruth Samuel Sara Sofia Søren Sunita Thomas Tomás
-Ursula Victor Virginia Walter William Yusuf Zoë Zora""".split()
-LAST = """Abbott Adeyemi Akhtar Alvarez Andersen Armstrong Baker Banerjee Barnes Becker Bell Bergström Bishop Brennan
-Brooks Byrne Campbell Carter Castillo Chatterjee Clarke Coleman Costa Cruz Dalton Davies Delacroix Dubois Duncan
-Eriksson Evans Fischer Fitzgerald Fleming Fontaine Foster García Gill Gonzalez Graham Grant Hale Hansen Harper
-Hayes Hoffmann Holmes Hughes Ibrahim Ishikawa Jensen Johansson Kaur Keller Kennedy Khan Kowalski Lambert Larsen
-Laurent Lee Lindqvist Lopez Marsh Martín Matsumoto McCarthy Meyer Moreau Morgan Müller Murphy Nakamura Navarro
-Nguyen Novak O'Brien Okafor Olsen Ortiz Park Patel Pereira Petrov Quinn Ramos Reyes Richter Rossi Russo Santos
-Schmidt Sharma Silva Singh Sørensen Stewart Suzuki Tanaka Taylor Thornton Torres Turner Vargas Wagner Walsh
-Weber Whitfield Wilson Yamamoto Young Zhang Zimmermann""".split()
-ADJ = """Ancient Bitter Black Blue Broken Burning Crimson Dark Distant Drowned Empty Endless Fallen Forgotten Frozen
-Gentle Glass Golden Green Hidden Hollow Invisible Iron Last Little Long Lost Midnight Narrow Northern Painted
-Pale Quiet Red Restless Secret Silent Silver Small Southern Stolen Strange Summer Sunken Tender Thin Vanishing
-Wandering White Wild Winter Wooden Yellow""".split()
-NOUN = """Apple Archive Atlas Bridge Cartographer Castle City Clock Coast Country Crossing Daughter Desert Door Dream
-Engine Empire Field Fire Forest Garden Ghost Girl Harbour Heart House Island Journey Kingdom Lake Letter
-Library Light Lighthouse Map Machine Meadow Mirror Moon Mountain Night Ocean Orchard Painter Promise Queen
-River Road Rose Sea Shadow Ship Silence Sister Sky Song Station Stone Storm Stranger Summer Sun Tide Tower
-Traveller Tree Valley Voyage War Water Wind Window Winter Wolf World""".split()
-SUBJECT = """Astronomy Bees Birds Bread Chemistry Climate Coffee Democracy Evolution Fungi Gardening Geology
-Mathematics Memory Music Oceans Philosophy Photography Rivers Sleep Statistics Tea Trees Weather Whales""".split()
+FIRST = ["Ada", "Adele", "Agnes", "Ahmed", "Aiko", "Alan", "Albert", "Alice", "Amara", "Ana", "Andrea", "Anna", "Antoine", "Arjun", "Astrid", "Beatriz", "Ben", "Bernard", "Bianca", "Carlos", "Carmen", "Caroline", "Catherine", "Chen", "Chiara", "Chloé", "Clara", "Daniel", "David", "Diego", "Dmitri", "Edith", "Elena", "Elif", "Eliza", "Émile", "Emily", "Emma", "Erik", "Esther", "Fatima", "Felix", "Fiona", "Francesca", "François", "Frida", "George", "Grace", "Hannah", "Hans", "Harriet", "Hiroshi", "Ingrid", "Isabel", "Ivan", "Jack", "James", "Jane", "Javier", "Joan", "John", "José", "Julia", "Karen", "Kenji", "Laila", "Laura", "Leo", "Liam", "Lucia", "Luis", "Margaret", "Maria", "Marie", "Mark", "Martha", "Mateo", "Maya", "Mei", "Michael", "Miguel", "Mina", "Nadia", "Naomi", "Nikolai", "Nora", "Olga", "Oliver", "Omar", "Paul", "Pedro", "Priya", "Rachel", "Rafael", "Ravi", "Rosa", "Ruth", "Samuel", "Sara", "Sofia", "Søren", "Sunita", "Thomas", "Tomás", "Ursula", "Victor", "Virginia", "Walter", "William", "Yusuf", "Zoë", "Zora"]
+LAST = ["Abbott", "Adeyemi", "Akhtar", "Alvarez", "Andersen", "Armstrong", "Baker", "Banerjee", "Barnes", "Becker", "Bell", "Bergström", "Bishop", "Brennan", "Brooks", "Byrne", "Campbell", "Carter", "Castillo", "Chatterjee", "Clarke", "Coleman", "Costa", "Cruz", "Dalton", "Davies", "Delacroix", "Dubois", "Duncan", "Eriksson", "Evans", "Fischer", "Fitzgerald", "Fleming", "Fontaine", "Foster", "García", "Gill", "Gonzalez", "Graham", "Grant", "Hale", "Hansen", "Harper", "Hayes", "Hoffmann", "Holmes", "Hughes", "Ibrahim", "Ishikawa", "Jensen", "Johansson", "Kaur", "Keller", "Kennedy", "Khan", "Kowalski", "Lambert", "Larsen", "Laurent", "Lee", "Lindqvist", "Lopez", "Marsh", "Martín", "Matsumoto", "McCarthy", "Meyer", "Moreau", "Morgan", "Müller", "Murphy", "Nakamura", "Navarro", "Nguyen", "Novak", "O'Brien", "Okafor", "Olsen", "Ortiz", "Park", "Patel", "Pereira", "Petrov", "Quinn", "Ramos", "Reyes", "Richter", "Rossi", "Russo", "Santos", "Schmidt", "Sharma", "Silva", "Singh", "Sørensen", "Stewart", "Suzuki", "Tanaka", "Taylor", "Thornton", "Torres", "Turner", "Vargas", "Wagner", "Walsh", "Weber", "Whitfield", "Wilson", "Yamamoto", "Young", "Zhang", "Zimmermann"]
+ADJ = ["Ancient", "Bitter", "Black", "Blue", "Broken", "Burning", "Crimson", "Dark", "Distant", "Drowned", "Empty", "Endless", "Fallen", "Forgotten", "Frozen", "Gentle", "Glass", "Golden", "Green", "Hidden", "Hollow", "Invisible", "Iron", "Last", "Little", "Long", "Lost", "Midnight", "Narrow", "Northern", "Painted", "Pale", "Quiet", "Red", "Restless", "Secret", "Silent", "Silver", "Small", "Southern", "Stolen", "Strange", "Summer", "Sunken", "Tender", "Thin", "Vanishing", "Wandering", "White", "Wild", "Winter", "Wooden", "Yellow"]
+NOUN = ["Apple", "Archive", "Atlas", "Bridge", "Cartographer", "Castle", "City", "Clock", "Coast", "Country", "Crossing", "Daughter", "Desert", "Door", "Dream", "Engine", "Empire", "Field", "Fire", "Forest", "Garden", "Ghost", "Girl", "Harbour", "Heart", "House", "Island", "Journey", "Kingdom", "Lake", "Letter", "Library", "Light", "Lighthouse", "Map", "Machine", "Meadow", "Mirror", "Moon", "Mountain", "Night", "Ocean", "Orchard", "Painter", "Promise", "Queen", "River", "Road", "Rose", "Sea", "Shadow", "Ship", "Silence", "Sister", "Sky", "Song", "Station", "Stone", "Storm", "Stranger", "Summer", "Sun", "Tide", "Tower", "Traveller", "Tree", "Valley", "Voyage", "War", "Water", "Wind", "Window", "Winter", "Wolf", "World"]
+SUBJECT = ["Astronomy", "Bees", "Birds", "Bread", "Chemistry", "Climate", "Coffee", "Democracy", "Evolution", "Fungi", "Gardening", "Geology", "Mathematics", "Memory", "Music", "Oceans", "Philosophy", "Photography", "Rivers", "Sleep", "Statistics", "Tea", "Trees", "Weather", "Whales"]
 PLACE = """Africa|Alexandria|Berlin|Cairo|the Andes|the Arctic|the Baltic|the Balkans|Kyoto|Lisbon|London|Madrid|
 Mexico|Naples|Paris|Patagonia|Prague|Rome|Siberia|Tokyo|Venice|Vienna""".replace("\n", "").split("|")
 CATEGORIES = ["Fiction", "Mystery", "Classics", "Science", "History", "Children", "Poetry", "Travel", "Cooking",

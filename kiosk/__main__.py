@@ -21,7 +21,8 @@ def parse_args(argv):
 
 
 LIVE_ON_HTTP = ("live Stripe keys need HTTPS, and headless mode serves plain HTTP (Stripe.js refuses live keys "
-                "on HTTP pages). Start the kiosk window instead (without --headless), or use test keys for development.")
+                "on HTTP pages). Start the kiosk window instead (without --headless), or use test keys for "
+                "development.")
 
 
 def report_problems(settings):
@@ -39,6 +40,7 @@ def serve(app, port):
     address = f"http://127.0.0.1:{server.effective_port}/"
     print(f"[kiosk] serving {app.extensions['kiosk'].settings.shop_name} at {address}", flush=True)
     close_splash()
+    app.extensions["kiosk"].start_background()
     try:
         server.run()
     except KeyboardInterrupt:

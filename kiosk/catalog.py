@@ -42,7 +42,7 @@ class Book:
 
 
 @dataclass(frozen=True)
-class Warning_:
+class CatalogWarning:
     """A skipped row or cell: file, line and column, so staff can find it in the spreadsheet."""
 
     file: str
@@ -330,13 +330,13 @@ def _parse(path, reader, currency, encoding_note):
     digits = exponent(currency)
     warnings = []
     if encoding_note:
-        warnings.append(Warning_(name, 1, "", encoding_note))
+        warnings.append(CatalogWarning(name, 1, "", encoding_note))
     books, seen, shared, skipped = [], {}, {}, 0
     for cells in reader:
         line = reader.line_num
 
         def warn(column, message, line=line):
-            warnings.append(Warning_(name, line, column, message))
+            warnings.append(CatalogWarning(name, line, column, message))
 
         cells = [c.strip() for c in cells]
         if not any(cells[:width]):

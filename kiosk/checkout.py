@@ -8,11 +8,12 @@ import logging
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from . import customer, kiosk, orders, receipts
+from . import customer, orders, receipts
 from .db import get_db
 from .i18n import gettext as _
 from .payments import PaymentError
-from .views import error_response
+from .state import current_kiosk
+from .views import reply
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 log = logging.getLogger("kiosk.checkout")
@@ -62,7 +63,7 @@ def _settle_in_flight(k, db, priced):
 @bp.get("/")
 def checkout():
     """The payment page, or the setup screen when Stripe keys are not configured."""
-    k = kiosk()
+    k = current_kiosk()
     if not k.settings.payments_ready:
         return render_template("setup.html", problems=k.settings.problems), 503
     db = get_db()
@@ -83,20 +84,16 @@ def checkout():
                                           "attempt": attempt})
 
 
-def _json_error(status, message, **extra):
-    return jsonify(error=message, **extra), status
-
-
 def _stripe_error(exc):
-    return _json_error(503 if exc.retryable else 502, exc.message, retry=exc.retryable)
+    return reply(exc.reply_status, exc.message, retry=exc.retryable)
 
 
 @bp.post("/intent")
 def create_intent():
     """Create (or return) the PaymentIntent for this checkout attempt; the amount comes from the server's cart."""
-    k = kiosk()
+    k = current_kiosk()
     if not k.settings.payments_ready:
-        return _json_error(503, _("Payments are not set up on this kiosk. Please ask a member of staff."))
+        return reply(503, _("Payments are not set up on this kiosk. Please ask a member of staff."))
     body = request.get_json(silent=True)
     posted = body.get("attempt") if isinstance(body, dict) else None
     db = get_db()
@@ -105,12 +102,12 @@ def create_intent():
         # A book sold out or ran short between the cart and Pay: say so, and show the new total.
         for note in priced.notes:
             flash(note, "error")
-        return _json_error(409, " ".join(priced.notes), reload=True)
+        return reply(409, " ".join(priced.notes), reload=True)
     if not priced.lines:
-        return _json_error(400, _("Your cart is empty. Add a book before paying."), reload=True)
+        return reply(400, _("Your cart is empty. Add a book before paying."), reload=True)
     attempt = customer.attempt()
     if not posted or attempt is None or posted != attempt["id"] or attempt["fingerprint"] != priced.fingerprint():
-        return _json_error(409, _("Your cart changed. The page will reload with the new total."), reload=True)
+        return reply(409, _("Your cart changed. The page will reload with the new total."), reload=True)
     with k.lock(attempt["id"]):
         return _intent_for_attempt(k, db, attempt["id"], priced)
 
@@ -124,12 +121,12 @@ def _intent_for_attempt(k, db, attempt, priced):
         return jsonify(paid=True, returnUrl=_return_url(order))
     elif order["status"] == "canceled":
         customer.close_attempt(attempt, "canceled")
-        return _json_error(409, _("This payment was already closed. The page will reload."), reload=True)
+        return reply(409, _("This payment was already closed. The page will reload."), reload=True)
     if not customer.begin_paying(k, attempt):
         # The cart changed between the page and Pay (a scan, another tab): nothing was asked of Stripe.
         if not order["payment_intent"]:
             orders.mark_canceled(db, order["id"], "The cart changed before payment started.")
-        return _json_error(409, _("Your cart changed. The page will reload with the new total."), reload=True)
+        return reply(409, _("Your cart changed. The page will reload with the new total."), reload=True)
     try:
         intent_id = customer.find_intent(k.gateway, db, order) if order["intent_tries"] else order["payment_intent"]
         if intent_id:
@@ -156,14 +153,14 @@ def _intent_for_attempt(k, db, attempt, priced):
     if intent.status in ("canceled", "processing"):
         orders.settle(db, orders.get(db, order_id=order["id"]), intent)
         customer.sync(k, db)
-        return _json_error(409, _("This payment was already closed. The page will reload."), reload=True)
+        return reply(409, _("This payment was already closed. The page will reload."), reload=True)
     return jsonify(clientSecret=intent.client_secret, reference=order["reference"], returnUrl=_return_url(order))
 
 
 @bp.post("/cancel")
 def cancel():
     """Cancel the payment under way ("Change the cart"): Stripe first, so nothing is charged after it."""
-    k, db = kiosk(), get_db()
+    k, db = current_kiosk(), get_db()
     order = customer.in_flight(k, db) if k.gateway is not None else None
     if order is not None:
         with k.lock(order["attempt"]):
@@ -189,12 +186,12 @@ def _return_url(order):
 @bp.get("/complete")
 def complete():
     """The confirmation: the server asks Stripe itself and records the order once."""
-    k = kiosk()
+    k = current_kiosk()
     reference = request.args.get("ref", "")[:20]
     db = get_db()
     order = orders.get(db, reference=reference) if reference else None
     if order is None or not customer.may_see(order) or not order["payment_intent"]:
-        return error_response(404, _("This receipt is no longer shown on the kiosk."), _("Return to the shop."))
+        return reply(404, _("This receipt is no longer shown on the kiosk."), action=_("Return to the shop."))
     intent = None
     if order["status"] not in orders.SOLD:
         try:

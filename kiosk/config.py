@@ -108,10 +108,12 @@ def check_keys(secret, publishable):
         problems.append(Problem("STRIPE_SECRET_KEY", "is not a Stripe secret key (expected sk_test_… or sk_live_…).",
                                 f"{dashboard} {where}"))
     if publishable.startswith(("sk_", "rk_")):
-        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", "holds a secret key (sk_…), which must never reach a browser.",
+        problems.append(Problem("STRIPE_PUBLISHABLE_KEY",
+                                "holds a secret key (sk_…), which must never reach a browser.",
                                 f"Swap the two keys: the publishable key starts with pk_. {where}"))
     elif publishable and not publishable.startswith(("pk_test_", "pk_live_")):
-        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", "is not a Stripe publishable key (expected pk_test_… or pk_live_…).",
+        problems.append(Problem("STRIPE_PUBLISHABLE_KEY",
+                                "is not a Stripe publishable key (expected pk_test_… or pk_live_…).",
                                 f"{dashboard} {where}"))
     if not secret:
         problems.append(Problem("STRIPE_SECRET_KEY", "is missing.", f"{dashboard} {where}"))
@@ -150,26 +152,26 @@ def load_settings(environ=None, env_file=None):
                                 "Stripe secret key and the staff PIN.", f"Run: chmod 600 {env_file}", warning=True))
     values.update(os.environ if environ is None else environ)
     values = {k: (v or "").strip() for k, v in values.items()}
-    s = Settings(env_file=env_file)
+    s = Settings(env_file=env_file)  # every default is written once, in Settings
     s.secret_key = values.get("STRIPE_SECRET_KEY", "")
     s.publishable_key = values.get("STRIPE_PUBLISHABLE_KEY", "")
     problems += check_keys(s.secret_key, s.publishable_key)
-    s.api_base = values.get("STRIPE_API_BASE") or STRIPE_API_BASE
+    s.api_base = values.get("STRIPE_API_BASE") or s.api_base
     s.webhook_secret = values.get("STRIPE_WEBHOOK_SECRET", "")
 
-    currency = (values.get("KIOSK_CURRENCY") or "usd").upper()
+    currency = (values.get("KIOSK_CURRENCY") or s.currency).upper()
     if get_currency_name(currency, locale="en") == currency or len(currency) != 3:
         problems.append(Problem("KIOSK_CURRENCY", f"{currency!r} is not a currency code Stripe knows.",
                                 "Use a three-letter ISO code such as usd, eur, gbp or jpy.", fatal=True))
     s.currency = currency
-    locale = values.get("KIOSK_LOCALE") or "en_US"
+    locale = values.get("KIOSK_LOCALE") or s.locale
     try:
         Locale.parse(locale)
         s.locale = locale
     except (UnknownLocaleError, ValueError):
         problems.append(Problem("KIOSK_LOCALE", f"{locale!r} is not a known locale.",
-                                "Use a code such as en_US, en_GB, fr_FR or ja_JP; using en_US meanwhile."))
-    s.shop_name = values.get("KIOSK_SHOP_NAME") or "Book Counter"
+                                f"Use a code such as en_US, en_GB, fr_FR or ja_JP; using {s.locale} meanwhile."))
+    s.shop_name = values.get("KIOSK_SHOP_NAME") or s.shop_name
 
     catalog = values.get("KIOSK_CATALOG")
     if catalog:
@@ -185,14 +187,14 @@ def load_settings(environ=None, env_file=None):
                                 fatal=True))
     s.data_dir = Path(values.get("KIOSK_DATA_DIR") or user_data_dir("book-counter-kiosk", "BookCounter"))
 
-    methods = tuple(m.strip() for m in (values.get("KIOSK_PAYMENT_METHODS") or "card").split(",") if m.strip())
-    s.payment_methods = methods or ("card",)
+    methods = tuple(m.strip() for m in values.get("KIOSK_PAYMENT_METHODS", "").split(",") if m.strip())
+    s.payment_methods = methods or s.payment_methods
     s.staff_pin = values.get("KIOSK_STAFF_PIN", "")
     # Shops with a receipt printer get a Print button on the confirmation (80 mm print layout).
     s.print_receipts = values.get("KIOSK_PRINT_RECEIPTS", "").lower() in ("1", "true", "yes", "on")
-    s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", 60, problems, minimum=5)
-    s.abandon_minutes = _int(values, "KIOSK_ABANDON_MINUTES", 30, problems, minimum=1)
-    s.idle_seconds = _int(values, "KIOSK_IDLE_SECONDS", 90, problems, minimum=10)
+    s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", s.reconcile_seconds, problems, minimum=5)
+    s.abandon_minutes = _int(values, "KIOSK_ABANDON_MINUTES", s.abandon_minutes, problems, minimum=1)
+    s.idle_seconds = _int(values, "KIOSK_IDLE_SECONDS", s.idle_seconds, problems, minimum=10)
     # Full screen is the kiosk; KIOSK_WINDOWED=1 gives developers a normal window.
     s.windowed = values.get("KIOSK_WINDOWED", "").lower() in ("1", "true", "yes", "on")
     s.problems = problems

@@ -84,13 +84,13 @@ def change_cart(kiosk, db, change):
 
 def add(kiosk, db, book, quantity):
     """Add copies of a book, limited by stock; returns the new quantity in the cart."""
-    on_hand = orders.stock_levels(db, [book.isbn13]).get(book.isbn13, 0)
+    on_hand = orders.on_hand(db, book.isbn13)
     return change_cart(kiosk, db, lambda items: cartlib.add(items, book, quantity, on_hand))
 
 
 def set_quantity(kiosk, db, book, quantity):
     """Set a line's quantity exactly, limited by stock."""
-    on_hand = orders.stock_levels(db, [book.isbn13]).get(book.isbn13, 0)
+    on_hand = orders.on_hand(db, book.isbn13)
     change_cart(kiosk, db, lambda items: cartlib.set_quantity(items, book, quantity, on_hand))
 
 

@@ -1,8 +1,8 @@
 """The SQLite ledger: one connection per request, WAL mode, forward-only migrations."""
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
-import click
 from flask import current_app, g
 
 SCHEMA_VERSION = 4
@@ -111,29 +111,18 @@ def set_meta(db, key, value):
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
 
-class transaction:
+@contextmanager
+def transaction(db):
     """`with transaction(db):` runs the block in BEGIN IMMEDIATE … COMMIT, rolling back on error."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
-
-
-@click.command("init-db")
-def init_db_command():
-    """Create the ledger tables if they are missing."""
-    init_db(current_app.config["DATABASE"])
-    click.echo("Initialized the ledger.")
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def init_app(app):
-    """Register teardown and the CLI command."""
+    """Close the request's connection at teardown."""
     app.teardown_appcontext(close_db)
-    app.cli.add_command(init_db_command)

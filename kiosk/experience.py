@@ -1,17 +1,18 @@
 """The unattended kiosk: attract screen, idle reset, barcode scans and receipt email."""
 import logging
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 
 from . import cart as cartlib
-from . import customer, kiosk, orders, receipts
+from . import customer, orders, receipts
 from . import isbn as isbnlib
 from .db import get_db
 from .i18n import gettext as _
 from .i18n import ngettext
 from .payments import PaymentError
 from .sessions import store
-from .views import error_response, wants_json
+from .state import current_kiosk
+from .views import reply, wants_json
 
 bp = Blueprint("experience", __name__)
 log = logging.getLogger("kiosk.experience")
@@ -22,7 +23,7 @@ RECEIPT_EMAILS_PER_ORDER = 3  # a typo fixed twice; more is someone using the ki
 @bp.get("/attract")
 def attract():
     """The screen an idle kiosk shows: the shop name, a few covers and "touch to start"."""
-    books = [b for b in kiosk().catalog.books if b.cover][:ATTRACT_COVERS]
+    books = [b for b in current_kiosk().catalog.books if b.cover][:ATTRACT_COVERS]
     # A reset that could not reach the server is finished here by the page's script.
     leftover = session.stored and store().has_anything(session.key)
     return render_template("attract.html", covers=books, leftover=leftover)
@@ -31,12 +32,12 @@ def attract():
 @bp.post("/session/reset")
 def reset():
     """Forget the customer: cancel any open payment, empty the cart, and end the session for good."""
-    k = kiosk()
+    k = current_kiosk()
     customer.forget(k, get_db())
     if k.on_reset is not None:
         try:
             k.on_reset()  # e.g. the window's cookies, Stripe.js's included
-        except Exception:  # noqa: BLE001 - the customer is forgotten already; the next one must not wait
+        except Exception:
             log.exception("idle reset: the window's own reset failed")
     target = url_for("experience.attract")
     if wants_json():
@@ -46,7 +47,7 @@ def reset():
 
 def _find_scanned(code):
     """The book for a scanned code; an ISBN-10 also finds a book listed by its ISBN-13."""
-    catalog = kiosk().catalog
+    catalog = current_kiosk().catalog
     book = catalog.get(code)
     if book is None and len(code) == 10:
         book = catalog.get(isbnlib.to_isbn13(code))
@@ -55,8 +56,8 @@ def _find_scanned(code):
 
 def _scan_reply(status, message, **extra):
     count = customer.cart_count()
-    return jsonify(message=message, cart_count=count, cart_label=ngettext("%(num)s book", "%(num)s books", count),
-                   **extra), status
+    return reply(status, message, cart_count=count, cart_label=ngettext("%(num)s book", "%(num)s books", count),
+                 **extra)
 
 
 @bp.post("/scan")
@@ -76,7 +77,7 @@ def scan():
     if book is None:
         return _scan_reply(404, _("Not in this shop: we do not sell the book with barcode %(code)s. "
                                   "Ask a member of staff if you think we should.", code=code), code=code)
-    k, db = kiosk(), get_db()
+    k, db = current_kiosk(), get_db()
     try:
         customer.add(k, db, book, 1)
     except cartlib.CartError as exc:
@@ -84,18 +85,18 @@ def scan():
     priced = customer.priced(k, db)
     return _scan_reply(200, _("Added “%(title)s” to your cart.", title=book.title), code=code,
                        title=book.title, isbn=book.isbn13, cover=book.cover, total=priced.total,
-                       total_text=kiosk().money(priced.total))
+                       total_text=current_kiosk().money(priced.total))
 
 
 @bp.post("/receipt/email")
 def receipt_email():
     """Set receipt_email on the paid PaymentIntent, so Stripe emails its receipt (live mode only)."""
-    k = kiosk()
+    k = current_kiosk()
     db = get_db()
     reference = request.form.get("ref", "")[:20]
     order = orders.get(db, reference=reference) if reference else None
     if order is None or not customer.may_see(order) or order["status"] != "paid":
-        return error_response(404, _("This receipt is no longer shown on the kiosk."), _("Return to the shop."))
+        return reply(404, _("This receipt is no longer shown on the kiosk."), action=_("Return to the shop."))
     back = url_for("checkout.complete", ref=order["reference"])
     email = receipts.clean_email(request.form.get("email"))
     if not email:
@@ -108,7 +109,7 @@ def receipt_email():
     except PaymentError as exc:
         orders.uncount_receipt_email(db, order["id"])
         log.warning("receipt email for %s failed: %s", order["reference"], exc.kind)
-        return _receipt_reply(back, 503 if exc.retryable else 502,
+        return _receipt_reply(back, exc.reply_status,
                               _("The receipt could not be sent just now. Please try again in a moment."))
     if k.settings.test_mode:
         message = _("Saved. In test mode Stripe does not send the email; in live mode it goes to %(email)s.",
@@ -119,7 +120,4 @@ def receipt_email():
 
 
 def _receipt_reply(back, status, message):
-    if wants_json():
-        return jsonify(message=message, ok=status == 200), status
-    flash(message, "info" if status == 200 else "error")
-    return redirect(back, 303)
+    return reply(status, message, back=back, code=303, ok=status == 200)

@@ -3,14 +3,13 @@
 Templates use `_()`; Python code uses `gettext` at request time and `lazy_gettext` for module-level
 text. The language is the shop's KIOSK_LOCALE: a kiosk speaks one language, whoever stands at it.
 """
-from datetime import datetime, timezone
-
 from flask import has_app_context
 from flask_babel import Babel, format_datetime, get_translations, gettext, lazy_gettext, ngettext
 
 from .config import resource_dir
+from .orders import parse_stamp
 
-__all__ = ["gettext", "lazy_gettext", "ngettext", "init_app", "TRANSLATIONS"]
+__all__ = ["TRANSLATIONS", "gettext", "init_app", "lazy_gettext", "ngettext"]
 
 # Bundled beside webui/ so a frozen kiosk finds its .mo files in PyInstaller's unpack folder too.
 TRANSLATIONS = resource_dir() / "translations"
@@ -41,8 +40,5 @@ def init_app(app, locale):
     @app.template_filter("ledger_time")
     def ledger_time(stamp):
         """A ledger timestamp (UTC text) in the shop's locale, e.g. 'Jan 5, 2026, 3:04:05 PM'."""
-        try:
-            when = datetime.strptime(stamp or "", "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-        except ValueError:
-            return stamp or ""
-        return format_datetime(when, "medium")
+        when = parse_stamp(stamp)
+        return format_datetime(when, "medium") if when else stamp or ""

@@ -10,7 +10,6 @@ import time
 import webbrowser
 from urllib.parse import urlsplit
 
-
 from .serving import serve_https
 
 log = logging.getLogger("kiosk.window")
@@ -64,8 +63,8 @@ def load_webview():
     try:
         import webview
         if LINUX:
-            import webview.platforms.qt  # noqa: F401  (loads PySide6 and Qt WebEngine now, not mid-start)
-    except Exception as exc:  # ImportError, or a Qt library missing from the system (OSError)
+            import webview.platforms.qt
+    except Exception as exc:  # noqa: BLE001 - ImportError, OSError (a missing Qt library), or Qt's own
         need = ("pip install -r requirements.txt, and the system libraries in scripts/setup.sh"
                 if LINUX else "pip install -r requirements.txt")
         raise WindowUnavailable(f"the kiosk window cannot open ({type(exc).__name__}: {exc}). "
@@ -109,7 +108,7 @@ class Guard:
     def on_loaded(self):
         """Every backend: if the page somehow left the kiosk's origin, go back to the shop."""
         url = self.window.get_current_url() or ""
-        if not self.loaded_once:  # staff, the tests and the benchmark read this line: the kiosk is up
+        if not self.loaded_once:  # the log records when the shop came up, and how long start-up took
             self.loaded_once = True
             log.info("window loaded %s (%.2f s after the window was asked for)", url, time.monotonic() - self.started)
         if url and not self.allows(url) and not url.startswith(("about:", "chrome-error:")):
@@ -348,6 +347,7 @@ def run(app, on_started=None):
         kiosk.on_exit = guard.exit
         kiosk.on_reset = lambda: forget_browsing(window)
         signal.signal(signal.SIGTERM, lambda signum, frame: guard.exit())
+        kiosk.start_background()
         # Never debug=True: it opens DevTools, the context menu and a remote-debugging port.
         webview.start(on_started, window, gui="qt" if LINUX else None, debug=False, private_mode=True, **ssl_args)
     finally:

@@ -2,7 +2,7 @@
 import json
 import secrets
 import sqlite3
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from . import isbn as isbnlib
@@ -23,7 +23,7 @@ class LedgerError(ValueError):
 
 def now():
     """UTC timestamp as stored in the ledger."""
-    return datetime.now(timezone.utc).strftime(STAMP)
+    return datetime.now(UTC).strftime(STAMP)
 
 
 def major(minor, currency):
@@ -34,12 +34,20 @@ def major(minor, currency):
 
 def stamp_of(unix):
     """A Unix time as a ledger timestamp."""
-    return datetime.fromtimestamp(unix, timezone.utc).strftime(STAMP)
+    return datetime.fromtimestamp(unix, UTC).strftime(STAMP)
+
+
+def parse_stamp(stamp):
+    """A ledger timestamp as an aware UTC datetime, or None when it is empty or not one."""
+    try:
+        return datetime.strptime(stamp or "", STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def unix_of(stamp):
     """A ledger timestamp as a Unix time."""
-    return datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc).timestamp()
+    return parse_stamp(stamp).timestamp()
 
 
 def new_reference():
@@ -199,6 +207,11 @@ def sync_stock(db, books):
                            (book.isbn13, book.stock - row["on_hand"], stamp))
 
 
+def on_hand(db, isbn):
+    """Copies of one book a customer may buy (never below zero)."""
+    return stock_levels(db, [isbn]).get(isbn, 0)
+
+
 def stock_levels(db, isbns=None):
     """Copies on hand by ISBN-13 (never below zero for selling purposes)."""
     if isbns is None:
@@ -207,6 +220,14 @@ def stock_levels(db, isbns=None):
         isbns = list(isbns)
         rows = db.execute(f"SELECT isbn, on_hand FROM stock WHERE isbn IN ({','.join('?' * len(isbns))})", isbns)
     return {r["isbn"]: max(0, r["on_hand"]) for r in rows}
+
+
+def attention(db):
+    """What the staff dashboard flags: open orders by status (pending, failed), and how many were over-sold."""
+    counts = {row["status"]: row["n"] for row in
+              db.execute("SELECT status, COUNT(*) AS n FROM orders WHERE status IN ('pending', 'failed') "
+                         "GROUP BY status")}
+    return counts, db.execute("SELECT COUNT(*) FROM orders WHERE oversold = 1").fetchone()[0]
 
 
 def open_orders(db):
@@ -402,7 +423,7 @@ def local_day_bounds(first, last=None):
     last = last or first
 
     def at(day):
-        return datetime.combine(day, time()).astimezone(timezone.utc).strftime(STAMP)
+        return datetime.combine(day, time()).astimezone(UTC).strftime(STAMP)
     return at(first), at(last + timedelta(days=1))
 
 

@@ -19,6 +19,11 @@ class PaymentError(Exception):
         self.code = code
         self.status = status
 
+    @property
+    def reply_status(self):
+        """The HTTP status to answer with: 503 (try again soon) or 502 (Stripe refused)."""
+        return 503 if self.retryable else 502
+
 
 UNAVAILABLE = "Payments are briefly unavailable. Your cart is kept; please try again in a moment."
 
@@ -93,7 +98,7 @@ def _translate(exc):
     if isinstance(exc, stripe.IdempotencyError):
         return PaymentError("This checkout changed while it was being paid. Please start the payment again.",
                             "idempotency", False, code, status)
-    if status is not None and status >= 500 or isinstance(exc, stripe.APIError):
+    if (status is not None and status >= 500) or isinstance(exc, stripe.APIError):
         return PaymentError(UNAVAILABLE, "server", True, code, status)
     if isinstance(exc, stripe.InvalidRequestError) and status == 404:
         return PaymentError("Stripe does not know this payment.", "not_found", False, code, status)

@@ -18,8 +18,9 @@ def qr_svg(url):
     """An inline SVG QR code of `url`, dark on white with its quiet zone, for a phone camera."""
     code = segno.make(url, error="m", micro=False)
     svg = code.svg_inline(scale=4, dark="#000", light="#fff", svgclass="qr", omitsize=True)  # sized by CSS
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="{}" '.format(
-        Markup.escape(_("QR code: scan it to open your receipt on your phone"))), 1))
+    label = Markup.escape(_("QR code: scan it to open your receipt on your phone"))
+    # segno's own SVG markup, with the escaped label added to it
+    return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))  # noqa: S704
 
 
 def for_order(gateway, order, intent=None):

@@ -137,7 +137,7 @@ def sweep(db, kiosk, now=None):
     since = float(get_meta(db, WATERMARK, now - FIRST_LOOK_BACK)) - CLOCK_SKEW
     listed = {}
     for intent in gateway.list_since(since):
-        # localstripe (and any Stripe double) may ignore `created`: filter here too.
+        # The listing is asked for `created` since then; an older one (a clock set back) is not this sweep's.
         if intent.created < since or intent.metadata.get("kiosk_id") != kiosk.kiosk_id:
             continue
         order = apply_intent(db, kiosk.catalog, kiosk.kiosk_id, intent, report)
@@ -160,7 +160,7 @@ def sweep(db, kiosk, now=None):
             listed[intent.id] = intent
     # Next time, list again from the oldest intent that may still be paid, so none is missed.
     still_open = [i.created for i in listed.values() if i.status in OPEN_AT_STRIPE]
-    set_meta(db, WATERMARK, int(min([now] + still_open)))
+    set_meta(db, WATERMARK, int(min([now, *still_open])))
     sweep_refunds(db, gateway, now, report)
     set_meta(db, LAST_SWEEP, orders.stamp_of(now))
     set_meta(db, LAST_RESULT, str(report))
@@ -270,12 +270,3 @@ class Reconciler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def init_app(app):
-    """Attach a Reconciler to the kiosk; start it unless the app config turns it off (tests do)."""
-    kiosk = app.extensions["kiosk"]
-    # settings, not kiosk.gateway: making the gateway imports stripe, which start-up leaves to the thread.
-    kiosk.reconciler = Reconciler(app) if kiosk.settings.payments_ready else None
-    if kiosk.reconciler is not None and app.config.get("RECONCILER", not app.testing):
-        kiosk.reconciler.start()

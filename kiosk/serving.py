@@ -6,6 +6,7 @@ half-sent requests forever) and the window's server had no limit at all (a threa
 waiting forever). Here every connection has a deadline for its request line, headers and body, an idle
 connection is closed after a while, and there is room for many more connections than a customer needs.
 """
+import contextlib
 import io
 import logging
 import socket
@@ -77,10 +78,8 @@ def _bounded_handler():
 
         def _cut(self):
             if not self._complete:
-                try:
+                with contextlib.suppress(OSError):  # the client hung up already
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
         def run_wsgi(self):
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -18,6 +18,7 @@ Only the SHA-256 of an id is stored, so a copy of the file lets nobody take over
 A GET that changes nothing writes nothing: the CSRF token is derived from the id (security.py), and a
 visitor without a cookie gets a row only once something is kept for them.
 """
+import contextlib
 import hashlib
 import json
 import secrets
@@ -29,6 +30,8 @@ from contextlib import contextmanager
 from flask import current_app
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from .db import transaction
 
 COOKIE = "kiosk_sid"
 FLASH_COOKIE = "kiosk_note"
@@ -164,17 +167,9 @@ class Store:
             self._local.db = db
         return db
 
-    @contextmanager
     def transaction(self):
-        """BEGIN IMMEDIATE … COMMIT: writers to the sessions file take turns."""
-        db = self.db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        """BEGIN IMMEDIATE … COMMIT on this thread's connection: writers to the sessions file take turns."""
+        return transaction(self.db())
 
     def load(self, key):
         """(revoked, values) of a stored session, or None when there is no row."""
@@ -346,15 +341,13 @@ class KioskSessionInterface(SessionInterface):
             session = ServerSession(sid=secrets.token_urlsafe(32))
         notes = request.cookies.get(FLASH_COOKIE)
         if notes:
-            try:
+            with contextlib.suppress(BadSignature, ValueError, TypeError):  # forged or stale: no message
                 dict.update(session, self._notes(app).loads(notes, max_age=FLASH_MAX_AGE))
-            except (BadSignature, ValueError, TypeError):
-                pass
             session.changed.add("_flashes")  # read once: the cookie goes with this answer
         return session
 
     def save_session(self, app, session, response):
-        cookie_args = dict(domain=self.get_cookie_domain(app), path=self.get_cookie_path(app))
+        cookie_args = {"domain": self.get_cookie_domain(app), "path": self.get_cookie_path(app)}
         if session.ended:
             # Only the request that ended it: a late answer must not delete the next customer's cookie.
             if session.revoked_here:

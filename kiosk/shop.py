@@ -1,14 +1,15 @@
 """The shop: catalog grid, search, book pages and the cart."""
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, jsonify, render_template, request, send_file, url_for
 
 from . import cart as cartlib
-from . import customer, kiosk, orders
+from . import customer, orders
 from . import isbn as isbnlib
 from .db import get_db
 from .i18n import gettext as _
-from .views import wants_json, whole_number
+from .state import current_kiosk
+from .views import reply, safe_next, whole_number
 
 bp = Blueprint("shop", __name__)
 # Cover files the kiosk serves, by extension, and a policy that makes one opened on its own (an SVG is a
@@ -22,7 +23,7 @@ def find_book(code):
     """The book for an ISBN in the URL or form, or a 404."""
     if not isbnlib.normalize(code):
         abort(404)
-    book = kiosk().catalog.get(code)
+    book = current_kiosk().catalog.get(code)
     if book is None:
         abort(404)
     return book
@@ -35,7 +36,7 @@ def _page_number():
 @bp.get("/")
 def home():
     """The catalog grid, a page at a time."""
-    catalog = kiosk().catalog
+    catalog = current_kiosk().catalog
     category = request.args.get("category", "")[:80]
     page = _page_number()
     books, pages = catalog.page(page, category=category)
@@ -47,18 +48,18 @@ def home():
 def search():
     """Search by title, author or ISBN; `partial=1` returns just the result grid for search-as-you-type."""
     query = request.args.get("q", "")[:100].strip()
-    books = kiosk().catalog.search(query) if query else kiosk().catalog.page(1)[0]
+    books = current_kiosk().catalog.search(query) if query else current_kiosk().catalog.page(1)[0]
     if request.args.get("partial"):
         return render_template("_grid.html", books=books, query=query)
     return render_template("home.html", books=books, page=1, pages=1, category="",
-                           categories=kiosk().catalog.categories, query=query)
+                           categories=current_kiosk().catalog.categories, query=query)
 
 
 @bp.get("/book/<code>")
 def book(code):
     """One book, with add-to-cart."""
     item = find_book(code)
-    on_hand = orders.stock_levels(get_db(), [item.isbn13]).get(item.isbn13, 0)
+    on_hand = orders.on_hand(get_db(), item.isbn13)
     in_cart = customer.cart().get(item.isbn13, 0)
     return render_template("book.html", book=item, on_hand=on_hand, in_cart=in_cart,
                            can_add=max(0, min(on_hand, cartlib.MAX_QUANTITY) - in_cart))
@@ -67,7 +68,7 @@ def book(code):
 @bp.get("/covers/<path:name>")
 def cover(name):
     """A cover image from the catalog's covers folder: an image, a regular file, and inside that folder."""
-    folder = (Path(kiosk().catalog.path).parent / "covers").resolve()
+    folder = (Path(current_kiosk().catalog.path).parent / "covers").resolve()
     mimetype = COVER_TYPES.get(Path(name).suffix.lower())
     try:
         path = (folder / name).resolve()  # follows symlinks: where the file really is
@@ -82,11 +83,8 @@ def cover(name):
 
 
 def _cart_reply(message, status=200):
-    if wants_json():
-        return jsonify(message=message, cart_count=customer.cart_count()), status
-    flash(message, "error" if status >= 400 else "info")
-    return redirect(request.form.get("next") if request.form.get("next", "").startswith("/")
-                    and not request.form.get("next", "").startswith("//") else url_for("shop.cart"))
+    return reply(status, message, back=safe_next(request.form.get("next"), url_for("shop.cart")),
+                 cart_count=customer.cart_count())
 
 
 def _form_book_and_quantity():
@@ -97,48 +95,37 @@ def _form_book_and_quantity():
     return item, cartlib.parse_quantity(data.get("quantity", 1))
 
 
-def _change(change, done):
-    """Apply a cart change (refused while the cart is being paid for) and answer with `done` or the refusal."""
-    try:
-        change(kiosk(), get_db())
-    except cartlib.CartError as exc:
-        return _cart_reply(str(exc), 409)
-    return _cart_reply(done)
-
-
-@bp.post("/cart/add")
-def cart_add():
-    """Add copies of a book, limited by stock."""
+def add_or_update():
+    """Add copies of a book (/cart/add) or set a line's quantity (/cart/update), limited by stock."""
+    adding = request.endpoint == "shop.cart_add"
     try:
         item, quantity = _form_book_and_quantity()
-    except cartlib.CartError as exc:
+        (customer.add if adding else customer.set_quantity)(current_kiosk(), get_db(), item, quantity)
+    except cartlib.CartError as exc:  # refused, with the reason (no stock, a payment under way, ...)
         return _cart_reply(str(exc), 409)
-    return _change(lambda k, db: customer.add(k, db, item, quantity),
-                   _("Added “%(title)s” to your cart.", title=item.title))
+    return _cart_reply(_("Added “%(title)s” to your cart.", title=item.title) if adding
+                       else _("Updated “%(title)s”.", title=item.title))
 
 
-@bp.post("/cart/update")
-def cart_update():
-    """Change a line's quantity."""
-    try:
-        item, quantity = _form_book_and_quantity()
-    except cartlib.CartError as exc:
-        return _cart_reply(str(exc), 409)
-    return _change(lambda k, db: customer.set_quantity(k, db, item, quantity),
-                   _("Updated “%(title)s”.", title=item.title))
+bp.add_url_rule("/cart/add", "cart_add", add_or_update, methods=["POST"])
+bp.add_url_rule("/cart/update", "cart_update", add_or_update, methods=["POST"])
 
 
 @bp.post("/cart/remove")
 def cart_remove():
     """Take a book out of the cart."""
     item = find_book(request.form.get("isbn", ""))
-    return _change(lambda k, db: customer.remove(k, db, item), _("Removed “%(title)s”.", title=item.title))
+    try:
+        customer.remove(current_kiosk(), get_db(), item)
+    except cartlib.CartError as exc:
+        return _cart_reply(str(exc), 409)
+    return _cart_reply(_("Removed “%(title)s”.", title=item.title))
 
 
 @bp.get("/cart")
 def cart():
     """The cart with a server-computed total."""
-    k, db = kiosk(), get_db()
+    k, db = current_kiosk(), get_db()
     priced = customer.priced(k, db)
     for note in priced.notes:
         flash(note, "error")
@@ -148,6 +135,6 @@ def cart():
 @bp.get("/cart/summary")
 def cart_summary():
     """The cart total as JSON, for scripts that update the header."""
-    priced = customer.priced(kiosk(), get_db())
-    return jsonify(count=priced.count, total=priced.total, total_text=kiosk().money(priced.total))
+    priced = customer.priced(current_kiosk(), get_db())
+    return jsonify(count=priced.count, total=priced.total, total_text=current_kiosk().money(priced.total))
 

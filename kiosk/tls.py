@@ -28,7 +28,7 @@ def write_certificate(folder):
     # P-256 rather than RSA-2048: generating it takes microseconds instead of ~100 ms at every launch.
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "book-counter kiosk (this machine only)")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -54,7 +54,7 @@ def write_certificate(folder):
 
 
 def spki_pin(certfile):
-    """Base64 SHA-256 of the certificate's public key, the form Chromium's --ignore-certificate-errors-spki-list takes."""
+    """Base64 SHA-256 of the certificate's public key: what Chromium's --ignore-certificate-errors-spki-list takes."""
     cert = x509.load_pem_x509_certificate(Path(certfile).read_bytes())
     spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
@@ -75,7 +75,8 @@ def certificate_der(certfile):
 
 def der_of_pem(pem):
     """DER bytes from PEM text (WebView2's ToPemEncoding()), tolerant of missing armour lines; None if unreadable."""
-    body = "".join(line.strip() for line in str(pem or "").splitlines() if line.strip() and not line.startswith("-----"))
+    lines = (line.strip() for line in str(pem or "").splitlines())
+    body = "".join(line for line in lines if line and not line.startswith("-----"))
     try:
         return base64.b64decode(body, validate=True) or None
     except ValueError:

@@ -1,13 +1,14 @@
 """What every page shares: template helpers and friendly error pages."""
 import logging
 
-from flask import jsonify, render_template, request
+from flask import flash, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import customer, kiosk
+from . import customer
 from .i18n import gettext as _
 from .i18n import lazy_gettext as _l
 from .security import CSRFError
+from .state import current_kiosk
 
 log = logging.getLogger("kiosk")
 
@@ -33,11 +34,27 @@ def wants_json():
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status, message, action, **extra):
-    """A JSON error for scripts, or a friendly page for people; never a stack trace."""
+def reply(status, message, *, back=None, action=None, code=302, **data):
+    """The one way a view answers with a message, for both audiences; never a stack trace.
+
+    The kiosk's scripts (fetch) get JSON: `message` and `data`, and when it failed `error` (the same text)
+    and `action`. People get the message as a flash and a redirect to `back`, or without `back` a page
+    saying what went wrong and what to do."""
     if wants_json():
-        return jsonify(error=message, action=action, **extra), status
+        body = {"message": message, **data}
+        if status >= 400:
+            body.update(error=message, **({"action": action} if action else {}))
+        return jsonify(body), status
+    if back is not None:
+        flash(message, "error" if status >= 400 else "info")
+        return redirect(back, code)
     return render_template("error.html", status=status, message=message, action=action), status
+
+
+def safe_next(target, default):
+    """A redirect target from a form, if it is a path on this kiosk (never another site)."""
+    target = target or ""
+    return target if target.startswith("/") and not target.startswith("//") else default
 
 
 def init_app(app):
@@ -45,28 +62,28 @@ def init_app(app):
 
     @app.template_filter("money")
     def money_filter(minor):
-        return kiosk().money(minor)
+        return current_kiosk().money(minor)
 
     @app.context_processor
     def shared():
         # Only what the pages show: never the Settings object, which holds the secret key and the PIN.
-        s = kiosk().settings
+        s = current_kiosk().settings
         return {"shop_name": s.shop_name, "test_mode": s.test_mode, "cart_count": customer.cart_count(),
                 "lang": s.locale.split("_")[0], "idle_seconds": s.idle_seconds, "print_receipts": s.print_receipts,
                 "env_file": s.env_file}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return error_response(400, _("This page was open too long or came from elsewhere."),
-                              _("Reload the page and try again."), reload=True)
+        return reply(400, _("This page was open too long or came from elsewhere."),
+                     action=_("Reload the page and try again."), reload=True)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
         message, action = FRIENDLY.get(exc.code, (exc.name + ".", _("Return to the shop.")))
-        return error_response(exc.code, str(message), str(action))
+        return reply(exc.code, str(message), action=str(action))
 
     @app.errorhandler(Exception)
     def unexpected(exc):
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, _("Something went wrong on the kiosk. Nothing was charged by this step."),
-                              _("Please try again; if it keeps happening, ask a member of staff."))
+        return reply(500, _("Something went wrong on the kiosk. Nothing was charged by this step."),
+                     action=_("Please try again; if it keeps happening, ask a member of staff."))

@@ -3,11 +3,12 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from . import kiosk, orders
+from . import orders
 from .db import get_db
 from .payments import PaymentError, verify_webhook
 from .reconcile import Report, apply_intent
 from .security import csrf_exempt
+from .state import current_kiosk
 
 bp = Blueprint("webhooks", __name__, url_prefix="/stripe")
 # Stripe signs the request instead: a browser's CSRF token cannot come with it.
@@ -29,7 +30,7 @@ def _remember(db, event, intent_id):
 @bp.post("/webhook")
 def webhook():
     """Verify Stripe's signature, then settle the event's PaymentIntent from its current state at Stripe."""
-    k = kiosk()
+    k = current_kiosk()
     if not k.settings.webhook_secret or k.gateway is None:
         return jsonify(error="Webhooks are not set up on this kiosk: set STRIPE_WEBHOOK_SECRET in .env "
                              "(reconciliation works without them)."), 404

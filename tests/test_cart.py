@@ -56,7 +56,8 @@ def test_set_and_remove():
 def test_price_uses_catalog_prices_and_trims_what_cannot_be_sold():
     cart = {A.isbn13: 3, B.isbn13: 2, "9781234567897": 1}
     priced = cartlib.price(cart, CATALOG, {A.isbn13: 2, B.isbn13: 5})
-    assert [(ln["title"], ln["quantity"], ln["total"]) for ln in priced.lines] == [("Alpha", 2, 2500), ("Beta", 2, 1998)]
+    assert [(ln["title"], ln["quantity"], ln["total"]) for ln in priced.lines] == \
+        [("Alpha", 2, 2500), ("Beta", 2, 1998)]
     assert priced.total == 4498 and priced.count == 4
     assert cart == {A.isbn13: 2, B.isbn13: 2}
     assert len(priced.notes) == 2

@@ -18,7 +18,7 @@ def warnings_of(catalog):
 
 
 def test_sample_catalog_loads_clean(tmp_path):
-    from tests.conftest import SAMPLE
+    from tests.support.settings import SAMPLE
     catalog = load_catalog(SAMPLE, "USD")
     assert 20 <= len(catalog.books) <= 30
     assert catalog.warnings == [] and catalog.skipped == 0
@@ -119,7 +119,7 @@ def test_missing_file_says_which_setting_to_fix(tmp_path):
 
 
 def test_search_by_title_author_and_isbn(tmp_path):
-    from tests.conftest import SAMPLE
+    from tests.support.settings import SAMPLE
     catalog = load_catalog(SAMPLE, "USD")
     assert [b.title for b in catalog.search("time mach")] == ["The Time Machine"]
     assert {b.title for b in catalog.search("wells")} == {"The Time Machine", "The War of the Worlds"}

@@ -44,7 +44,7 @@ def brute_force(catalog, query, limit=48, category=""):
         return books[:limit]
     found = []
     for book in books:
-        have = re.findall(r"\w+", fold(f"{book.title} {book.author}")) + [book.isbn13, book.isbn.lower()]
+        have = [*re.findall(r"\w+", fold(f"{book.title} {book.author}")), book.isbn13, book.isbn.lower()]
         if all(any(h.startswith(w) for h in have) for w in words):
             found.append(book)
     return found[:limit]

@@ -3,7 +3,7 @@ import pytest
 
 from kiosk import StartupError, create_app
 from kiosk.config import check_keys, load_settings
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def settings(tmp_path, **env):

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from kiosk.catalog import load_catalog
-from tests.conftest import ROOT, SAMPLE
+from tests.support.settings import ROOT, SAMPLE
 
 BOOK = load_catalog(SAMPLE, "USD").books[0]
 

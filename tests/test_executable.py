@@ -27,7 +27,8 @@ def newest_source():
     times = []
     for name in SOURCES:
         path = ROOT / name
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        files = [path] if path.is_file() else \
+            [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         times += [p.stat().st_mtime for p in files]
     return max(times)
 
@@ -179,7 +180,7 @@ def test_headless_executable_sells_a_book(install, tmp_path, stripe_server):
         assert pi.amount == 4300 and pi.currency == "usd"
         assert "Exe Test Books" in pi.description
     finally:
-        code, out, err = stop(proc)
+        code, _out, err = stop(proc)
     assert code in (0, -signal.SIGTERM), err[-3000:]  # headless waitress simply ends on SIGTERM
     data = data_dir(tmp_path)
     assert (data / "kiosk.sqlite3").is_file()
@@ -198,7 +199,7 @@ def test_windowed_executable_loads_the_shop(install, tmp_path):
                         "the executable's window never loaded the shop")
         assert line.group(1).startswith("https://")
     finally:
-        code, out, err = stop(proc)
+        code, _out, err = stop(proc)
     assert code == 0, err[-3000:]
     text = log.read_text()
     assert "exit confirmed" in text and "kiosk window closed" in text

@@ -11,9 +11,11 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from kiosk import create_app, isbn as isbnlib, orders
+from kiosk import create_app, orders
+from kiosk import isbn as isbnlib
 from kiosk.db import connect
-from tests.conftest import KioskClient, make_settings, stored_session
+from tests.support.client import KioskClient, stored_session
+from tests.support.settings import make_settings
 
 CANCEL_INTENT = ("POST", r"/v1/payment_intents/pi_\w+/cancel")
 RETRIEVE_INTENT = ("GET", r"/v1/payment_intents/pi_\w+")
@@ -295,7 +297,7 @@ def test_test_mode_banner_on_every_page_with_test_keys(client, app, stripe_serve
     pages = [client.get(url) for url in urls]
     path, _ = buy(client, app, stripe_server, book.isbn13)
     pages.append(client.get(path))
-    for url, page in zip(urls + [path], pages):
+    for url, page in zip([*urls, path], pages, strict=False):
         assert page.status_code in (200, 404), url
         assert "TEST MODE: no real money is taken" in page.get_data(as_text=True), url
 
@@ -364,7 +366,7 @@ def test_messages_pot_holds_every_text_in_the_code(tmp_path):
 class VisibleText(HTMLParser):
     """Text a customer sees or hears: text nodes and labelling attributes, less scripts and keyboard keys."""
 
-    SKIP = {"script", "style", "svg"}
+    SKIP = frozenset({"script", "style", "svg"})
     LABELS = ("aria-label", "placeholder", "alt", "title")
 
     def __init__(self):
@@ -416,7 +418,7 @@ def test_every_page_text_comes_from_the_translation_catalog(tmp_path, stripe_ser
         parser = VisibleText()
         parser.feed(page.get_data(as_text=True))
         assert "⟦TEST MODE: no real money is taken⟧" in "".join(parser.text), url
-        for chunk in parser.labels + ["".join(parser.text)]:
+        for chunk in [*parser.labels, "".join(parser.text)]:
             rest = re.sub(r"⟦[^⟧]*⟧", " ", chunk)
             for value in data:
                 rest = rest.replace(value, " ")

@@ -1,6 +1,6 @@
 """The ledger on its own: schema and migrations, every order transition (and its replay), refunds, stock, reports."""
 import sqlite3
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,7 @@ from kiosk import db as dblib
 from kiosk import orders
 from kiosk.catalog import load_catalog
 from kiosk.payments import Intent
-from tests.conftest import SAMPLE
+from tests.support.settings import SAMPLE
 
 CATALOG = load_catalog(SAMPLE, "USD")
 A, B = CATALOG.books[0], CATALOG.books[1]
@@ -215,7 +215,7 @@ def test_find_orders_by_reference_isbn_and_intent(db):
 
 def local_stamp(day, hour):
     """The ledger (UTC) timestamp of a local day and hour."""
-    return datetime(day.year, day.month, day.day, hour, 30).astimezone(timezone.utc).strftime(orders.STAMP)
+    return datetime(day.year, day.month, day.day, hour, 30).astimezone(UTC).strftime(orders.STAMP)
 
 
 def test_takings_and_sales_by_hour_and_day_use_local_time(db):
@@ -230,5 +230,6 @@ def test_takings_and_sales_by_hour_and_day_use_local_time(db):
     assert len(hours) == 24 and hours[9] == (9, 2 * A.price, 2) and hours[15] == (15, A.price, 1)
     assert sum(n for _, _, n in hours) == 3
     days = orders.sales_by_day(db, today, 14)
-    assert len(days) == 14 and days[-1] == (today, 3 * A.price, 3) and days[-4] == (today - timedelta(days=3), A.price, 1)
+    assert len(days) == 14 and days[-1] == (today, 3 * A.price, 3) and \
+        days[-4] == (today - timedelta(days=3), A.price, 1)
     assert days[0][0] == today - timedelta(days=13)

@@ -1,6 +1,8 @@
 """Never charge a book twice: one payment in flight per customer, receipts that always show, intents that a
 5xx cannot poison, and refunds that cannot double up. Every test checks money: what Stripe charged (or
 refunded) against what the ledger recorded, and what stock did."""
+import functools
+import operator
 import re
 from contextlib import closing
 
@@ -8,9 +10,10 @@ import pytest
 import stripe
 
 from kiosk import orders
-from tests.conftest import KioskClient, make_settings
-from tests.fakestripe import CREATE_INTENT, LIST_INTENTS
-from tests.purchases import books, ledger, on_hand
+from tests.support.client import KioskClient
+from tests.support.fakestripe import CREATE_INTENT, LIST_INTENTS
+from tests.support.ledger import books, ledger, on_hand
+from tests.support.settings import make_settings
 
 REFUNDS = ("POST", r"/v1/refunds")
 PIN = "2468"
@@ -147,7 +150,7 @@ def test_a_paid_order_keeps_showing_its_receipt_to_the_session_that_paid(app, cl
         assert client.get(path).status_code == 200
     stranger = KioskClient(app)
     assert all(stranger.get(path).status_code == 404 for path in receipts)
-    assert sorted(sum(charged(stripe_server).values(), [])) == sorted([a.price, b.price])
+    assert sorted(functools.reduce(operator.iadd, charged(stripe_server).values(), [])) == sorted([a.price, b.price])
 
 
 def test_a_cart_changed_under_a_payment_cancels_it_before_a_new_attempt(app, client, stripe_server):

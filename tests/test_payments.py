@@ -33,7 +33,7 @@ def test_paid_intent_carries_its_receipt(gateway, stripe_server):
 
 
 def test_idempotent_replay_returns_the_same_intent(gateway, stripe_server):
-    # localstripe ignores Idempotency-Key; tests/fakestripe.py replays like real Stripe.
+    # localstripe ignores Idempotency-Key; tests/support/fakestripe.py replays like real Stripe.
     replays = stripe_server.idempotency.replays
     first = create(gateway, key="same")
     second = create(gateway, key="same")
@@ -68,6 +68,7 @@ def test_errors_become_payment_errors(stripe_server):
 def test_only_the_gateway_imports_stripe():
     from pathlib import Path
     package = Path(__file__).resolve().parent.parent / "kiosk"
-    importers = sorted(p.name for p in package.glob("*.py")
-                       if any(line.strip().startswith(("import stripe", "from stripe")) for line in p.read_text().splitlines()))
+    importers = sorted(p.name for p in package.rglob("*.py")
+                       if any(line.strip().startswith(("import stripe", "from stripe"))
+                              for line in p.read_text().splitlines()))
     assert importers == ["payments.py"]

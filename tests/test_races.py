@@ -10,10 +10,11 @@ import pytest
 import requests
 
 from kiosk import create_app, orders
-from tests.conftest import make_settings, stored_session
-from tests.fakestripe import RETRIEVE_INTENT
-from tests.live import LiveServer
-from tests.purchases import books, buy, ledger, on_hand, order
+from tests.support.client import stored_session
+from tests.support.fakestripe import RETRIEVE_INTENT
+from tests.support.ledger import books, buy, ledger, on_hand, order
+from tests.support.live import LiveServer
+from tests.support.settings import make_settings
 
 PIN = "2468"
 REFUNDS = ("POST", r"/v1/refunds")
@@ -200,7 +201,7 @@ def test_the_ledger_itself_refuses_more_refunded_or_returned_than_sold(app, stri
 
 
 def test_a_refund_form_sent_again_after_a_crash_finds_the_refund_at_stripe(app, stripe_server):
-    from tests.conftest import KioskClient
+    from tests.support.client import KioskClient
     book = books(app)[0]
     paid = buy(app, stripe_server, {book.isbn13: 1})
     staff = KioskClient(app)

@@ -9,9 +9,10 @@ import pytest
 
 from kiosk import create_app, orders, reconcile
 from kiosk.db import get_meta, set_meta
-from tests.conftest import KioskClient, make_settings
-from tests.fakestripe import CREATE_INTENT
-from tests.purchases import books, buy, count, ledger, on_hand, order
+from tests.support.client import KioskClient
+from tests.support.fakestripe import CREATE_INTENT
+from tests.support.ledger import books, buy, count, ledger, on_hand, order
+from tests.support.settings import make_settings
 
 LATER = 31 * 60  # past KIOSK_ABANDON_MINUTES (30)
 
@@ -227,7 +228,8 @@ def test_thread_sweeps_at_start_up_and_on_its_timer(tmp_path, stripe_server):
     app = create_app({"TESTING": True, "SETTINGS": settings})
     purchase = buy(app, stripe_server, {books(app)[0].isbn13: 1}, confirm=False)
     settings.reconcile_seconds = 0.2
-    app = create_app({"TESTING": True, "RECONCILER": True, "SETTINGS": settings})
+    app = create_app({"TESTING": True, "SETTINGS": settings})
+    app.extensions["kiosk"].start_background()  # as python -m kiosk does once it serves
     try:
         deadline = time.time() + 10
         while order(app, purchase.reference)["status"] != "paid" and time.time() < deadline:

@@ -3,7 +3,8 @@ import re
 
 from kiosk import create_app, orders
 from kiosk.db import connect
-from tests.conftest import KioskClient, make_settings
+from tests.support.client import KioskClient
+from tests.support.settings import make_settings
 
 
 def catalog(app):

@@ -9,23 +9,27 @@ from datetime import timedelta
 import pytest
 
 from kiosk import charts, create_app, orders, staff
-from tests.conftest import SAMPLE, KioskClient, make_settings
-from tests.purchases import books, buy, count, ledger, on_hand, order
+from tests.support.client import KioskClient
+from tests.support.ledger import books, buy, count, ledger, on_hand, order
+from tests.support.settings import SAMPLE, make_settings
 
 PIN = "2468"
 
 
 @pytest.fixture
-def app(tmp_path, stripe_server):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)})
+def clock():
+    """Staff time, moved forward by tests: clock[0] is "now" (the apps here are made with it, as CLOCK)."""
+    return [1_800_000_000.0]
+
+
+def staff_app(tmp_path, stripe_server, clock):
+    return create_app({"TESTING": True, "CLOCK": lambda: clock[0],
+                       "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)})
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Staff time, moved forward by tests: clock[0] is "now"."""
-    now = [1_800_000_000.0]
-    monkeypatch.setattr(staff, "clock", lambda: now[0])
-    return now
+def app(tmp_path, stripe_server, clock):
+    return staff_app(tmp_path, stripe_server, clock)
 
 
 def sign_in(app, pin=PIN):
@@ -124,7 +128,7 @@ def test_five_wrong_pins_lock_for_five_minutes_even_across_a_restart(app, tmp_pa
     reply = client.post("/staff/login", data={"pin": "0000"})
     assert reply.status_code == 429 and "locked for 5 minutes" in text(reply)
     assert client.post("/staff/login", data={"pin": PIN}).status_code == 429  # even the right PIN
-    restarted = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)})
+    restarted = staff_app(tmp_path, stripe_server, clock)
     clock[0] += 299
     assert KioskClient(restarted).post("/staff/login", data={"pin": PIN}).status_code == 429
     clock[0] += 2
@@ -137,8 +141,8 @@ def test_five_wrong_pins_lock_for_five_minutes_even_across_a_restart(app, tmp_pa
 
 def test_the_pin_is_compared_in_constant_time(app, monkeypatch):
     seen = []
-    real = staff.hmac.compare_digest
-    monkeypatch.setattr(staff.hmac, "compare_digest", lambda a, b: seen.append((a, b)) or real(a, b))
+    real = staff.signin.hmac.compare_digest
+    monkeypatch.setattr(staff.signin.hmac, "compare_digest", lambda a, b: seen.append((a, b)) or real(a, b))
     sign_in(app, pin="1111")
     assert (b"1111", PIN.encode()) in seen  # (Flask-WTF compares its CSRF token the same way)
 
@@ -181,7 +185,8 @@ def test_order_search_by_reference_isbn_and_intent(app, stripe_server, staff_cli
     second = buy(app, stripe_server, {b.isbn13: 1})
 
     def found(q):
-        return set(re.findall(r'href="/staff/orders/(BK-[A-Z0-9-]+)"', text(staff_client.get("/staff/orders", query_string={"q": q}))))
+        page = text(staff_client.get("/staff/orders", query_string={"q": q}))
+        return set(re.findall(r'href="/staff/orders/(BK-[A-Z0-9-]+)"', page))
     assert found(first.reference.lower()) == {first.reference}
     assert found(f"{b.isbn13[:3]}-{b.isbn13[3:]}") == {second.reference}
     assert found(second.intent) == {second.reference}
@@ -249,7 +254,7 @@ def test_partial_then_full_refund_through_stripe(app, stripe_server, staff_clien
     assert (row["status"], row["amount_refunded"]) == ("refunded", row["amount"])
     assert sorted(stripe_refunds(stripe_server, purchase.intent)) == sorted([a.price, left])
     assert on_hand(app, b.isbn13) == b.stock - 1  # not ticked as returned: not back on the shelf
-    assert 'action="/staff/orders/%s/refund"' % purchase.reference not in page  # nothing left to refund
+    assert f'action="/staff/orders/{purchase.reference}/refund"' not in page  # nothing left to refund
 
 
 def test_a_refund_stripe_refuses_records_nothing(app, stripe_server, staff_client):
@@ -296,7 +301,8 @@ def test_csv_export_opens_cleanly_in_a_spreadsheet(app, stripe_server, staff_cli
                    (orders.local_day_bounds(orders.today() - timedelta(days=3))[0], old["id"]))
     today = orders.today().isoformat()
     reply = staff_client.get("/staff/export.csv", query_string={"from": today, "to": today})
-    assert reply.mimetype == "text/csv" and f'filename="orders-{today}-to-{today}.csv"' in reply.headers["Content-Disposition"]
+    assert reply.mimetype == "text/csv" and \
+        f'filename="orders-{today}-to-{today}.csv"' in reply.headers["Content-Disposition"]
     raw = reply.data
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
@@ -332,11 +338,12 @@ def test_catalog_warnings_and_reload(tmp_path, stripe_server):
                                                                     KIOSK_CATALOG=str(catalog))})
     client, _ = sign_in(app)
     page = text(client.get("/staff/catalog"))
-    assert "wrong check digit" in page and re.search(r'id="catalog-books">(\d+)<', page).group(1) == str(len(books(app)))
+    assert "wrong check digit" in page and \
+        re.search(r'id="catalog-books">(\d+)<', page).group(1) == str(len(books(app)))
     before = len(books(app))
     lines = catalog.read_text(encoding="utf-8").splitlines()
     new_book = "9780306406157,A New Arrival,Someone New,9.99,4,,,"
-    catalog.write_text("\n".join(lines[:-1] + [new_book]) + "\n", encoding="utf-8")
+    catalog.write_text("\n".join([*lines[:-1], new_book]) + "\n", encoding="utf-8")
     page = text(client.post("/staff/catalog/reload", follow_redirects=True))
     assert f"Catalog reloaded: {before + 1} books, 0 warnings" in page
     assert app.extensions["kiosk"].catalog.get("9780306406157").title == "A New Arrival"

@@ -11,15 +11,16 @@ from localstripe import webhooks as ls_webhooks
 from werkzeug.serving import make_server
 
 from kiosk import create_app
-from tests.conftest import make_settings
-from tests.purchases import books, buy, count, ledger, on_hand, order
+from tests.support.ledger import books, buy, count, ledger, on_hand, order
+from tests.support.settings import make_settings
 
 SECRET = "whsec_test_kioskwebhooksecret"
 
 
 @pytest.fixture
 def app(tmp_path, stripe_server):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, STRIPE_WEBHOOK_SECRET=SECRET)})
+    settings = make_settings(tmp_path, stripe_server, STRIPE_WEBHOOK_SECRET=SECRET)
+    return create_app({"TESTING": True, "SETTINGS": settings})
 
 
 def signed(event, secret=SECRET, at=None):

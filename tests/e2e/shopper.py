@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from playwright.sync_api import expect
 
-from tests.conftest import SAMPLE
+from tests.support.settings import SAMPLE
 
 CARD_OK = "4242 4242 4242 4242"
 CARD_DECLINED = "4000 0000 0000 0002"

@@ -1,9 +1,21 @@
 """What the checkout refuses or ignores in Chromium: forged prices, an empty cart, a kiosk without Stripe keys."""
 from playwright.sync_api import expect
 
-from tests.e2e.stripe_api import STRIPE_JS_URL
-from tests.e2e.shopper import (CARD_OK, add_to_cart, cart_summary, cents, expect_confirmation, open_checkout, pay,
-                               pick_books, post_json, put_in_cart, total_of, usd)
+from tests.e2e.shopper import (
+    CARD_OK,
+    add_to_cart,
+    cart_summary,
+    cents,
+    expect_confirmation,
+    open_checkout,
+    pay,
+    pick_books,
+    post_json,
+    put_in_cart,
+    total_of,
+    usd,
+)
+from tests.support.stripe_api import STRIPE_JS_URL
 
 
 def test_a_forged_amount_or_price_is_ignored(page, kiosk, stripe_server):

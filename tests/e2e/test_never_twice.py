@@ -5,8 +5,20 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import (CARD_3DS, CARD_DECLINED, CARD_OK, cart_summary, cents, expect_confirmation, open_checkout, pay,
-                               pick_books, put_in_cart, total_of, usd)
+from tests.e2e.shopper import (
+    CARD_3DS,
+    CARD_DECLINED,
+    CARD_OK,
+    cart_summary,
+    cents,
+    expect_confirmation,
+    open_checkout,
+    pay,
+    pick_books,
+    put_in_cart,
+    total_of,
+    usd,
+)
 from tests.e2e_experience.test_scanner import scan
 
 
@@ -40,7 +52,7 @@ def test_a_scan_while_the_card_is_confirmed_never_charges_a_book_again(page, kio
     page.wait_for_timeout(1500)  # longer than the scanner's reload delay: the page must stay
     expect(challenge).to_be_visible()
     challenge.get_by_role("button", name="Complete").click()
-    amount, intent_id = expect_confirmation(page)
+    amount, _intent_id = expect_confirmation(page)
     price = cents(total_of([(first, 1)]))
     assert amount == usd(total_of([(first, 1)]))
     [reference] = paid(kiosk)

@@ -4,9 +4,23 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import (CARD_3DS, CARD_DECLINED, CARD_OK, add_to_cart, cart_summary, cents, enter_card,
-                               expect_confirmation, open_checkout, pay, pick_books, post_json, put_in_cart, total_of,
-                               usd)
+from tests.e2e.shopper import (
+    CARD_3DS,
+    CARD_DECLINED,
+    CARD_OK,
+    add_to_cart,
+    cart_summary,
+    cents,
+    enter_card,
+    expect_confirmation,
+    open_checkout,
+    pay,
+    pick_books,
+    post_json,
+    put_in_cart,
+    total_of,
+    usd,
+)
 
 
 def confirms(stripe_api):

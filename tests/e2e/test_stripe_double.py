@@ -50,7 +50,7 @@ def test_the_double_throws_an_integration_error_for_each_misuse(page, kiosk):
 
     outcome, recorded = page.evaluate(MISUSES, kiosk.settings.publishable_key)
 
-    assert outcome == {name: "IntegrationError" for name in outcome}
+    assert outcome == dict.fromkeys(outcome, "IntegrationError")
     assert recorded == len(outcome)
 
 

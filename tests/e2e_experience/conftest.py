@@ -1,23 +1,21 @@
 """Fixtures for the kiosk-experience browser tests: the e2e suite's Chromium, live kiosk and Stripe doubles
-(tests/e2e/conftest.py), plus a touch screen, the axe-core audit, and figures in pytest's summary."""
+(tests/support/browser.py), plus a touch screen, the axe-core audit, and figures in pytest's summary."""
 from pathlib import Path
 
 import pytest
-
-from tests.e2e.conftest import browser, kiosk, open_page, page, start_kiosk, stripe_api  # noqa: F401 (fixtures)
 
 AXE = Path(__file__).resolve().parent.parent / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
-def touch(browser, monkeypatch):  # noqa: F811 (the e2e fixture, extended)
+def touch(browser, monkeypatch):
     """Pages from open_page() in this test get a touch screen, so the test can tap like a customer."""
     new_context = browser.new_context
     monkeypatch.setattr(browser, "new_context", lambda **options: new_context(has_touch=True, **options))
 
 
 @pytest.fixture
-def axe(browser, monkeypatch):  # noqa: F811
+def axe(browser, monkeypatch):
     """Pages from open_page() in this test load axe-core (from tests/node, see scripts/setup.sh) into every
     document, as an init script, so the kiosk's Content-Security-Policy stays as it is."""
     assert AXE.is_file(), f"{AXE} is missing: run scripts/setup.sh --dev (npm ci in tests/node)"

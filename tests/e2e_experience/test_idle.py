@@ -2,8 +2,16 @@
 cart, cancels the PaymentIntent in localstripe and leaves "back" with nothing of the last customer."""
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import (CARD_DECLINED, CARD_OK, add_to_cart, cart_summary, expect_confirmation, open_checkout,
-                               pay, pick_books)
+from tests.e2e.shopper import (
+    CARD_DECLINED,
+    CARD_OK,
+    add_to_cart,
+    cart_summary,
+    expect_confirmation,
+    open_checkout,
+    pay,
+    pick_books,
+)
 
 IDLE = 10  # KIOSK_IDLE_SECONDS for these tests (its smallest allowed value)
 COUNTDOWN = 15  # the warning's countdown, in webui/templates/_idle.html

@@ -4,9 +4,17 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.stripe_api import STRIPE_JS_URL
-from tests.e2e.shopper import (CARD_OK, add_to_cart, cart_summary, enter_card, expect_confirmation, open_checkout,
-                               pay, pick_books)
+from tests.e2e.shopper import (
+    CARD_OK,
+    add_to_cart,
+    cart_summary,
+    enter_card,
+    expect_confirmation,
+    open_checkout,
+    pay,
+    pick_books,
+)
+from tests.support.stripe_api import STRIPE_JS_URL
 
 UNAVAILABLE = "Payments are briefly unavailable. Your cart is kept; trying again in a moment."
 BANNER = "TEST MODE: no real money is taken"
@@ -37,7 +45,7 @@ def test_confirmation_offers_a_qr_code_and_a_receipt_email(page, kiosk, stripe_s
 def test_the_print_layout_is_a_paper_receipt(start_kiosk, open_page):
     kiosk = start_kiosk(KIOSK_PRINT_RECEIPTS="1")
     page = open_page(kiosk)
-    amount, intent_id = buy_one(page)
+    amount, _intent_id = buy_one(page)
     expect(page.get_by_role("button", name="Print receipt")).to_be_visible()
     page.emulate_media(media="print")
     for hidden in (".top", ".test-banner", "#receipt-email-form", "#done", "#staff-corner"):

@@ -1,5 +1,6 @@
 """A USB barcode scanner in Chromium: its keys come as a burst of digits plus Enter into whatever has focus.
 A burst adds the book anywhere in the shop; the same digits typed at a person's pace stay a search."""
+import itertools
 import re
 
 from playwright.sync_api import expect
@@ -25,7 +26,7 @@ def scan(page, code, tries=3):
         page.keyboard.type(code)
         page.keyboard.press("Enter")
         times = page.evaluate("window.keyTimes")
-        if len(times) == len(code) + 1 and max(b - a for a, b in zip(times, times[1:])) <= BREAK \
+        if len(times) == len(code) + 1 and max(b - a for a, b in itertools.pairwise(times)) <= BREAK \
                 and (times[-1] - times[0]) / len(code) <= PACE:
             return
         if before is not None:

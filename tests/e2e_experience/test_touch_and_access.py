@@ -1,11 +1,11 @@
 """Touch-first and accessible, in Chromium: a purchase by taps alone (counted), the on-screen keyboard, targets of
 at least 48 px, a purchase by keyboard alone, and an axe-core audit of every customer page."""
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import (CARD_OK, add_to_cart, enter_card, expect_confirmation, open_checkout, pay,
-                               pick_books)
+from tests.e2e.shopper import CARD_OK, add_to_cart, enter_card, expect_confirmation, open_checkout, pay, pick_books
 
 TAP_GOAL = 4  # issue #5: at most 4 taps plus the card entry, attract screen to paid
 
@@ -28,7 +28,7 @@ def test_attract_to_paid_by_touch_alone(touch, open_page, kiosk, stripe_server, 
     expect(page.locator("#pay")).to_be_enabled()
     enter_card(page, CARD_OK)
     tap(page.locator("#pay"), "pay")
-    amount, intent_id = expect_confirmation(page)
+    _amount, intent_id = expect_confirmation(page)
 
     assert stripe_server.client().v1.payment_intents.retrieve(intent_id).status == "succeeded"
     record_property("kiosk taps from the attract screen to paid (plus the card entry)", f"{len(taps)}: {taps}")
@@ -103,8 +103,8 @@ def test_every_control_is_a_target_of_at_least_48px(page, kiosk):
 
 
 def test_nothing_depends_on_hover():
-    css = (re.sub(r"/\*.*?\*/", "", open("webui/static/css/kiosk.css", encoding="utf-8").read(), flags=re.S))
-    assert ":hover" not in css and "title=" not in open("webui/templates/base.html", encoding="utf-8").read()
+    css = (re.sub(r"/\*.*?\*/", "", Path("webui/static/css/kiosk.css").read_text(encoding="utf-8"), flags=re.S))
+    assert ":hover" not in css and "title=" not in Path("webui/templates/base.html").read_text(encoding="utf-8")
 
 
 AXE_RUN = """async () => {

@@ -1,7 +1,7 @@
 """Crash: `kill -9` of `python -m kiosk --headless` at each step of a purchase, then a restart on the same
 ledger. Every PaymentIntent paid at Stripe ends up recorded exactly once, and the stock is right.
 
-The steps where the kiosk is waiting on Stripe are reached with a stall from tests/fakestripe.py: the
+The steps where the kiosk is waiting on Stripe are reached with a stall from tests/support/fakestripe.py: the
 kiosk is killed while it waits, which is exactly when a power cut hurts most.
 """
 import threading
@@ -11,8 +11,10 @@ import pytest
 import requests
 
 from kiosk import orders
-from tests.fakestripe import CREATE_INTENT, LIST_INTENTS, RETRIEVE_INTENT
-from tests.hardening.helpers import KioskProcess, Shopper, intent_id, ledger, paid_state
+from tests.hardening.helpers import Shopper, intent_id, ledger
+from tests.support.fakestripe import CREATE_INTENT, LIST_INTENTS, RETRIEVE_INTENT
+from tests.support.ledger import paid_state
+from tests.support.process import KioskProcess
 
 FIGURE = ("CRASH: kill -9 at {steps} steps of a purchase; after restart {recorded} of {paid} paid intents "
           "recorded exactly once ({lost} lost, {double} double), stock right for {stock_ok} of {books} books")

@@ -7,8 +7,9 @@ import pytest
 import requests
 
 from kiosk import orders
-from tests.hardening.helpers import Shopper, books, hardening_app, ledger, paid_state
-from tests.live import LiveServer
+from tests.hardening.helpers import Shopper, books, hardening_app, ledger
+from tests.support.ledger import paid_state
+from tests.support.live import LiveServer
 
 TAPS = 16
 ROUNDS = 6
@@ -54,15 +55,15 @@ def test_concurrent_pay_taps_make_one_intent(live, stripe_server, tally):
         shopper.add(book.isbn13, 2)
         attempt = shopper.attempt()
         taps = [shopper.twin() for _ in range(TAPS)]
-        replies = all_at_once([lambda s=s: s.post(url + "/checkout/intent", json={"attempt": attempt},
-                                                  headers=shopper.headers(), timeout=30) for s in taps])
+        replies = all_at_once([lambda s=s, attempt=attempt, shopper=shopper: s.post(
+            url + "/checkout/intent", json={"attempt": attempt}, headers=shopper.headers(), timeout=30) for s in taps])
         assert all(isinstance(r, requests.Response) and r.status_code == 200 for r in replies), replies
         secrets = {r.json()["clientSecret"] for r in replies}
         assert len(secrets) == 1
         intent = secrets.pop().split("_secret_")[0]
         assert stripe_server.pay(intent) == "succeeded"
         return_url = replies[0].json()["returnUrl"]
-        pages = all_at_once([lambda s=s: s.get(return_url, timeout=30) for s in taps])
+        pages = all_at_once([lambda s=s, return_url=return_url: s.get(return_url, timeout=30) for s in taps])
         assert all(p.status_code == 200 and "Payment received" in p.text for p in pages)
         confirms += len(pages)
         db = ledger(app)

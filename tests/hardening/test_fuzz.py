@@ -8,10 +8,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.conftest import KioskClient
 from tests.hardening.helpers import books, hardening_app, intent_id, local_path
+from tests.support.client import KioskClient
 
 FIGURE = ("FUZZ: {errors} responses >= 500 (and {leaks} with a stack trace or secret) in {sent} generated "
           "requests over {routes} routes")
@@ -35,9 +36,9 @@ def text_values(app):
     """Strings a request might carry: real ISBNs and refs, near misses, and anything at all."""
     isbns = [b.isbn13 for b in books(app)[:5]] + [b.isbn for b in books(app)[:3]]
     return st.one_of(
-        st.sampled_from(isbns + ["", "0", "-1", "1", "20", "21", "1e3", "BK-AAAA-AAAA", "pi_123", "../etc/passwd",
-                                 "%00", "null", "true", "[]", "{}", "9780306406157", "x" * 300,
-                                 "²", "1²", "½", "٣", "３", "1_000", "1e3", "NaN", "-0", "Infinity"]),
+        st.sampled_from([*isbns, "", "0", "-1", "1", "20", "21", "1e3", "BK-AAAA-AAAA", "pi_123", "../etc/passwd",
+                         "%00", "null", "true", "[]", "{}", "9780306406157", "x" * 300, "²", "1²", "½", "٣", "３",
+                         "1_000", "1e3", "NaN", "-0", "Infinity"]),
         st.text(max_size=40),
         st.from_regex(r"[0-9X\- ]{0,17}", fullmatch=True),
         st.integers(min_value=-10 ** 6, max_value=10 ** 6).map(str))
@@ -61,7 +62,8 @@ def random_requests(app, rules):
     body = st.one_of(
         st.just({}),
         st.dictionaries(st.sampled_from(FIELDS), texts, max_size=5).map(lambda d: {"data": d}),
-        (st.dictionaries(st.sampled_from(FIELDS), json_values(), max_size=5) | json_values()).map(lambda j: {"json": j}),
+        (st.dictionaries(st.sampled_from(FIELDS), json_values(), max_size=5) | json_values())
+        .map(lambda j: {"json": j}),
         st.tuples(st.binary(max_size=200),
                   st.sampled_from(["application/json", "application/x-www-form-urlencoded",
                                    "multipart/form-data; boundary=x", "text/plain", "text/csv"]))
@@ -116,7 +118,7 @@ def send(client, app, request):
 
 def test_fuzz_every_route(fuzz_app, fake_stripe, tally):
     app = fuzz_app
-    rules = [r for r in app.url_map.iter_rules()]
+    rules = list(app.url_map.iter_rules())
     secrets = [fake_stripe.sk.encode(), WEBHOOK_SECRET.encode(), PIN.encode()]
     stats = Counter()
     statuses = Counter()
@@ -185,7 +187,7 @@ def test_hostile_values_in_every_field(fuzz_app, fake_stripe, tally):
     staff = KioskClient(app)
     valid = {"isbn": book.isbn13, "attempt": attempt, "request": "0" * 32, "ref": reference, "pin": PIN,
              "amount": "0.01"}
-    keys = fields_read() + [f"return-{book.isbn13}"]
+    keys = [*fields_read(), f"return-{book.isbn13}"]
     stats = Counter()
     problems = []
     routes = set()
@@ -195,7 +197,7 @@ def test_hostile_values_in_every_field(fuzz_app, fake_stripe, tally):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.add(rule.rule)
             for value in HOSTILE:
-                for fields in ({k: value for k in keys}, {**{k: value for k in keys}, **valid}):
+                for fields in (dict.fromkeys(keys, value), {**dict.fromkeys(keys, value), **valid}):
                     if client is staff:
                         staff.post("/staff/login", data={"pin": PIN})
                     if method == "GET":

@@ -12,9 +12,10 @@ from kiosk.check import run_check
 from kiosk.config import load_settings
 from kiosk.logs import RedactingFilter
 from kiosk.payments import Gateway
-from tests.conftest import SAMPLE, KioskClient
-from tests.fakestripe import CREATE_INTENT
 from tests.hardening.helpers import books, hardening_app, intent_id, local_path
+from tests.support.client import KioskClient
+from tests.support.fakestripe import CREATE_INTENT
+from tests.support.settings import SAMPLE
 
 WEBHOOK_SECRET = "whsec_inputsecret000000000000000"
 

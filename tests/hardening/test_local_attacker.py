@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from kiosk import staff
-from tests.conftest import KioskClient
-from tests.e2e.chromium import launch
 from tests.hardening.helpers import books, hardening_app, ledger
-from tests.live import LiveServer
+from tests.support.chromium import launch
+from tests.support.client import KioskClient
+from tests.support.live import LiveServer
 
 FIGURE = ("LOCAL ATTACKER: {accepted} of {sent} hostile requests accepted ({browser} cross-origin from Chromium, "
           "{window} with another scheme or host on the window's HTTPS port, "
@@ -221,11 +221,10 @@ def test_staff_area_without_a_pin(tmp_path, stripe_server, tally):
     assert sent >= 10 and accepted == 0, refused
 
 
-def test_pin_brute_force(tmp_path, stripe_server, monkeypatch, tally):
+def test_pin_brute_force(tmp_path, stripe_server, tally):
     """An attacker guessing PINs every 10 s for 50 minutes, with a fresh session (no cookie) for each guess."""
-    app = hardening_app(tmp_path, stripe_server, staff_pin=PIN)
     now = [1_000_000.0]
-    monkeypatch.setattr(staff, "clock", lambda: now[0])
+    app = hardening_app(tmp_path, stripe_server, clock=lambda: now[0], staff_pin=PIN)
     guesses = [f"{n:06d}" for n in range(300)]
     right = (staff.MAX_TRIES, staff.MAX_TRIES + 15)  # the right PIN, as a lock starts and inside it
     for index in right:

@@ -5,6 +5,7 @@ connection limit and keeps half-sent requests forever), and the window's server 
 connection open for ever, a thread each. Here 150 idle connections and 20 that drip their headers stay open
 while a customer's page must still come back within a second, and the drippers are cut off at the deadline.
 """
+import contextlib
 import http.client
 import socket
 import ssl
@@ -15,7 +16,8 @@ import pytest
 import requests
 
 from kiosk import serving, tls
-from tests.hardening.helpers import KioskProcess, hardening_app
+from tests.hardening.helpers import hardening_app
+from tests.support.process import KioskProcess
 
 IDLE, DRIPPING = 150, 20
 
@@ -33,10 +35,8 @@ def start_dripping(socks):
 def drip(socks):
     """One more byte of an endless header on each socket still open."""
     for sock in socks:
-        try:
+        with contextlib.suppress(OSError):  # cut off already
             sock.sendall(b"a")
-        except OSError:
-            pass
 
 
 def closed_by_server(sock):
@@ -44,7 +44,7 @@ def closed_by_server(sock):
     sock.settimeout(0.2)
     try:
         return sock.recv(1) == b""
-    except socket.timeout:
+    except TimeoutError:
         return False
     except OSError:
         return True

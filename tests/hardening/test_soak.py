@@ -7,8 +7,10 @@ import csv
 import time
 
 from kiosk import orders
-from tests.conftest import SAMPLE
-from tests.hardening.helpers import KioskProcess, Shopper, ledger, paid_state
+from tests.hardening.helpers import Shopper, ledger
+from tests.support.ledger import paid_state
+from tests.support.process import KioskProcess
+from tests.support.settings import SAMPLE
 
 PURCHASES = 1000
 WARM = 100

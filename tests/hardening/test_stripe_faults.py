@@ -1,6 +1,6 @@
 """Stripe faults: 500, 429, a 30 s stall and a dropped connection, at intent creation and at retrieval.
 
-The faults come from tests/fakestripe.py's fault layer in front of localstripe. In every scenario the
+The faults come from tests/support/fakestripe.py's fault layer in front of localstripe. In every scenario the
 customer either gets through or reads a clear message with the cart kept, the order stays in the
 ledger, and once Stripe is healthy again the same order is paid exactly once.
 """
@@ -9,10 +9,10 @@ import time
 import pytest
 
 from kiosk import orders
-from tests.conftest import KioskClient
-from tests.fakestripe import CREATE_INTENT, RETRIEVE_INTENT
-
-from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path, paid_state
+from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path
+from tests.support.client import KioskClient
+from tests.support.fakestripe import CREATE_INTENT, RETRIEVE_INTENT
+from tests.support.ledger import paid_state
 
 # The product default is a 20 s timeout with 2 retries: up to a minute per call. Here the timeout is
 # 1.5 s with 1 retry, which runs the same code path (the timeout fires long before the 30 s stall ends;

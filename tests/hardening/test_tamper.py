@@ -7,9 +7,9 @@ Stripe's intents, or when a payment is created or recorded for anything but the 
 import pytest
 
 from kiosk import orders
-from tests.conftest import KioskClient, stored_session
-
-from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path, paid_state
+from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path
+from tests.support.client import KioskClient, stored_session
+from tests.support.ledger import paid_state
 
 FIGURE = ("TAMPER: {accepted} of {sent} forged requests accepted; the charged amount equalled the catalog "
           "total in {matched} of {payments} payments")
@@ -159,7 +159,7 @@ def test_forged_checkout_requests(app, stripe_server, tally):
         payments += 1
         matched += charged == [total]
     # Forged attempts: another customer's, made up, or not a string. Nothing is created.
-    victim, victim_attempt = start(app, stripe_server, [(shelf[-1], 1)])
+    _victim, victim_attempt = start(app, stripe_server, [(shelf[-1], 1)])
     client, attempt = start(app, stripe_server, [(shelf[-1], 1)])
     state = State(app, client, stripe_server)
     for forged in [victim_attempt, "0" * 32, attempt + "0", attempt.upper(), [attempt], {"$ne": ""}, None, 1, ""]:

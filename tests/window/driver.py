@@ -80,7 +80,8 @@ def shop(window, app, out):
     out["user_select"] = window.run_js("getComputedStyle(document.body).userSelect")
     # pywebview's zoomable=False cancels Ctrl+wheel; dispatchEvent returns false when a listener cancelled it.
     out["ctrl_wheel_allowed"] = window.run_js(
-        "document.body.dispatchEvent(new WheelEvent('wheel', {ctrlKey: true, deltaY: -100, bubbles: true, cancelable: true}))")
+        "document.body.dispatchEvent(new WheelEvent('wheel', "
+        "{ctrlKey: true, deltaY: -100, bubbles: true, cancelable: true}))")
     out["fullscreen"] = bool(window.native.windowState() & Qt.WindowState.WindowFullScreen)
     out["context_menu_off"] = window.native.webview.contextMenuPolicy() == Qt.ContextMenuPolicy.NoContextMenu
     with socket.socket() as sock:  # debug=True would open Chromium's remote-debugging port here
@@ -157,7 +158,7 @@ def main():
                 out["error"] = "the page never loaded"
             else:
                 globals()[scenario](window, app, out)
-        except Exception as exc:  # reported to the test, which fails on it
+        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
             out["error"] = f"{type(exc).__name__}: {exc}"
         finally:
             print("RESULT " + json.dumps(out), flush=True)

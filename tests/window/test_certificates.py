@@ -72,7 +72,8 @@ class Space:
     """NSURLProtectionSpace, as WKWebView passes it with an authentication challenge."""
 
     def __init__(self, protocol, host, port, method="NSURLAuthenticationMethodServerTrust", trust="trust"):
-        self._values = dict(protocol=protocol, host=host, port=port, authenticationMethod=method, serverTrust=trust)
+        self._values = {"protocol": protocol, "host": host, "port": port, "authenticationMethod": method,
+                        "serverTrust": trust}
 
     def __getattr__(self, name):
         return lambda: self._values[name]

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kiosk import launcher, tls
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,7 +150,7 @@ def serves_headless_instead(tmp_path, env):
                 time.sleep(0.2)
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert "serving headless instead" in err
     return err
 
@@ -167,3 +167,18 @@ def test_without_pywebview_it_says_so_and_serves_headless(tmp_path):
     err = serves_headless_instead(tmp_path, cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(broken)))
     assert "the kiosk window cannot open (ImportError: No module named PySide6)" in err
     assert "pip install -r requirements.txt" in err
+
+
+def test_only_the_launcher_imports_webview():
+    """The window's library stays in one module: the rest of the kiosk runs (and is tested) without it."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "kiosk"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(name == "webview" or name.startswith("webview.") for name in names):
+                importers.add(str(path.relative_to(package)))
+    assert importers == {"launcher.py"}

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("driver.py")
 FIRST_BOOK = next(csv.DictReader((ROOT / "sample_catalog" / "books.csv").open(encoding="utf-8")))["title"]
@@ -50,13 +48,13 @@ def test_window_shows_the_catalog_over_https_full_screen(tmp_path):
 
 
 def test_kiosk_windowed_gives_a_normal_window(tmp_path):
-    result, proc = run_window("shop", tmp_path, KIOSK_WINDOWED="1")
+    result, _proc = run_window("shop", tmp_path, KIOSK_WINDOWED="1")
     assert result["fullscreen"] is False
     assert FIRST_BOOK in result["text"]
 
 
 def test_no_escape_but_the_3ds_frame_works(tmp_path):
-    result, proc = run_window("escape", tmp_path)
+    result, _proc = run_window("escape", tmp_path)
     home = result["home"]
     assert home.startswith("https://127.0.0.1:")
     # Top-level navigation, window.open and target=_blank to another origin: the kiosk stays where it was.
@@ -84,7 +82,7 @@ def test_closing_needs_staff_confirmation(tmp_path):
 
 
 def test_the_idle_reset_clears_the_windows_cookies_and_storage(tmp_path):
-    result, proc = run_window("reset", tmp_path)
+    result, _proc = run_window("reset", tmp_path)
     assert result["before"] == "tracker=1 | behind"
     assert result["reset_status"] == 200 and result["reset_seconds"] < 5
     assert result["after"] == " | null"

@@ -12,10 +12,10 @@ import warnings
 with warnings.catch_warnings():
     # localstripe imports an aiohttp API that warns as deprecated.
     warnings.simplefilter("ignore", DeprecationWarning)
-    from aiohttp import web
     import localstripe.errors as ls_errors
     import localstripe.resources as ls_resources
     import localstripe.server as ls_server
+    from aiohttp import web
 
 # Gap: localstripe pickles its whole state to /tmp/localstripe.pickle on every write. Keep it in memory.
 ls_resources.store.dump_to_disk = lambda *a, **k: None
@@ -241,7 +241,7 @@ class Fault:
         if self.kind == "stall":
             try:
                 await asyncio.wait_for(self._released.wait(), self.seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return response or await handler(request)  # a slow Stripe answers in the end
         if request.transport is not None:  # None: the client already hung up
             request.transport.close()

@@ -1,59 +1,11 @@
-"""Shared fixtures: an app on a temporary data folder, its client, and localstripe in-process."""
+"""A customer's browser in the Flask test client, and a look into the kiosk's session store."""
 import re
-from pathlib import Path
 
-import pytest
-
-from kiosk import create_app
-from kiosk.config import load_settings
-from tests.fakestripe import FakeStripe
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "sample_catalog" / "books.csv"
-
-
-@pytest.fixture(scope="session")
-def fake_stripe():
-    """One localstripe for the whole run; each test starts from an empty store."""
-    server = FakeStripe()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def stripe_server(fake_stripe):
-    """localstripe, emptied for this test."""
-    fake_stripe.reset()
-    return fake_stripe
-
-
-def make_settings(tmp_path, stripe=None, **env):
-    """Settings as the kiosk would load them, on a temporary data folder."""
-    values = {"KIOSK_DATA_DIR": str(tmp_path / "data"), "KIOSK_CATALOG": str(SAMPLE)}
-    if stripe is not None:
-        values.update(STRIPE_SECRET_KEY=stripe.sk, STRIPE_PUBLISHABLE_KEY=stripe.pk, STRIPE_API_BASE=stripe.url)
-    values.update(env)
-    settings = load_settings(environ=values, env_file=tmp_path / "no.env")
-    settings.stripe_retries = 0
-    settings.stripe_timeout = 5
-    return settings
-
-
-@pytest.fixture
-def app(tmp_path, stripe_server):
-    """The kiosk app on a temporary data folder, talking to localstripe."""
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server)})
-
-
-@pytest.fixture
-def client(app):
-    """A test client that sends the kiosk's CSRF token like its pages do."""
-    return KioskClient(app)
+from kiosk.sessions import digest
 
 
 def stored_session(app, sid):
     """What the kiosk's session store keeps for a browser's session id: None when it has no row at all."""
-    from kiosk.sessions import digest
     store = app.extensions["sessions"]
     db = store.db()
     row = db.execute("SELECT revoked FROM sessions WHERE id = ?", (digest(sid),)).fetchone()

@@ -1,20 +1,19 @@
 """Browser fixtures: Debian's Chromium via Playwright (one per session, a new context per test), the real
 kiosk served by waitress, Stripe.js replaced by tests/stripejs/stripe-v3.js, and api.stripe.com answered
-from localstripe (tests/e2e/stripe_api.py)."""
+from localstripe (tests/support/stripe_api.py)."""
 import re
 import sqlite3
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 
 from kiosk import create_app
-from tests.conftest import make_settings
-from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS, shared_browser  # noqa: F401 (others import the flags here)
-from tests.e2e.stripe_api import STRIPE_JS_URL, StripeApi
-from tests.live import LiveServer
+from tests.support.chromium import shared_browser
+from tests.support.live import LiveServer
+from tests.support.settings import ROOT, make_settings
+from tests.support.stripe_api import STRIPE_JS_URL, StripeApi
 
-STRIPE_JS_DOUBLE = Path(__file__).resolve().parent.parent / "stripejs" / "stripe-v3.js"
+STRIPE_JS_DOUBLE = ROOT / "tests" / "stripejs" / "stripe-v3.js"
 # Chromium reports every 4xx/5xx fetch on the console; the tests provoke those (declines, refusals) on purpose.
 EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of (4\d\d|5\d\d)")
 
@@ -30,8 +29,7 @@ class LiveKiosk:
 
     def __init__(self, settings):
         self.settings = settings
-        # The reconciler's timer thread would outlive the test and settle orders behind its back.
-        self.app = create_app({"SETTINGS": settings, "RECONCILER": False})
+        self.app = create_app({"SETTINGS": settings})
         self.server = LiveServer(self.app)
         self.url = self.server.url
 

@@ -1,10 +1,11 @@
 """Buying through the kiosk's own routes, for the ledger, reconciliation, staff and webhook tests."""
+from collections import defaultdict
 from contextlib import closing
 from dataclasses import dataclass
 
 from kiosk import orders
 from kiosk.db import connect
-from tests.conftest import KioskClient
+from tests.support.client import KioskClient
 
 CARD = "4242424242424242"
 
@@ -64,3 +65,26 @@ def count(app, sql, *args):
     """The single number a COUNT/SUM query over the ledger returns."""
     with closing(ledger(app)) as db:
         return db.execute(sql, args).fetchone()[0]
+
+
+def paid_state(app, stripe):
+    """Stripe's charges against the ledger: {"lost", "double", "paid", "charged"}.
+
+    lost: succeeded charges whose order is not recorded as paid; double: orders charged more than once
+    or charged another amount than the ledger's total; paid: paid orders; charged: succeeded charges."""
+    intents = {pi.id: pi for pi in stripe.intents()}
+    charges = [ch for ch in stripe.charges() if ch.status == "succeeded"]
+    per_order = defaultdict(list)
+    db = ledger(app)
+    try:
+        lost = 0
+        for ch in charges:
+            order = orders.get(db, intent=ch.payment_intent)
+            lost += order is None or order["status"] != "paid"
+            per_order[intents[ch.payment_intent].metadata["order_ref"]].append((ch.amount, order))
+        double = sum(1 for paid in per_order.values()
+                     if len(paid) > 1 or (paid[0][1] is not None and paid[0][0] != paid[0][1]["amount"]))
+        paid = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'paid'").fetchone()[0]
+    finally:
+        db.close()
+    return {"lost": lost, "double": double, "paid": paid, "charged": len(charges)}

@@ -1,0 +1,28 @@
+"""Refunds through Stripe: written as pending first, made at Stripe, then completed in the ledger."""
+from . import orders
+from .payments import PaymentError
+
+
+def make(k, db, order, held, fresh):
+    """Make a pending refund at Stripe (or find it there) and complete it in the ledger; raises PaymentError.
+
+    A form sent again after a crash or a timeout first looks for its refund at Stripe (by the request key in
+    the refund's metadata), so it never refunds twice. Stripe replays a 5xx for the same Idempotency-Key, so
+    after one it looks too, and each reservation has its own key."""
+    made = None if fresh else k.gateway.find_refund(order["payment_intent"], held["request_key"])
+    if made is None:
+        try:
+            made = k.gateway.refund(order["payment_intent"], held["amount"],
+                                    idempotency_key=f"{k.kiosk_id}-refund-{held['request_key']}-{held['id']}",
+                                    metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"],
+                                              "request_key": held["request_key"]})
+        except PaymentError as exc:
+            if exc.status is None or exc.status < 500:
+                raise
+            made = k.gateway.find_refund(order["payment_intent"], held["request_key"])
+            if made is None:
+                raise
+    if not made.made:
+        raise PaymentError(f"Stripe reports the refund as {made.status}.", "refund_failed", False)
+    orders.complete_refund(db, held["id"], stripe_refund=made.id, amount=made.amount)
+    return made

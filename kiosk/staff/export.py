@@ -1,0 +1,100 @@
+"""Exporting the orders of a date range as CSV, for a spreadsheet, safely."""
+import csv
+import io
+import re
+from datetime import date
+
+from flask import Response, flash, redirect, request, url_for
+
+from .. import orders
+from ..datadir import make_private, write_private
+from ..db import get_db
+from ..state import current_kiosk
+from .base import bp, localtime_filter, major
+
+CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
+               "Payment ID", "Over-sold", "Adopted", "Note")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+AFTER_SEPARATOR = re.compile(r"([,;]\s*)(?=[=+\-@\t\r])")
+
+
+def safe_cell(value):
+    """A spreadsheet cell that is never read as a formula (OWASP CSV injection): = + - @ tab CR get a quote.
+
+    Where Excel's list separator is ";" it splits this comma file on semicolons, and a quote in the middle
+    of a cell means nothing to it: "Normal;=1+1" would start a cell with "=". So the same quote also goes
+    after every comma or semicolon inside a cell, and every cell is quoted for the spreadsheets that do
+    read quotes (orders_csv)."""
+    text = AFTER_SEPARATOR.sub(r"\1'", "" if value is None else str(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def orders_csv(rows):
+    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(CSV_COLUMNS)
+    for order, lines in rows:
+        items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
+        writer.writerow([safe_cell(v) for v in (
+            order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
+            order["status"], major(order["amount"], order["currency"]),
+            major(order["amount_refunded"], order["currency"]), order["currency"],
+            sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
+            "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "")])
+    return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
+
+
+EXPORT_FIRST, EXPORT_LAST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _date_range():
+    """The export's first and last local day from the form, or a ValueError with what to fix."""
+    today = orders.today()
+    try:
+        first = date.fromisoformat((request.values.get("from") or today.isoformat())[:10])
+        last = date.fromisoformat((request.values.get("to") or first.isoformat())[:10])
+    except ValueError:
+        raise ValueError("Give the dates as YYYY-MM-DD.") from None
+    if not (EXPORT_FIRST <= first <= EXPORT_LAST and EXPORT_FIRST <= last <= EXPORT_LAST):
+        raise ValueError(f"Choose dates between {EXPORT_FIRST.isoformat()} and {EXPORT_LAST.isoformat()}.")
+    if last < first:
+        raise ValueError("The end date is before the start date.")
+    return first, last
+
+
+def _export():
+    """The CSV's file name and bytes for the form's date range; a ValueError says what to fix."""
+    first, last = _date_range()
+    body = orders_csv(orders.orders_between(get_db(), first, last))
+    return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv", body.encode("utf-8")
+
+
+@bp.get("/export.csv")
+def export_csv():
+    """Download the orders of a date range as CSV."""
+    try:
+        name, body = _export()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.order_list"))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.post("/export")
+def export_save():
+    """Save the CSV into the kiosk's data folder, for windows that cannot download files."""
+    folder = current_kiosk().settings.data_dir / "exports"
+    try:
+        name, body = _export()
+        make_private(folder)
+        write_private(folder / name, body)
+    except ValueError as exc:
+        flash(str(exc), "error")
+    except OSError as exc:
+        flash(f"Could not save the export in {folder}: {exc.strerror}.", "error")
+    else:
+        flash(f"Saved {folder / name}.", "info")
+    return redirect(url_for("staff.order_list"))

@@ -1,0 +1,138 @@
+"""Signing in with KIOSK_STAFF_PIN, the lockout after wrong tries, the idle lock, and the guard on every page."""
+import hmac
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
+
+from ..db import get_db, get_meta, set_meta, transaction
+from ..sessions import SessionEnded, store
+from ..state import current_kiosk
+from . import today
+from .base import bp, log
+
+MAX_TRIES = 5
+LOCK_SECONDS = 5 * 60
+IDLE_SECONDS = 5 * 60
+MIN_PIN = 4
+OPEN_ENDPOINTS = ("staff.index", "staff.login", "staff.lock")
+
+
+def clock():
+    """The kiosk's wall-clock time (create_app(test_config) may pass its own)."""
+    return current_kiosk().clock()
+
+
+def pin_problem():
+    """Why the staff area cannot open (no PIN, or one too short to protect refunds), or None."""
+    pin = current_kiosk().settings.staff_pin
+    if not pin:
+        return "No staff PIN is set, so the staff area stays locked."
+    if len(pin) < MIN_PIN:
+        return f"The staff PIN is shorter than {MIN_PIN} characters, so the staff area stays locked."
+    return None
+
+
+def signed_in():
+    """True while this session holds a staff sign-in used within the last 5 minutes."""
+    if not session.stored:
+        return False
+    state = store().staff_touch(session.key, clock(), IDLE_SECONDS)
+    if state == "expired":
+        flash("The staff area locked itself after 5 minutes without use.", "info")
+    return state == "in"
+
+
+@bp.before_app_request
+def leave_staff_area():
+    """Going back to the shop ends the staff session, so a customer cannot walk in behind staff."""
+    if session.stored and request.blueprint != "staff" and request.endpoint not in (None, "static") \
+            and store().staff_signed_in(session.key):  # a read first: a shop page writes nothing
+        store().staff_sign_out(session.key)
+
+
+@bp.before_request
+def guard():
+    """Every staff page but the sign-in needs a PIN set and a live staff session."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if pin_problem():
+        return render_template("staff/no_pin.html", problem=pin_problem()), 403
+    if not signed_in():
+        if request.method == "GET":
+            return redirect(url_for("staff.index"))
+        abort(403)
+    return None
+
+
+@bp.context_processor
+def staff_context():
+    """Whether the staff header shows its menu and idle lock."""
+    return {"signed_in": session.stored and store().staff_signed_in(session.key)}
+
+
+def _lockout(db, now):
+    """Seconds the PIN stays locked, and wrong tries so far."""
+    until = float(get_meta(db, "staff_locked_until", 0))
+    # Capped, so a clock set back cannot lock staff out for longer than one lock.
+    return min(LOCK_SECONDS, max(0, until - now)), int(get_meta(db, "staff_pin_failures", 0))
+
+
+def check_pin(db, pin):
+    """Compare a PIN in constant time, counting wrong tries in the ledger; returns (ok, message, locked)."""
+    now = clock()
+    with transaction(db):  # one try at a time, even from two windows
+        locked, failures = _lockout(db, now)
+        if locked:
+            return False, f"Too many wrong PINs. Try again in {-(-int(locked) // 60)} minutes.", True
+        if hmac.compare_digest(pin.encode(), current_kiosk().settings.staff_pin.encode()):
+            set_meta(db, "staff_pin_failures", 0)
+            return True, "", False
+        failures += 1
+        if failures >= MAX_TRIES:
+            set_meta(db, "staff_locked_until", now + LOCK_SECONDS)
+            set_meta(db, "staff_pin_failures", 0)
+            log.warning("staff PIN: %s wrong tries, locked for %s s", MAX_TRIES, LOCK_SECONDS)
+            return False, f"Too many wrong PINs. The staff area is locked for {LOCK_SECONDS // 60} minutes.", True
+        set_meta(db, "staff_pin_failures", failures)
+        left = MAX_TRIES - failures
+        return False, f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before a 5-minute lock.", False
+
+
+@bp.get("/")
+def index():
+    """The sign-in, or today's takings for signed-in staff."""
+    if pin_problem():
+        return render_template("staff/no_pin.html", problem=pin_problem()), 403
+    if not signed_in():
+        return render_template("staff/login.html")
+    return today.dashboard()
+
+
+@bp.post("/login")
+def login():
+    """Check the PIN; five wrong tries lock the staff area for five minutes."""
+    if pin_problem():
+        return render_template("staff/no_pin.html", problem=pin_problem()), 403
+    ok, message, locked = check_pin(get_db(), request.form.get("pin", "")[:64])
+    if not ok:
+        flash(message, "error")
+        return render_template("staff/login.html"), 429 if locked else 401
+    # A fresh session id on sign-in, keeping the rest (the cart): nobody can plant a staff session.
+    try:
+        store().rotate(session)
+        with store().writing(session) as sdb:
+            sdb.execute("INSERT OR REPLACE INTO staff_signins (session, since, seen) VALUES (?, ?, ?)",
+                        (session.key, clock(), clock()))
+    except SessionEnded:
+        abort(403)
+    log.info("staff signed in")
+    return redirect(url_for("staff.index"))
+
+
+@bp.post("/lock")
+def lock():
+    """End the staff session and go back to the shop."""
+    if session.stored:
+        store().staff_sign_out(session.key)
+    return redirect(url_for("shop.home"))
+
+

@@ -1,0 +1,62 @@
+"""The kiosk itself: the catalog file and its reload, a check with Stripe now, and closing the kiosk."""
+from flask import flash, redirect, render_template, session, url_for
+
+from .. import orders
+from ..catalog import CatalogError, load_catalog
+from ..db import get_db, get_meta
+from ..reconcile import LAST_RESULT
+from ..sessions import store
+from ..state import current_kiosk
+from .base import bp, log
+
+
+@bp.get("/catalog")
+def catalog_page():
+    """The catalog file, its load warnings, and the reload button."""
+    return render_template("staff/catalog.html", catalog=current_kiosk().catalog)
+
+
+@bp.post("/catalog/reload")
+def catalog_reload():
+    """Read the catalog file again; a file with no valid rows leaves the current catalog in place."""
+    k = current_kiosk()
+    try:
+        fresh = load_catalog(k.settings.catalog_path, k.settings.currency)
+    except CatalogError as exc:
+        flash(f"The catalog was not reloaded, and the kiosk keeps selling the {len(k.catalog.books)} books it had. "
+              f"{exc}", "error")
+        return redirect(url_for("staff.catalog_page"))
+    orders.sync_stock(get_db(), fresh.books)
+    k.catalog = fresh
+    for warning in fresh.warnings:
+        log.warning("catalog: %s", warning)
+    flash(f"Catalog reloaded: {len(fresh.books)} books, {len(fresh.warnings)} warnings.", "info")
+    return redirect(url_for("staff.catalog_page"))
+
+
+@bp.post("/reconcile")
+def reconcile_now():
+    """Ask Stripe now instead of waiting for the next sweep."""
+    reconciler = getattr(current_kiosk(), "reconciler", None)
+    if reconciler is None:
+        flash("Payments are not set up on this kiosk, so there is nothing to check.", "error")
+    else:
+        report = reconciler.run_once()
+        flash(f"Checked with Stripe: {report}." if report is not None else
+              f"Could not check with Stripe: {get_meta(get_db(), LAST_RESULT)}", "info" if report else "error")
+    return redirect(url_for("staff.index"))
+
+
+@bp.get("/exit")
+def exit_confirm():
+    """Ask before closing the kiosk."""
+    return render_template("staff/exit.html", closing=None)
+
+
+@bp.post("/exit")
+def exit_kiosk():
+    """Close the kiosk window; headless, say there is none."""
+    store().staff_sign_out(session.key)
+    closing = current_kiosk().request_exit()
+    log.info("staff asked the kiosk to exit (%s)", "closing the window" if closing else "headless: no window")
+    return render_template("staff/exit.html", closing=closing)

@@ -1,0 +1,26 @@
+"""Today: the takings, charts by hour and by day, and what needs attention."""
+from flask import render_template
+
+from .. import charts, orders
+from ..db import get_db, get_meta
+from ..reconcile import LAST_RESULT, LAST_SWEEP
+from ..state import current_kiosk
+
+
+def dashboard():
+    """Today's takings, charts by hour and by day, and what needs attention."""
+    db, k = get_db(), current_kiosk()
+    day = orders.today()
+    hours = orders.sales_by_hour(db, day)
+    days = orders.sales_by_day(db, day, 14)
+    by_hour = charts.bar_chart([(f"{h:02d}:00", amount, f", {n} orders") for h, amount, n in hours],
+                               title=f"Sales by hour on {day.isoformat()}", fmt=k.money, chart_id="chart-hours",
+                               label_every=3)
+    by_day = charts.bar_chart([(d.strftime("%d %b"), amount, f", {n} orders") for d, amount, n in days],
+                              title="Sales by day, last 14 days", fmt=k.money, chart_id="chart-days", label_every=2,
+                              label_last=True)
+    counts, oversold = orders.attention(db)
+    return render_template("staff/dashboard.html", day=day, takings=orders.takings(db, day), hours=hours, days=days,
+                           by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
+                           last_sweep=get_meta(db, LAST_SWEEP), last_result=get_meta(db, LAST_RESULT),
+                           warnings=len(k.catalog.warnings), setup_problems=k.settings.problems)

@@ -1,0 +1,67 @@
+"""What the app shares across requests: the Kiosk object, and current_kiosk() to reach it from a request."""
+import threading
+import time
+
+from flask import current_app
+
+from .money import format_money
+from .payments import Gateway
+
+
+class Kiosk:
+    """The settings, the catalog, the Stripe gateway, this install's id, and the hooks the window sets."""
+
+    def __init__(self, settings, catalog, kiosk_id, clock=time.time):
+        self.settings = settings
+        self.catalog = catalog
+        self.kiosk_id = kiosk_id
+        # Wall-clock time for the staff PIN lockout and idle lock; create_app(test_config) may pass its own.
+        self.clock = clock
+        # The timed reconciliation (reconcile.Reconciler), None without Stripe keys; the entry points start it.
+        self.reconciler = None
+        # Set by the launcher: how staff "exit" closes the window. Headless, exit stops nothing.
+        self.on_exit = None
+        # Set by the launcher: what the idle reset also clears in the window (its cookies and storage), after
+        # the server has forgotten the customer. Headless, there is nothing more to clear.
+        self.on_reset = None
+        self._gateway = None
+        self._locks = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def gateway(self):
+        """The Stripe gateway (None without keys), made on first use: start-up never talks to Stripe."""
+        if self._gateway is None and self.settings.payments_ready:
+            with self._locks_guard:
+                if self._gateway is None:
+                    s = self.settings
+                    self._gateway = Gateway(s.secret_key, s.api_base, s.stripe_timeout, s.stripe_retries)
+        return self._gateway
+
+    def start_background(self):
+        """Start what runs beside the requests (the reconciler's timer); the entry points call this."""
+        if self.reconciler is not None:
+            self.reconciler.start()
+
+    def request_exit(self):
+        """Close the kiosk window (staff only); returns False when there is no window to close."""
+        if self.on_exit is None:
+            return False
+        self.on_exit()
+        return True
+
+    def lock(self, key):
+        """A lock per checkout attempt, so a double tap runs the payment steps once."""
+        with self._locks_guard:
+            if len(self._locks) > 1000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(key, threading.Lock())
+
+    def money(self, minor):
+        """Format minor units in the shop currency and locale."""
+        return format_money(minor, self.settings.currency, self.settings.locale)
+
+
+def current_kiosk():
+    """The running app's Kiosk."""
+    return current_app.extensions["kiosk"]

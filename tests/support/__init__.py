@@ -1,0 +1,42 @@
+"""The tests' shared parts, loaded as a pytest plugin (pyproject.toml: -p tests.support) by the tests and bench/.
+
+Fixtures here: the in-process fake Stripe, an app on a temporary data folder, and its client; the browser
+fixtures come from tests/support/browser.py. Helpers live in the modules beside this one: settings, client,
+ledger (purchases and what the ledger and Stripe hold), live (a real HTTP server), process (the kiosk as its
+own process), fakestripe, pgcluster.
+"""
+import pytest
+
+from kiosk import create_app
+from tests.support.client import KioskClient
+from tests.support.fakestripe import FakeStripe
+from tests.support.settings import make_settings
+
+pytest_plugins = ["tests.support.browser"]
+
+
+@pytest.fixture(scope="session")
+def fake_stripe():
+    """One localstripe for the whole run; each test starts from an empty store."""
+    server = FakeStripe()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stripe_server(fake_stripe):
+    """localstripe, emptied for this test."""
+    fake_stripe.reset()
+    return fake_stripe
+
+
+@pytest.fixture
+def app(tmp_path, stripe_server):
+    """The kiosk app on a temporary data folder, talking to localstripe."""
+    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server)})
+
+
+@pytest.fixture
+def client(app):
+    """A test client that sends the kiosk's CSRF token like its pages do."""
+    return KioskClient(app)
