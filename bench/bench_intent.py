@@ -37,53 +37,85 @@ class _Shopper:
             raise RuntimeError(f"POST /checkout/intent answered {response.status_code}: {response.get_data()[:300]}")
 
 
-def run(rounds=80, warmup=5, size=10_000):
+def _measure(server, app, rounds, warmup):
+    """Interleaved rounds of the kiosk's create-intent and a plain create; (kiosk, plain, kiosk CPU, plain CPU) ms."""
     import stripe
 
+    books = [b for b in app.extensions["kiosk"].catalog.books if b.stock >= 5][:200]
+    plain = stripe.StripeClient(server.sk, base_addresses={"api": server.url}, max_network_retries=0,
+                                http_client=stripe.RequestsClient(timeout=20))
+
+    def plain_create(n):
+        plain.v1.payment_intents.create(
+            {"amount": books[n].price + books[n + 1].price, "currency": "usd", "payment_method_types": ["card"],
+             "metadata": {"kiosk_id": "kiosk_0123456789abcdef", "order_ref": "BK-ABCD-EFGH",
+                          "items": f"{books[n].isbn13}x1,{books[n + 1].isbn13}x1"},
+             "description": "Book Counter order BK-ABCD-EFGH"},
+            {"idempotency_key": f"kiosk_0123456789abcdef-{uuid.uuid4().hex}"})
+
+    kiosk_ms, plain_ms, kiosk_cpu, plain_cpu = [], [], [], []
+    for n in range(warmup + rounds):
+        shopper = _Shopper(app, [books[n % 100].isbn13, books[n % 100 + 1].isbn13])
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        shopper.create_intent()
+        middle, middle_cpu = time.perf_counter(), time.thread_time()
+        plain_create(n % 100)
+        end, end_cpu = time.perf_counter(), time.thread_time()
+        if n >= warmup:
+            kiosk_ms.append((middle - start) * 1000)
+            plain_ms.append((end - middle) * 1000)
+            kiosk_cpu.append((middle_cpu - start_cpu) * 1000)
+            plain_cpu.append((end_cpu - middle_cpu) * 1000)
+    return kiosk_ms, plain_ms, kiosk_cpu, plain_cpu
+
+
+def run(rounds=80, warmup=5, size=10_000, postgresql=True):
     from tests.support.fakestripe import FakeStripe
 
     server = FakeStripe()
     tmp = scratch_dir("intent")
     try:
-        app = make_app(catalog_path(size), tmp, stripe=server)
-        books = [b for b in app.extensions["kiosk"].catalog.books if b.stock >= 5][:200]
-        plain = stripe.StripeClient(server.sk, base_addresses={"api": server.url}, max_network_retries=0,
-                                    http_client=stripe.RequestsClient(timeout=20))
-
-        def plain_create(n):
-            plain.v1.payment_intents.create(
-                {"amount": books[n].price + books[n + 1].price, "currency": "usd", "payment_method_types": ["card"],
-                 "metadata": {"kiosk_id": "kiosk_0123456789abcdef", "order_ref": "BK-ABCD-EFGH",
-                              "items": f"{books[n].isbn13}x1,{books[n + 1].isbn13}x1"},
-                 "description": "Book Counter order BK-ABCD-EFGH"},
-                {"idempotency_key": f"kiosk_0123456789abcdef-{uuid.uuid4().hex}"})
-
-        kiosk_ms, plain_ms, kiosk_cpu, plain_cpu = [], [], [], []
-        for n in range(warmup + rounds):
-            shopper = _Shopper(app, [books[n % 100].isbn13, books[n % 100 + 1].isbn13])
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            shopper.create_intent()
-            middle, middle_cpu = time.perf_counter(), time.thread_time()
-            plain_create(n % 100)
-            end, end_cpu = time.perf_counter(), time.thread_time()
-            if n >= warmup:
-                kiosk_ms.append((middle - start) * 1000)
-                plain_ms.append((end - middle) * 1000)
-                kiosk_cpu.append((middle_cpu - start_cpu) * 1000)
-                plain_cpu.append((end_cpu - middle_cpu) * 1000)
+        kiosk_ms, plain_ms, kiosk_cpu, plain_cpu = _measure(
+            server, make_app(catalog_path(size), tmp, stripe=server), rounds, warmup)
+        pg = _on_postgresql(server, size, rounds, warmup, tmp) if postgresql else None
     finally:
         server.close()
         shutil.rmtree(tmp, ignore_errors=True)
     diffs = [k - p for k, p in zip(kiosk_ms, plain_ms, strict=True)]
-    return [
+    figures = [
         Figure("create intent: kiosk overhead over plain stripe-python, p50", median(kiosk_ms) - median(plain_ms),
                "ms", GOAL_OVERHEAD_MS,
-               f"kiosk p50 {median(kiosk_ms):.2f} ms, plain p50 {median(plain_ms):.2f} ms, "
+               f"SQLite ledger; kiosk p50 {median(kiosk_ms):.2f} ms, plain p50 {median(plain_ms):.2f} ms, "
                f"median of paired differences {median(diffs):.2f} ms, {rounds} interleaved rounds; this thread's "
                f"CPU p50 {median(kiosk_cpu):.2f} vs {median(plain_cpu):.2f} ms (localstripe's own not included)"),
         Figure("create intent: kiosk POST /checkout/intent p95", percentile(kiosk_ms, 95), "ms", None,
                f"plain create p95 {percentile(plain_ms, 95):.2f} ms"),
     ]
+    if pg is not None:
+        pg_kiosk, pg_plain = pg
+        figures.append(Figure("create intent on PostgreSQL: kiosk overhead over plain stripe-python, p50",
+                              median(pg_kiosk) - median(pg_plain), "ms", None,
+                              f"KIOSK_DATABASE_URL on a local throw-away cluster; kiosk p50 {median(pg_kiosk):.2f} ms,"
+                              f" plain p50 {median(pg_plain):.2f} ms, {rounds} interleaved rounds"))
+    return figures
+
+
+def _on_postgresql(server, size, rounds, warmup, tmp):
+    """The same measurement with the ledger in PostgreSQL (tests/support/pgcluster.py), or None without it."""
+    from tests.support.pgcluster import PgCluster
+    try:
+        cluster = PgCluster().start()
+    except RuntimeError as exc:
+        print(f"[bench] intent on PostgreSQL skipped: {exc}")
+        return None
+    try:
+        url = cluster.create_database("bench_intent")
+        app = make_app(catalog_path(size), f"{tmp}/pg", stripe=server, KIOSK_DATABASE_URL=url)
+        kiosk_ms, plain_ms, _, _ = _measure(server, app, rounds, warmup)
+        app.extensions["kiosk"].ledger.dispose()
+        return kiosk_ms, plain_ms
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":

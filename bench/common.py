@@ -98,12 +98,12 @@ def kiosk_env(catalog, data_dir, **extra):
     return env
 
 
-def make_app(catalog, tmp, stripe=None):
+def make_app(catalog, tmp, stripe=None, **env_extra):
     """The kiosk app through create_app, configured the way `python -m kiosk` configures it."""
     from kiosk import create_app
     from kiosk.config import load_settings
 
-    env = kiosk_env(catalog, Path(tmp) / "data")
+    env = kiosk_env(catalog, Path(tmp) / "data", **env_extra)
     if stripe is not None:
         env.update(STRIPE_SECRET_KEY=stripe.sk, STRIPE_PUBLISHABLE_KEY=stripe.pk, STRIPE_API_BASE=stripe.url)
     settings = load_settings(environ=env, env_file=Path(tmp) / "no.env")

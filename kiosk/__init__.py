@@ -1,4 +1,5 @@
 """The book-counter kiosk: a Flask app for selling books at a counter with Stripe."""
+import contextlib
 import logging
 import secrets
 import time
@@ -46,6 +47,15 @@ def _install_secret(data_dir, name, make):
     return value
 
 
+def prepare_ledger(kiosk):
+    """Make or upgrade the ledger's tables and take stock counts from the catalog; raises LedgerUnavailable."""
+    db.init_db(kiosk.ledger.url)
+    with kiosk.ledger.connect() as conn:
+        orders.sync_stock(conn, kiosk.catalog.books)
+        orders.claim_orders(conn, kiosk.kiosk_id, kiosk.settings.counter_name)
+    kiosk.ledger_ready = True
+
+
 def create_app(test_config=None):
     """Build the kiosk app; raises StartupError when it cannot run at all.
 
@@ -67,7 +77,7 @@ def create_app(test_config=None):
     app = Flask(__name__, template_folder=str(root / "templates"), static_folder=str(root / "static"))
     app.config.from_mapping(
         SECRET_KEY=_install_secret(settings.data_dir, "secret_key", lambda: secrets.token_hex(32)),
-        DATABASE=str(settings.data_dir / "kiosk.sqlite3"),
+        DATABASE=settings.database_url or str(settings.data_dir / "kiosk.sqlite3"),
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_COOKIE_NAME="kiosk_sid",
         TEMPLATES_AUTO_RELOAD=False,
@@ -86,16 +96,25 @@ def create_app(test_config=None):
     for warning in catalog.warnings:
         log.warning("catalog: %s", warning)
 
-    db.init_db(datadir.private_file(app.config["DATABASE"]))
-    conn = db.connect(app.config["DATABASE"])
-    try:
-        orders.sync_stock(conn, catalog.books)
-    finally:
-        conn.close()
+    if not settings.database_url:
+        datadir.private_file(app.config["DATABASE"])
     kiosk_id = _install_secret(settings.data_dir, "kiosk_id", lambda: "kiosk_" + uuid.uuid4().hex[:16])
     kiosk = app.extensions["kiosk"] = Kiosk(settings, catalog, kiosk_id, clock)
+    kiosk.ledger = db.ledger_for(app.config["DATABASE"])
+    try:
+        prepare_ledger(kiosk)
+    except db.LedgerUnavailable as exc:
+        # The shop still opens and browses; checkout says payments are paused until the database answers.
+        log.warning("starting without the ledger's database: %s", exc)
 
     db.init_app(app)
+
+    @app.before_request
+    def ledger_ready():
+        # A ledger that did not answer at start is prepared by the first request after it does.
+        if not kiosk.ledger_ready and kiosk.retry_ledger_now():
+            with contextlib.suppress(db.LedgerUnavailable):  # the request says what it can; browsing works
+                prepare_ledger(kiosk)
     sessions.init_app(app, datadir.private_file(settings.data_dir / "sessions.sqlite3"))
     security.init_app(app)
     views.init_app(app)

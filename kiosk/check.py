@@ -1,5 +1,6 @@
 """`kiosk --check`: is the configuration valid, does Stripe answer, which catalog loads."""
 from .catalog import CatalogError, load_catalog
+from .db import LedgerUnavailable, ledger_for
 from .payments import Gateway, PaymentError
 
 
@@ -30,6 +31,7 @@ def run_check(settings, out=print):
     else:
         ok = False
         out("Stripe: not checked, the keys are not set up")
+    ok = check_ledger(settings, out) and ok
     try:
         catalog = load_catalog(settings.catalog_path, settings.currency)
         out(f"Catalog: {catalog.path}: {len(catalog.books)} valid rows, {catalog.skipped} skipped")
@@ -40,3 +42,22 @@ def run_check(settings, out=print):
         out(f"Catalog: {exc}")
     out("Result: OK" if ok else "Result: problems found (see above)")
     return 0 if ok else 1
+
+
+def check_ledger(settings, out):
+    """Say which database holds the ledger and whether it answers; True when it does."""
+    path = settings.data_dir / "kiosk.sqlite3"
+    if not settings.database_url and not path.is_file():
+        out(f"Ledger: SQLite {path}, on this kiosk only (the first start makes it)")
+        return True
+    ledger = ledger_for(settings.database_url or path)
+    try:
+        with ledger.connect() as db:
+            db.execute("SELECT 1")
+    except LedgerUnavailable as exc:
+        out(f"Ledger: {exc}")
+        return False
+    shared = "shared by every counter" if settings.database_url else "on this kiosk only"
+    out(f"Ledger: {ledger.describe()} answers ({shared}; this is counter {settings.counter_name!r})")
+    return True
+

@@ -11,6 +11,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from . import customer, orders, receipts
 from .db import get_db
 from .i18n import gettext as _
+from .i18n import ngettext
 from .payments import PaymentError
 from .state import current_kiosk
 from .views import reply
@@ -67,6 +68,7 @@ def checkout():
     if not k.settings.payments_ready:
         return render_template("setup.html", problems=k.settings.problems), 503
     db = get_db()
+    orders.ping(db)  # a payment is offered only while it can be recorded: else "payments are paused"
     priced = customer.priced(k, db)
     early = _settle_in_flight(k, db, priced)
     if early is not None:
@@ -116,7 +118,17 @@ def _intent_for_attempt(k, db, attempt, priced):
     order = orders.get(db, attempt=attempt)
     if order is None:
         # The pending order is committed before any client secret leaves the server.
-        order = orders.create_pending(db, attempt=attempt, priced_lines=priced.lines, currency=k.settings.currency)
+        try:
+            # The copies are held as the order is written: another counter cannot sell them meanwhile.
+            order = orders.create_pending(db, attempt=attempt, priced_lines=priced.lines,
+                                          currency=k.settings.currency, kiosk_id=k.kiosk_id,
+                                          counter=k.settings.counter_name, hold=True)
+        except orders.OutOfStock as short:
+            message = _("Sorry, “%(title)s” has just sold out.", title=short.title) if not short.available else \
+                ngettext("Only %(num)s copy of “%(title)s” is left.", "Only %(num)s copies of “%(title)s” are left.",
+                         short.available, title=short.title)
+            return reply(409, message + " " + _("Nothing was charged. The page shows your cart as it is now."),
+                         reload=True)
     elif order["status"] in orders.SOLD:
         return jsonify(paid=True, returnUrl=_return_url(order))
     elif order["status"] == "canceled":

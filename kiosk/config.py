@@ -1,5 +1,6 @@
 """Settings from `.env` and the environment, checked once at start."""
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,8 @@ class Settings:
     abandon_minutes: int = 30
     idle_seconds: int = 90
     windowed: bool = False
+    database_url: str = ""  # KIOSK_DATABASE_URL: a shared PostgreSQL ledger; empty is SQLite in the data folder
+    counter_name: str = "Main counter"  # KIOSK_COUNTER_NAME: which kiosk took an order, for staff and receipts
     stripe_timeout: float = 20.0
     stripe_retries: int = 2
     env_file: Path = None
@@ -73,6 +76,11 @@ class Settings:
     def payments_ready(self):
         """True when both keys are present and consistent."""
         return not check_keys(self.secret_key, self.publishable_key)
+
+    @property
+    def shows_counter(self):
+        """True when receipts name the counter: it was given a name, or the shop has several on one ledger."""
+        return self.counter_name != Settings.counter_name or bool(self.database_url)
 
     @property
     def test_mode(self):
@@ -186,6 +194,12 @@ def load_settings(environ=None, env_file=None):
                                 "Point KIOSK_CATALOG at your books CSV, or remove it to use the sample catalog.",
                                 fatal=True))
     s.data_dir = Path(values.get("KIOSK_DATA_DIR") or user_data_dir("book-counter-kiosk", "BookCounter"))
+    s.database_url = values.get("KIOSK_DATABASE_URL", "")
+    if s.database_url and not re.fullmatch(r"postgres(ql)?://[^/\s]+/[^/\s]+", s.database_url):
+        problems.append(Problem("KIOSK_DATABASE_URL", "is not a PostgreSQL address.",
+                                "Write it as postgresql://user:password@host:5432/dbname, or remove it to keep the "
+                                "ledger in SQLite on this kiosk.", fatal=True))
+    s.counter_name = values.get("KIOSK_COUNTER_NAME", "")[:40] or s.counter_name
 
     methods = tuple(m.strip() for m in values.get("KIOSK_PAYMENT_METHODS", "").split(",") if m.strip())
     s.payment_methods = methods or s.payment_methods

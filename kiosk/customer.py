@@ -12,6 +12,7 @@ from flask import session
 
 from . import cart as cartlib
 from . import orders
+from .db import LedgerUnavailable
 from .i18n import gettext as _
 from .payments import PaymentError
 from .sessions import SessionEnded, store
@@ -45,7 +46,14 @@ def priced(kiosk, db):
     """The cart priced from the catalog and stock, saving any trims it had to make."""
     items = cart()
     before = dict(items)
-    result = cartlib.price(items, kiosk.catalog, orders.stock_levels(db, items.keys()))
+    try:
+        row = attempt() if items else None
+        # Copies held by this customer's own order (a payment under way, or being asked for) are theirs.
+        levels = orders.stock_levels(db, items.keys(), attempt=row["id"] if row is not None else None)
+    except LedgerUnavailable:
+        # The shop's records are not answering: show the cart as it is; checkout holds the copies later.
+        levels = dict.fromkeys(items, cartlib.MAX_QUANTITY)
+    result = cartlib.price(items, kiosk.catalog, levels)
     if items != before:
         try:
             with store().writing(session) as sdb:
@@ -84,13 +92,14 @@ def change_cart(kiosk, db, change):
 
 def add(kiosk, db, book, quantity):
     """Add copies of a book, limited by stock; returns the new quantity in the cart."""
-    on_hand = orders.on_hand(db, book.isbn13)
+    # With the shop's records not answering, a book goes in the cart anyway: checkout holds the copies.
+    on_hand = orders.on_hand(db, book.isbn13, unknown=cartlib.MAX_QUANTITY)
     return change_cart(kiosk, db, lambda items: cartlib.add(items, book, quantity, on_hand))
 
 
 def set_quantity(kiosk, db, book, quantity):
     """Set a line's quantity exactly, limited by stock."""
-    on_hand = orders.on_hand(db, book.isbn13)
+    on_hand = orders.on_hand(db, book.isbn13, unknown=cartlib.MAX_QUANTITY)
     change_cart(kiosk, db, lambda items: cartlib.set_quantity(items, book, quantity, on_hand))
 
 

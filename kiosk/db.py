@@ -1,13 +1,29 @@
-"""The SQLite ledger: one connection per request, WAL mode, forward-only migrations."""
-import sqlite3
-from contextlib import contextmanager
+"""The ledger's database: SQLite in the data folder for one kiosk, or PostgreSQL (KIOSK_DATABASE_URL) for several.
+
+One code path for both, through SQLAlchemy Core and (for PostgreSQL) psycopg 3. The kiosk's SQL is written
+once, with `?` placeholders, in the subset both databases share (ON CONFLICT, RETURNING, CHECK); a
+request takes a pooled connection and gives it back at teardown. Statements run on their own (autocommit)
+unless inside `transaction(db)`, which is one BEGIN … COMMIT: BEGIN IMMEDIATE on SQLite, so writers take
+turns; on PostgreSQL, rows are changed by conditional updates and the CHECKs decide any race.
+
+When the database does not answer (PostgreSQL stopped, the network down, a lock held too long) a
+LedgerUnavailable says so, after a few seconds at most: the shop keeps browsing and checkout says
+payments are paused; the pool reconnects by itself when the database is back.
+"""
+import logging
+import re
+import threading
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import ClassVar
 
 from flask import current_app, g
 
-SCHEMA_VERSION = 4
-# Forward migrations, applied in order to a database older than SCHEMA_VERSION; schema.sql is version 1.
-# Each is a list of statements that only add: never DROP or rewrite the order log.
+log = logging.getLogger("kiosk.db")
+SCHEMA_VERSION = 5
+# Forward migrations of an SQLite ledger, applied in order to one older than SCHEMA_VERSION (version 1 is
+# the first release's schema). Each only adds: never DROP or rewrite the order log. A new ledger, and every
+# PostgreSQL one, is made at the latest version from schema.py.
 MIGRATIONS = {
     2: [
         # A refund form submitted twice (double tap, reload) records one refund.
@@ -53,51 +69,237 @@ MIGRATIONS = {
         "ALTER TABLE orders ADD COLUMN receipt_emails INTEGER NOT NULL DEFAULT 0 CHECK (receipt_emails >= 0)",
         "UPDATE orders SET email = NULL",
     ],
+    5: [
+        # Several counters on one ledger: which counter took each order, and copies held on the shelf by
+        # payments under way, so two counters cannot both sell the last copy.
+        "ALTER TABLE orders ADD COLUMN kiosk_id TEXT",
+        "ALTER TABLE orders ADD COLUMN counter TEXT",
+        "CREATE INDEX IF NOT EXISTS orders_kiosk ON orders (kiosk_id, status)",
+        "ALTER TABLE order_lines ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0 AND held <= quantity)",
+        "ALTER TABLE stock ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0)",
+    ],
 }
 
 
-def connect(path):
-    """A connection with the pragmas every user of the ledger needs."""
-    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA busy_timeout = 10000")
-    return db
+
+
+class LedgerUnavailable(Exception):
+    """The ledger's database does not answer; the message is for staff (customers are told payments pause)."""
+
+
+class IntegrityError(Exception):
+    """A write the schema refused: a CHECK, a unique key or a foreign key."""
+
+
+class Row(tuple):
+    """A result row, read by position or by column name (as sqlite3.Row is)."""
+
+    __slots__ = ()
+    _index: ClassVar[dict] = {}  # each result's own subclass sets its columns
+
+    def __getitem__(self, key):
+        return tuple.__getitem__(self, self._index[key] if isinstance(key, str) else key)
+
+    def keys(self):
+        return list(self._index)
+
+    def get(self, key, default=None):
+        return self[key] if key in self._index else default
+
+
+class Result:
+    """The answer to one statement: rows as Row, rowcount for writes."""
+
+    def __init__(self, result):
+        self.rowcount = result.rowcount
+        self._rows = None
+        if result.returns_rows:
+            index = {name: i for i, name in enumerate(result.keys())}
+            row_type = type("Row", (Row,), {"__slots__": (), "_index": index})
+            self._rows = [row_type(r) for r in result.fetchall()]
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self):
+        return list(self._rows or [])
+
+    def __iter__(self):
+        return iter(self._rows or [])
+
+
+_QMARK = re.compile(r"\?")
+
+
+class LedgerConnection:
+    """One pooled connection to the ledger, with `execute(sql, params)` as the kiosk's code uses it."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+        self.dialect = ledger.dialect
+        self.begin = "BEGIN IMMEDIATE" if ledger.dialect == "sqlite" else "BEGIN"
+        # Lock a row read inside a transaction until it commits (SQLite's BEGIN IMMEDIATE locks it all).
+        self.for_update = "" if ledger.dialect == "sqlite" else " FOR UPDATE"
+        self._conn = None  # taken from the pool at the first statement: a page that needs none takes none
+
+    @property
+    def connection(self):
+        """The SQLAlchemy connection, taken from the pool on first use; raises LedgerUnavailable."""
+        if self._conn is None:
+            self._conn = self.ledger.checkout()
+        return self._conn
+
+    def execute(self, sql, params=()):
+        """Run one statement; `?` placeholders take `params` in order."""
+        from sqlalchemy import exc, text
+        if isinstance(params, dict):
+            bound = params
+        else:
+            values = list(params)
+            names = iter(range(len(values)))
+            sql = _QMARK.sub(lambda m: f":p{next(names)}", sql)
+            bound = {f"p{i}": v for i, v in enumerate(values)}
+        try:
+            return Result(self.connection.execute(text(sql), bound))
+        except exc.IntegrityError as error:
+            raise IntegrityError(str(error.orig)) from None
+        except (exc.OperationalError, exc.InterfaceError) as error:
+            raise self.ledger.unavailable(error) from None
+
+    def close(self):
+        """Give the connection back to the pool."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                log.debug("closing a dropped ledger connection", exc_info=True)
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class Ledger:
+    """The ledger's engine: its dialect, its pool and its timeouts."""
+
+    def __init__(self, url):
+        from sqlalchemy import create_engine, event
+
+        self.url = str(url)
+        self.dialect = "postgresql" if self.url.startswith(("postgresql:", "postgres:")) else "sqlite"
+        if self.dialect == "sqlite":
+            # Opened connections are kept (each read the schema once); SQLite's own lock makes writers take turns.
+            self.engine = create_engine(f"sqlite:///{self.url}", isolation_level="AUTOCOMMIT", pool_size=8,
+                                        max_overflow=24, pool_timeout=10,
+                                        connect_args={"timeout": 10, "check_same_thread": False})
+
+            @event.listens_for(self.engine, "connect")
+            def pragmas(dbapi, record):
+                dbapi.execute("PRAGMA foreign_keys = ON")
+                dbapi.execute("PRAGMA busy_timeout = 10000")
+        else:
+            # Seconds, not minutes: a counter whose database is down says so quickly and keeps browsing.
+            self.engine = create_engine(
+                re.sub(r"^postgres(ql)?:", "postgresql+psycopg:", self.url), isolation_level="AUTOCOMMIT",
+                pool_size=8, max_overflow=24, pool_timeout=5, pool_pre_ping=True, pool_recycle=300,
+                connect_args={"connect_timeout": 3,
+                              "options": "-c statement_timeout=10000 -c lock_timeout=5000 "
+                                         "-c idle_in_transaction_session_timeout=30000"})
+
+    def checkout(self):
+        from sqlalchemy import exc
+        try:
+            return self.engine.connect()
+        except (exc.OperationalError, exc.InterfaceError, exc.TimeoutError) as error:
+            raise self.unavailable(error) from None
+
+    def unavailable(self, error):
+        """The LedgerUnavailable to raise for a driver error, with the cause for the log (never the password)."""
+        cause = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+        log.warning("ledger database not answering: %s", cause)
+        return LedgerUnavailable(f"The shop's database ({self.describe()}) is not answering: {cause}")
+
+    def describe(self):
+        """Which database this is, for --check and the staff screen, without the password."""
+        if self.dialect == "sqlite":
+            return f"SQLite {self.url}"
+        from sqlalchemy.engine import make_url
+        u = make_url(self.engine.url)
+        return f"PostgreSQL {u.database} at {u.host}:{u.port or 5432} as {u.username}"
+
+    def connect(self):
+        """A connection from the pool; close it (or use `with`) to give it back."""
+        return LedgerConnection(self)
+
+    def dispose(self):
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+_ledgers = {}
+_ledgers_lock = threading.Lock()
+
+
+def ledger_for(url):
+    """The one Ledger (engine and pool) of a database URL or SQLite path in this process."""
+    key = str(url)
+    with _ledgers_lock:
+        if key not in _ledgers:
+            _ledgers[key] = Ledger(key)
+        return _ledgers[key]
+
+
+def connect(url):
+    """A ledger connection for a database URL or SQLite path (tests and tools; requests use get_db)."""
+    return ledger_for(url).connect()
 
 
 def get_db():
-    """The request's connection, opened on first use."""
+    """The request's ledger connection, taken from the pool on first use."""
     if "db" not in g:
         g.db = connect(current_app.config["DATABASE"])
     return g.db
 
 
 def close_db(e=None):
-    """Close the request's connection, if one was opened."""
+    """Give the request's connection back, if one was taken."""
     db = g.pop("db", None)
     if db is not None:
         db.close()
 
 
-def init_db(path):
-    """Create missing tables and apply pending migrations; existing data is kept."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = connect(path)
-    try:
-        db.execute("PRAGMA journal_mode = WAL")
-        db.executescript((Path(__file__).parent / "schema.sql").read_text())
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            # A new database starts as schema.sql (version 1) and takes the same migrations as an old one.
-            db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
-        version = int(row["value"]) if row else 1
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with transaction(db):
-                for statement in MIGRATIONS[target]:
-                    db.execute(statement)
-                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(target),))
-    finally:
-        db.close()
+def init_db(url):
+    """Make the ledger's tables if there are none, or bring an older SQLite ledger forward; data is kept."""
+    from . import schema
+
+    ledger = ledger_for(url)
+    if ledger.dialect == "sqlite":
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+    with ledger.connect() as db:
+        if ledger.dialect == "sqlite":
+            db.execute("PRAGMA journal_mode = WAL")
+        else:
+            # Two counters starting at once on a new database: one makes the tables, the other waits.
+            db.execute("SELECT pg_advisory_lock(4711)")
+        try:
+            from sqlalchemy import inspect
+            if not inspect(db.connection).has_table("meta"):
+                schema.metadata.create_all(db.connection)
+                set_meta(db, "schema_version", SCHEMA_VERSION)
+                return
+            version = int(get_meta(db, "schema_version", 1))
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                with transaction(db):
+                    for statement in MIGRATIONS[target]:
+                        db.execute(statement)
+                    set_meta(db, "schema_version", target)
+        finally:
+            if ledger.dialect != "sqlite":
+                db.execute("SELECT pg_advisory_unlock(4711)")
 
 
 def get_meta(db, key, default=None):
@@ -108,21 +310,26 @@ def get_meta(db, key, default=None):
 
 def set_meta(db, key, value):
     """Keep a value in the meta table."""
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               (key, str(value)))
 
 
 @contextmanager
 def transaction(db):
-    """`with transaction(db):` runs the block in BEGIN IMMEDIATE … COMMIT, rolling back on error."""
-    db.execute("BEGIN IMMEDIATE")
+    """`with transaction(db):` runs the block in one transaction, rolling back on error.
+
+    Works on a ledger connection (BEGIN IMMEDIATE on SQLite, BEGIN on PostgreSQL) and on the plain sqlite3
+    connections of the session store."""
+    db.execute(getattr(db, "begin", "BEGIN IMMEDIATE"))
     try:
         yield db
     except BaseException:
-        db.execute("ROLLBACK")
+        with suppress(LedgerUnavailable):  # the connection is gone, and the transaction with it
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
 
 
 def init_app(app):
-    """Close the request's connection at teardown."""
+    """Give the request's connection back at teardown."""
     app.teardown_appcontext(close_db)

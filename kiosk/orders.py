@@ -1,12 +1,11 @@
 """The order ledger and stock: every state change is one transaction, and every one is idempotent."""
 import json
 import secrets
-import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from . import isbn as isbnlib
-from .db import transaction
+from .db import IntegrityError, LedgerUnavailable, transaction
 from .money import exponent
 
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
@@ -72,22 +71,38 @@ def lines(db, order_id):
                       "FROM order_lines WHERE order_id = ? ORDER BY title", (order_id,)).fetchall()
 
 
+class OutOfStock(LedgerError):
+    """Another counter (or customer) holds or sold the last copies; `available` is what is left of `isbn`."""
+
+    def __init__(self, isbn, title, available):
+        super().__init__(f"{title}: {available} left")
+        self.isbn, self.title, self.available = isbn, title, available
+
+
 def create_pending(db, *, attempt, priced_lines, currency, reference=None, intent=None, status="pending",
-                   amount=None, adopted=False, created_at=None, note=None):
-    """Write a pending order and its lines; returns the order row."""
+                   amount=None, adopted=False, created_at=None, note=None, kiosk_id=None, counter=None, hold=False):
+    """Write a pending order and its lines; returns the order row.
+
+    With `hold`, the order's copies are held on the shelf in the same transaction, each by a conditional
+    update, so two counters cannot both hold the last copy: OutOfStock (and nothing written) if they cannot be."""
     if amount is None:
         amount = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
     stamp = now()
     with transaction(db):
-        cur = db.execute(
+        order_id = db.execute(
             "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, adopted, note,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, kiosk_id, counter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (reference or new_reference(), attempt, intent, status, amount, currency.upper(), int(adopted), note,
-             created_at or stamp, stamp))
-        db.executemany("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (?, ?, ?, ?, ?)",
-                       [(cur.lastrowid, ln["isbn"], ln["title"], ln["unit_price"], ln["quantity"])
-                        for ln in priced_lines])
-    return get(db, order_id=cur.lastrowid)
+             created_at or stamp, stamp, kiosk_id, counter)).fetchone()[0]
+        for ln in priced_lines:
+            db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity, held) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (order_id, ln["isbn"], ln["title"], ln["unit_price"],
+                                                    ln["quantity"], ln["quantity"] if hold else 0))
+            if hold and not db.execute("UPDATE stock SET held = held + ? WHERE isbn = ? AND on_hand - held >= ?",
+                                       (ln["quantity"], ln["isbn"], ln["quantity"])).rowcount:
+                row = db.execute("SELECT on_hand - held FROM stock WHERE isbn = ?", (ln["isbn"],)).fetchone()
+                raise OutOfStock(ln["isbn"], ln["title"], max(0, row[0] if row else 0))
+    return get(db, order_id=order_id)
 
 
 def attach_intent(db, order_id, intent_id):
@@ -137,39 +152,56 @@ def _transition(db, order_id, to, allowed_from, **extra):
 def _move_stock(db, isbn, delta, reason, *, order_id=None, refund_id=None, note=None):
     """Change copies on hand and log why, in the caller's transaction."""
     db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, 0) "
-               "ON CONFLICT (isbn) DO UPDATE SET on_hand = on_hand + excluded.on_hand", (isbn, delta))
+               "ON CONFLICT (isbn) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand", (isbn, delta))
     db.execute("INSERT INTO stock_movements (isbn, delta, reason, order_id, refund_id, note, created_at) "
                "VALUES (?, ?, ?, ?, ?, ?, ?)", (isbn, delta, reason, order_id, refund_id, note, now()))
 
 
+def _release_holds(db, order_id):
+    """Give the shelf back the copies an order holds, in the caller's transaction."""
+    for line in db.execute("SELECT isbn, held FROM order_lines WHERE order_id = ? AND held > 0", (order_id,)):
+        db.execute("UPDATE stock SET held = held - ? WHERE isbn = ?", (line["held"], line["isbn"]))
+    db.execute("UPDATE order_lines SET held = 0 WHERE order_id = ? AND held > 0", (order_id,))
+
+
 def mark_paid(db, order_id, paid_at=None):
-    """pending/failed/canceled -> paid, taking stock once; False if it was already paid."""
+    """pending/failed/canceled -> paid, taking stock once (a hold becomes the sale); False if already paid."""
     with transaction(db):
         if not _transition(db, order_id, "paid", ("pending", "failed", "canceled"), paid_at=paid_at or now(),
                            last_error=None):
             return False
         oversold = False
-        for line in lines(db, order_id):
-            row = db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (line["isbn"],)).fetchone()
-            on_hand = row["on_hand"] if row else 0
+        for line in db.execute("SELECT isbn, quantity, held FROM order_lines WHERE order_id = ? ORDER BY isbn",
+                               (order_id,)).fetchall():
+            row = db.execute(f"SELECT on_hand, held FROM stock WHERE isbn = ?{db.for_update}",
+                             (line["isbn"],)).fetchone()
             # Paid is paid: the sale stands even if the shelf is empty, but staff are told.
-            oversold = oversold or on_hand < line["quantity"]
+            oversold = oversold or (row["on_hand"] if row else 0) < line["quantity"]
             _move_stock(db, line["isbn"], -line["quantity"], "sale", order_id=order_id)
+        _release_holds(db, order_id)
         if oversold:
             db.execute("UPDATE orders SET oversold = 1 WHERE id = ?", (order_id,))
     return True
 
 
-def mark_failed(db, order_id, message):
-    """pending -> failed with Stripe's message; the customer may still retry the same intent."""
+def mark_failed(db, order_id, message, release=False):
+    """pending -> failed with Stripe's message; the customer may still retry the same intent (and keeps the
+    copies held), unless `release`."""
     with transaction(db):
-        return _transition(db, order_id, "failed", ("pending", "failed"), last_error=message)
+        if not _transition(db, order_id, "failed", ("pending", "failed"), last_error=message):
+            return False
+        if release:
+            _release_holds(db, order_id)
+    return True
 
 
 def mark_canceled(db, order_id, note=None):
-    """pending/failed -> canceled."""
+    """pending/failed -> canceled, giving back the copies it held."""
     with transaction(db):
-        return _transition(db, order_id, "canceled", OPEN, last_error=note)
+        if not _transition(db, order_id, "canceled", OPEN, last_error=note):
+            return False
+        _release_holds(db, order_id)
+    return True
 
 
 def settle(db, order, intent, paid_at=None):
@@ -178,8 +210,10 @@ def settle(db, order, intent, paid_at=None):
         raise ValueError("intent does not belong to this order")
     if intent.status == "succeeded":
         if intent.amount != order["amount"] or intent.currency.upper() != order["currency"]:
-            # Never mark paid what the ledger did not ask for; staff see it in the order list.
-            mark_failed(db, order["id"], f"Amount mismatch: Stripe charged {intent.amount} {intent.currency}.")
+            # Never mark paid what the ledger did not ask for; staff see it in the order list. Its copies go
+            # back on the shelf: this payment will never be the sale of them.
+            mark_failed(db, order["id"], f"Amount mismatch: Stripe charged {intent.amount} {intent.currency}.",
+                        release=True)
         else:
             mark_paid(db, order["id"], paid_at)
     elif intent.status == "canceled":
@@ -190,36 +224,60 @@ def settle(db, order, intent, paid_at=None):
 
 
 def sync_stock(db, books):
-    """Take stock counts from the catalog for new books, or where staff changed the count in the sheet."""
+    """Take stock counts from the catalog: new books start at the sheet's count; a count edited in the sheet
+    adds (or takes away) the difference. It never sets a count outright, so a counter starting up with the
+    same or an edited sheet never undoes the sales another counter made since."""
     stamp = now()
+    known = {r["isbn"]: r["catalog_qty"] for r in db.execute("SELECT isbn, catalog_qty FROM stock")}
     with transaction(db):
-        known = {r["isbn"]: r for r in db.execute("SELECT isbn, on_hand, catalog_qty FROM stock")}
         for book in books:
-            row = known.get(book.isbn13)
-            if row is None:
-                db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, ?)",
-                           (book.isbn13, book.stock, book.stock))
-            elif row["catalog_qty"] != book.stock:
-                db.execute("UPDATE stock SET on_hand = ?, catalog_qty = ? WHERE isbn = ?",
-                           (book.stock, book.stock, book.isbn13))
+            was = known.get(book.isbn13)
+            if was is None:
+                db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, ?) ON CONFLICT (isbn) "
+                           "DO NOTHING", (book.isbn13, book.stock, book.stock))
+            elif was != book.stock and db.execute(
+                    # Conditional: of two counters reading the same edited sheet, one applies the difference.
+                    "UPDATE stock SET on_hand = on_hand + ?, catalog_qty = ? WHERE isbn = ? AND catalog_qty = ?",
+                    (book.stock - was, book.stock, book.isbn13, was)).rowcount:
                 db.execute("INSERT INTO stock_movements (isbn, delta, reason, note, created_at) "
                            "VALUES (?, ?, 'catalog', 'count changed in the catalog file', ?)",
-                           (book.isbn13, book.stock - row["on_hand"], stamp))
+                           (book.isbn13, book.stock - was, stamp))
 
 
-def on_hand(db, isbn):
-    """Copies of one book a customer may buy (never below zero)."""
-    return stock_levels(db, [isbn]).get(isbn, 0)
+def ping(db):
+    """Raise LedgerUnavailable unless the ledger's database answers."""
+    db.execute("SELECT 1")
 
 
-def stock_levels(db, isbns=None):
-    """Copies on hand by ISBN-13 (never below zero for selling purposes)."""
-    if isbns is None:
-        rows = db.execute("SELECT isbn, on_hand FROM stock")
-    else:
+def on_hand(db, isbn, unknown=None):
+    """Copies of one book a customer may buy (never below zero); `unknown` when the database is not answering
+    and the caller can go on without (the holds at checkout still decide)."""
+    try:
+        return stock_levels(db, [isbn]).get(isbn, 0)
+    except LedgerUnavailable:
+        if unknown is None:
+            raise
+        return unknown
+
+
+def stock_levels(db, isbns=None, order_id=None, attempt=None):
+    """Copies a customer may buy, by ISBN-13: on hand less what payments under way hold (never below zero).
+
+    The copies held by the customer's own order (by `order_id`, or by checkout `attempt`) count as theirs,
+    read in the same statement: a hold being taken at that moment is either seen with its order or not at all."""
+    own, key = ("o.id = ?", order_id) if order_id is not None else ("o.attempt = ?", attempt)
+    args = [key]
+    where = ""
+    if isbns is not None:
         isbns = list(isbns)
-        rows = db.execute(f"SELECT isbn, on_hand FROM stock WHERE isbn IN ({','.join('?' * len(isbns))})", isbns)
-    return {r["isbn"]: max(0, r["on_hand"]) for r in rows}
+        if not isbns:
+            return {}
+        where = f" WHERE s.isbn IN ({','.join('?' * len(isbns))})"
+        args += isbns
+    rows = db.execute("SELECT s.isbn, s.on_hand - s.held + COALESCE((SELECT SUM(l.held) FROM order_lines l "
+                      f"JOIN orders o ON o.id = l.order_id WHERE l.isbn = s.isbn AND {own}), 0) FROM stock s{where}",
+                      args)
+    return {r[0]: max(0, r[1]) for r in rows}
 
 
 def attention(db):
@@ -230,9 +288,17 @@ def attention(db):
     return counts, db.execute("SELECT COUNT(*) FROM orders WHERE oversold = 1").fetchone()[0]
 
 
-def open_orders(db):
-    """Orders still waiting on Stripe (pending or failed), oldest first."""
-    return db.execute("SELECT * FROM orders WHERE status IN ('pending', 'failed') ORDER BY id").fetchall()
+def open_orders(db, kiosk_id=None):
+    """Orders still waiting on Stripe (pending or failed), oldest first; only this counter's, if given."""
+    if kiosk_id is None:
+        return db.execute("SELECT * FROM orders WHERE status IN ('pending', 'failed') ORDER BY id").fetchall()
+    return db.execute("SELECT * FROM orders WHERE status IN ('pending', 'failed') AND (kiosk_id = ? OR kiosk_id "
+                      "IS NULL) ORDER BY id", (kiosk_id,)).fetchall()
+
+
+def claim_orders(db, kiosk_id, counter):
+    """Orders from before counters were recorded belong to this one (the only one there was)."""
+    db.execute("UPDATE orders SET kiosk_id = ?, counter = ? WHERE kiosk_id IS NULL", (kiosk_id, counter))
 
 
 def returned_quantities(db, order_id):
@@ -250,6 +316,28 @@ def refunds(db, order_id):
 def movements(db, order_id):
     """The stock movements an order caused, oldest first."""
     return db.execute("SELECT * FROM stock_movements WHERE order_id = ? ORDER BY id", (order_id,)).fetchall()
+
+
+def webhook_seen(db, event_id):
+    """True when this webhook event was handled already."""
+    return db.execute("SELECT 1 FROM webhook_events WHERE id = ?", (event_id,)).fetchone() is not None
+
+
+def remember_webhook(db, event, intent_id):
+    """Note a handled webhook event, so a replay changes nothing."""
+    db.execute("INSERT INTO webhook_events (id, type, payment_intent, received_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (id) DO NOTHING", (event["id"], event["type"], intent_id, now()))
+
+
+def held_or_returned(db, order_id):
+    """Copies of each book of an order back on the shelf, or held for a refund not yet confirmed."""
+    return {r["isbn"]: r["returned"] for r in
+            db.execute("SELECT isbn, returned FROM order_lines WHERE order_id = ?", (order_id,))}
+
+
+def refund_by_id(db, refund_id):
+    """One refund row."""
+    return db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone()
 
 
 def refund_made(db, stripe_refund):
@@ -293,15 +381,14 @@ def _reserve(db, order_id, amount, returned, request_key, reason, status="pendin
             if quantity > 0:
                 db.execute("UPDATE order_lines SET returned = returned + ? WHERE order_id = ? AND isbn = ?",
                            (quantity, order_id, isbn))
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise LedgerError("Another refund of this order was made at the same moment; "
                           "what is left to refund has changed. Open the order again.") from None
     back = {isbn: q for isbn, q in returned.items() if q > 0}
-    cur = db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, status, "
-                     "returns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (order_id, stripe_refund, amount, sum(back.values()), reason, request_key, status,
-                      json.dumps(back, sort_keys=True), now()))
-    return cur.lastrowid
+    return db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, status, "
+                      "returns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                      (order_id, stripe_refund, amount, sum(back.values()), reason, request_key, status,
+                       json.dumps(back, sort_keys=True), now())).fetchone()[0]
 
 
 def reserve_refund(db, order_id, *, amount, returned, request_key, reason=None):
@@ -329,8 +416,7 @@ def _complete(db, refund, stripe_refund, amount):
 def complete_refund(db, refund_id, *, stripe_refund, amount):
     """Record that Stripe made a pending refund; False if it was settled already."""
     with transaction(db):
-        refund = db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone()
-        return _complete(db, refund, stripe_refund, amount)
+        return _complete(db, refund_by_id(db, refund_id), stripe_refund, amount)
 
 
 def release_refund(db, refund_id):
@@ -361,8 +447,7 @@ def record_refund(db, order_id, *, stripe_refund, amount, request_key, returned,
                       (stripe_refund, request_key)).fetchone():
             return False
         refund_id = _reserve(db, order_id, amount, returned, request_key, reason)
-        return _complete(db, db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone(),
-                         stripe_refund, amount)
+        return _complete(db, refund_by_id(db, refund_id), stripe_refund, amount)
 
 
 def adjust_stock(db, isbn, count, note):
@@ -372,7 +457,8 @@ def adjust_stock(db, isbn, count, note):
     if count < 0:
         raise LedgerError("Copies on hand cannot be below zero.")
     with transaction(db):
-        row = db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (isbn,)).fetchone()
+        # Locked until the count is written: a sale at another counter meanwhile would make the change wrong.
+        row = db.execute(f"SELECT on_hand FROM stock WHERE isbn = ?{db.for_update}", (isbn,)).fetchone()
         if row is None:
             raise LedgerError("That book is not in the stock list.")
         delta = count - row["on_hand"]
@@ -397,8 +483,8 @@ def find_orders(db, query="", status="", oversold=False, page=1, size=25):
         where.append("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)")
         args.append(isbnlib.to_isbn13(code))
     elif query:
-        where.append("reference LIKE ? ESCAPE '\\'")
-        args.append(_like(query))  # LIKE ignores ASCII case
+        where.append("UPPER(reference) LIKE UPPER(?) ESCAPE '\\'")
+        args.append(_like(query))
     if status in STATUSES:
         where.append("status = ?")
         args.append(status)
@@ -442,24 +528,50 @@ def takings(db, day):
     return {"orders": sold[0], "sales": sold[1], "refunds": refunded, "net": sold[1] - refunded}
 
 
+def _sales_in(db, first, last, bucket):
+    """Paid sales of local days `first`..`last` summed by bucket(local datetime): {bucket: (amount, orders)}.
+
+    The local time is worked out here, not in SQL: SQLite and PostgreSQL spell it differently, and the
+    kiosk's time zone is the computer's, not the database server's."""
+    start, end = local_day_bounds(first, last)
+    found = {}
+    for paid_at, amount in db.execute(f"SELECT paid_at, amount FROM orders WHERE paid_at >= ? AND paid_at < ? "
+                                      f"AND {SOLD_SQL}", (start, end)):
+        key = bucket(parse_stamp(paid_at).astimezone())
+        total, count = found.get(key, (0, 0))
+        found[key] = (total + amount, count + 1)
+    return found
+
+
+def takings_by_counter(db, day):
+    """Today's sales, refunds and paid orders for each counter that sold: [(counter, takings dict)], by name.
+
+    Refunds count against the counter that took the order, wherever they were made."""
+    start, end = local_day_bounds(day)
+    found = {}
+    for counter, count, amount in db.execute(
+            f"SELECT COALESCE(counter, ''), COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE paid_at >= ? "
+            f"AND paid_at < ? AND {SOLD_SQL} GROUP BY COALESCE(counter, '')", (start, end)):
+        found[counter] = {"orders": count, "sales": amount, "refunds": 0}
+    for counter, amount in db.execute(
+            "SELECT COALESCE(o.counter, ''), COALESCE(SUM(r.amount), 0) FROM refunds r JOIN orders o ON o.id = "
+            "r.order_id WHERE r.created_at >= ? AND r.created_at < ? AND r.status = 'succeeded' "
+            "GROUP BY COALESCE(o.counter, '')", (start, end)):
+        found.setdefault(counter, {"orders": 0, "sales": 0, "refunds": 0})["refunds"] = amount
+    return [(name, {**t, "net": t["sales"] - t["refunds"]}) for name, t in sorted(found.items())]
+
+
 def sales_by_hour(db, day):
     """Sales of one local day in 24 hourly buckets: [(hour, amount, orders)]."""
-    start, end = local_day_bounds(day)
-    rows = db.execute("SELECT CAST(strftime('%H', paid_at, 'localtime') AS INTEGER) AS h, SUM(amount), COUNT(*) "
-                      f"FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} GROUP BY h",
-                      (start, end))
-    found = {r[0]: (r[1], r[2]) for r in rows}
+    found = _sales_in(db, day, day, lambda moment: moment.hour)
     return [(h, *found.get(h, (0, 0))) for h in range(24)]
 
 
 def sales_by_day(db, last, days=14):
     """Sales per local day for the `days` days ending on `last`: [(date, amount, orders)]."""
     first = last - timedelta(days=days - 1)
-    start, end = local_day_bounds(first, last)
-    rows = db.execute("SELECT date(paid_at, 'localtime') AS d, SUM(amount), COUNT(*) FROM orders "
-                      f"WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} GROUP BY d", (start, end))
-    found = {r[0]: (r[1], r[2]) for r in rows}
-    return [(d, *found.get(d.isoformat(), (0, 0))) for d in (first + timedelta(days=i) for i in range(days))]
+    found = _sales_in(db, first, last, lambda moment: moment.date())
+    return [(d, *found.get(d, (0, 0))) for d in (first + timedelta(days=i) for i in range(days))]
 
 
 def orders_between(db, first, last):

@@ -7,17 +7,17 @@ for are canceled. Everything goes through `orders.settle`, like the confirmation
 """
 import logging
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 
 from . import orders
-from .db import connect, get_meta, set_meta
+from .db import IntegrityError, LedgerUnavailable, connect, get_meta, set_meta
 from .payments import PaymentError
 
 log = logging.getLogger("kiosk.reconcile")
 
+# Kept per counter in the shared ledger (each counter reconciles its own payments): meta key "name:kiosk_id".
 WATERMARK = "reconcile_watermark"
 REFUND_WATERMARK = "reconcile_refund_watermark"
 LAST_SWEEP = "reconcile_last_sweep"
@@ -54,6 +54,16 @@ class Report:
         return ", ".join(parts) or "nothing to do"
 
 
+def mine(name, kiosk):
+    """This counter's meta key for `name`."""
+    return f"{name}:{kiosk.kiosk_id}"
+
+
+def last_check(db, kiosk):
+    """When this counter last swept, and what it found (for the staff screen)."""
+    return get_meta(db, mine(LAST_SWEEP, kiosk)), get_meta(db, mine(LAST_RESULT, kiosk))
+
+
 def items_from_metadata(metadata):
     """The (ISBN-13, quantity) pairs a PaymentIntent's `items`, `items_2`, … metadata lists."""
     keys = sorted((k for k in metadata if k == "items" or re.fullmatch(r"items_[0-9]+", k)),
@@ -64,7 +74,7 @@ def items_from_metadata(metadata):
     return [(isbn, quantity) for isbn, quantity in items.items() if quantity > 0]
 
 
-def adopt(db, catalog, intent):
+def adopt(db, catalog, intent, counter=None):
     """Rebuild a paid order the ledger does not know from the intent's metadata and the catalog."""
     lines, unknown = [], []
     for isbn, quantity in items_from_metadata(intent.metadata):
@@ -86,13 +96,14 @@ def adopt(db, catalog, intent):
         reference = f"{reference or 'BK'}-{intent.id[-6:].upper()}"
     order = orders.create_pending(db, attempt=None, priced_lines=lines, currency=intent.currency,
                                   reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
-                                  created_at=orders.stamp_of(intent.created), note=" ".join(note))
+                                  created_at=orders.stamp_of(intent.created), note=" ".join(note),
+                                  kiosk_id=intent.metadata.get("kiosk_id"), counter=counter)
     orders.settle(db, order, intent, paid_at=orders.stamp_of(intent.created))
     log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
     return orders.get(db, order_id=order["id"])
 
 
-def apply_intent(db, catalog, kiosk_id, intent, report):
+def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
     """Bring the ledger in line with one PaymentIntent; returns its order row, or None if it has none."""
     if intent.metadata.get("kiosk_id") != kiosk_id:
         return None
@@ -107,9 +118,9 @@ def apply_intent(db, catalog, kiosk_id, intent, report):
         if intent.status != "succeeded":
             return None
         try:
-            order = adopt(db, catalog, intent)
-        except sqlite3.IntegrityError:
-            # Another path (webhook, confirmation) recorded it a moment ago.
+            order = adopt(db, catalog, intent, counter)
+        except IntegrityError:
+            # Another path (webhook, confirmation, another counter) recorded it a moment ago.
             return orders.get(db, intent=intent.id)
         report.adopted.append(order["reference"])
         return order
@@ -134,13 +145,13 @@ def sweep(db, kiosk, now=None):
     now = now if now is not None else time.time()
     gateway, report = kiosk.gateway, Report()
     abandon_before = now - kiosk.settings.abandon_minutes * 60
-    since = float(get_meta(db, WATERMARK, now - FIRST_LOOK_BACK)) - CLOCK_SKEW
+    since = float(get_meta(db, mine(WATERMARK, kiosk), now - FIRST_LOOK_BACK)) - CLOCK_SKEW
     listed = {}
     for intent in gateway.list_since(since):
         # The listing is asked for `created` since then; an older one (a clock set back) is not this sweep's.
         if intent.created < since or intent.metadata.get("kiosk_id") != kiosk.kiosk_id:
             continue
-        order = apply_intent(db, kiosk.catalog, kiosk.kiosk_id, intent, report)
+        order = apply_intent(db, kiosk.catalog, kiosk.kiosk_id, intent, report, kiosk.settings.counter_name)
         if order is None and intent.status in ABANDONABLE and intent.created < abandon_before:
             # An intent of ours with no order (a lost ledger): nobody can be paying it any more.
             try:
@@ -149,7 +160,7 @@ def sweep(db, kiosk, now=None):
                 report.errors.append(f"{intent.id}: {exc.message}")
         listed[intent.id] = intent
 
-    for order in orders.open_orders(db):
+    for order in orders.open_orders(db, kiosk.kiosk_id):
         try:
             intent = _settle_open(db, gateway, order, listed, abandon_before, report)
         except PaymentError as exc:
@@ -160,16 +171,20 @@ def sweep(db, kiosk, now=None):
             listed[intent.id] = intent
     # Next time, list again from the oldest intent that may still be paid, so none is missed.
     still_open = [i.created for i in listed.values() if i.status in OPEN_AT_STRIPE]
-    set_meta(db, WATERMARK, int(min([now, *still_open])))
-    sweep_refunds(db, gateway, now, report)
-    set_meta(db, LAST_SWEEP, orders.stamp_of(now))
-    set_meta(db, LAST_RESULT, str(report))
+    set_meta(db, mine(WATERMARK, kiosk), int(min([now, *still_open])))
+    sweep_refunds(db, kiosk, now, report)
+    set_meta(db, mine(LAST_SWEEP, kiosk), orders.stamp_of(now))
+    set_meta(db, mine(LAST_RESULT, kiosk), str(report))
     return report
 
 
-def sweep_refunds(db, gateway, now, report):
-    """Refunds Stripe made that the ledger lacks: ours left pending by a crash, and those made in the Dashboard."""
-    since = float(get_meta(db, REFUND_WATERMARK, now - FIRST_LOOK_BACK)) - CLOCK_SKEW
+def sweep_refunds(db, kiosk, now, report):
+    """Refunds Stripe made that the ledger lacks: ours left pending by a crash, and those made in the Dashboard.
+
+    Any counter may record a refund of any counter's sale (its Stripe id is unique in the ledger); pending
+    ones are looked up by whichever counter sweeps first after the grace period."""
+    gateway = kiosk.gateway
+    since = float(get_meta(db, mine(REFUND_WATERMARK, kiosk), now - FIRST_LOOK_BACK)) - CLOCK_SKEW
     for refund in gateway.refunds_since(since):
         order = orders.get(db, intent=refund.payment_intent) if refund.payment_intent else None
         if refund.created < since or not refund.made or order is None or orders.refund_made(db, refund.id):
@@ -182,11 +197,13 @@ def sweep_refunds(db, gateway, now, report):
                 # Books refunded in the Dashboard are not assumed back on the shelf: staff count them in.
                 orders.record_refund(db, order["id"], stripe_refund=refund.id, amount=refund.amount, request_key=None,
                                      returned={}, reason="Refunded in the Stripe Dashboard")
+        except IntegrityError:
+            continue  # another counter recorded it a moment ago
         except orders.LedgerError as exc:
             report.errors.append(f"{refund.id}: {exc}")
             continue
         report.refunds.append(order["reference"])
-    set_meta(db, REFUND_WATERMARK, int(now))
+    set_meta(db, mine(REFUND_WATERMARK, kiosk), int(now))
     for held in orders.pending_refunds(db):
         if held["created_at"] > orders.stamp_of(now - PENDING_REFUND_GRACE):
             continue  # staff may be pressing Refund again right now
@@ -237,18 +254,20 @@ class Reconciler:
         """One sweep now; returns its Report, or None if Stripe could not be reached. Never raises."""
         kiosk = self.app.extensions["kiosk"]
         with self._lock:
-            db = connect(self.app.config["DATABASE"])
             try:
-                report = sweep(db, kiosk)
+                with connect(self.app.config["DATABASE"]) as db:
+                    try:
+                        report = sweep(db, kiosk)
+                    except PaymentError as exc:
+                        log.warning("reconcile: Stripe unreachable (%s); trying again next time", exc.kind)
+                        set_meta(db, mine(LAST_RESULT, kiosk), f"Stripe could not be reached: {exc.message}")
+                        return None
                 log.info("reconciled with Stripe: %s", report)
                 return report
-            except PaymentError as exc:
-                log.warning("reconcile: Stripe unreachable (%s); trying again next time", exc.kind)
-                set_meta(db, LAST_RESULT, f"Stripe could not be reached: {exc.message}")
-            except Exception:  # the thread must outlive any bug or database hiccup
+            except LedgerUnavailable as exc:
+                log.warning("reconcile: %s; trying again next time", exc)
+            except Exception:  # the thread must outlive any bug
                 log.exception("reconcile failed; trying again next time")
-            finally:
-                db.close()
         return None
 
     def _loop(self):

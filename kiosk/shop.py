@@ -59,10 +59,11 @@ def search():
 def book(code):
     """One book, with add-to-cart."""
     item = find_book(code)
-    on_hand = orders.on_hand(get_db(), item.isbn13)
+    on_hand = orders.on_hand(get_db(), item.isbn13, unknown=-1)  # -1: the shop's records are not answering
     in_cart = customer.cart().get(item.isbn13, 0)
+    limit = cartlib.MAX_QUANTITY if on_hand < 0 else min(on_hand, cartlib.MAX_QUANTITY)
     return render_template("book.html", book=item, on_hand=on_hand, in_cart=in_cart,
-                           can_add=max(0, min(on_hand, cartlib.MAX_QUANTITY) - in_cart))
+                           can_add=max(0, limit - in_cart))
 
 
 @bp.get("/covers/<path:name>")

@@ -24,6 +24,11 @@ class Kiosk:
         # Set by the launcher: what the idle reset also clears in the window (its cookies and storage), after
         # the server has forgotten the customer. Headless, there is nothing more to clear.
         self.on_reset = None
+        # The ledger's database (db.Ledger), and whether its tables are ready (a database down at start is
+        # prepared by a later request, a few seconds apart).
+        self.ledger = None
+        self.ledger_ready = False
+        self._ledger_tried = 0.0
         self._gateway = None
         self._locks = {}
         self._locks_guard = threading.Lock()
@@ -37,6 +42,14 @@ class Kiosk:
                     s = self.settings
                     self._gateway = Gateway(s.secret_key, s.api_base, s.stripe_timeout, s.stripe_retries)
         return self._gateway
+
+    def retry_ledger_now(self, every=5.0):
+        """True at most once every `every` seconds: time to try preparing the ledger again."""
+        now = time.monotonic()
+        if now - self._ledger_tried < every:
+            return False
+        self._ledger_tried = now
+        return True
 
     def start_background(self):
         """Start what runs beside the requests (the reconciler's timer); the entry points call this."""

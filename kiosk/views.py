@@ -5,6 +5,7 @@ from flask import flash, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import customer
+from .db import LedgerUnavailable
 from .i18n import gettext as _
 from .i18n import lazy_gettext as _l
 from .security import CSRFError
@@ -70,7 +71,7 @@ def init_app(app):
         s = current_kiosk().settings
         return {"shop_name": s.shop_name, "test_mode": s.test_mode, "cart_count": customer.cart_count(),
                 "lang": s.locale.split("_")[0], "idle_seconds": s.idle_seconds, "print_receipts": s.print_receipts,
-                "env_file": s.env_file}
+                "env_file": s.env_file, "shows_counter": s.shows_counter}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
@@ -81,6 +82,17 @@ def init_app(app):
     def http_error(exc):
         message, action = FRIENDLY.get(exc.code, (exc.name + ".", _("Return to the shop.")))
         return reply(exc.code, str(message), action=str(action))
+
+    @app.errorhandler(LedgerUnavailable)
+    def ledger_down(exc):
+        # Nothing was charged: a payment starts only once its order is written. Browsing goes on meanwhile.
+        staff = request.blueprint == "staff"
+        message = str(exc) if staff else _("Payments are paused for a moment: the shop's records cannot be "
+                                           "reached. Your cart is kept; nothing was charged.")
+        action = _("This page tries again by itself; if it lasts, ask a member of staff.")
+        if wants_json():
+            return reply(503, message, action=action, retry=True)
+        return render_template("paused.html", message=message, action=action), 503
 
     @app.errorhandler(Exception)
     def unexpected(exc):

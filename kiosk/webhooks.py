@@ -18,15 +18,6 @@ INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "p
                  "payment_intent.processing", "payment_intent.requires_action")
 
 
-def _seen(db, event_id):
-    return db.execute("SELECT 1 FROM webhook_events WHERE id = ?", (event_id,)).fetchone() is not None
-
-
-def _remember(db, event, intent_id):
-    db.execute("INSERT OR IGNORE INTO webhook_events (id, type, payment_intent, received_at) VALUES (?, ?, ?, ?)",
-               (event["id"], event["type"], intent_id, orders.now()))
-
-
 @bp.post("/webhook")
 def webhook():
     """Verify Stripe's signature, then settle the event's PaymentIntent from its current state at Stripe."""
@@ -43,7 +34,7 @@ def webhook():
     db = get_db()
     if event.get("type") not in INTENT_EVENTS:
         return jsonify(received=True, ignored=event.get("type"))
-    if _seen(db, event["id"]):
+    if orders.webhook_seen(db, event["id"]):
         return jsonify(received=True, replayed=True)
     obj = (event.get("data") or {}).get("object") or {}
     if (obj.get("metadata") or {}).get("kiosk_id") != k.kiosk_id:
@@ -55,8 +46,8 @@ def webhook():
     except PaymentError as exc:
         log.warning("webhook %s: Stripe unreachable (%s); reconciliation will catch up", event["id"], exc.kind)
         return jsonify(error=exc.message), 503
-    order = apply_intent(db, k.catalog, k.kiosk_id, intent, Report())
-    _remember(db, event, intent.id)
+    order = apply_intent(db, k.catalog, k.kiosk_id, intent, Report(), k.settings.counter_name)
+    orders.remember_webhook(db, event, intent.id)
     log.info("webhook %s for %s: order %s", event["type"], intent.id, order["reference"] if order else "none")
     return jsonify(received=True, order=order["reference"] if order else None,
                    status=order["status"] if order else None)

@@ -13,6 +13,8 @@ APT_PKGS="$APT_PKGS libnss3 libxkbcommon0 libxkbcommon-x11-0 libegl1 libgl1 libf
 libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 libxshmfence1 libgbm1 libxcb-cursor0 \
 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0"
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS chromium binutils"
+# The multi-counter tests run a throw-away PostgreSQL cluster of Debian's server (tests/support/pgcluster.py).
+[ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS postgresql"
 # Building the executable: binutils (PyInstaller reads and strips libraries), Tcl/Tk for its start-up splash;
 # Xvfb and xwininfo let bench/bench_executable.py time the splash on a virtual screen.
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS libtcl8.6 libtk8.6 xvfb x11-utils"

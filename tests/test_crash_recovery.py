@@ -4,7 +4,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from kiosk import db as dblib
 from kiosk.catalog import load_catalog
 from tests.support.settings import ROOT, SAMPLE
 
@@ -59,8 +59,9 @@ class KioskProcess:
         self.proc.wait(10)
 
     def ledger(self, sql, *args):
-        with closing(sqlite3.connect(self.data / "kiosk.sqlite3", timeout=10)) as db:
-            return db.execute(sql, args).fetchone()
+        with dblib.connect(self.env.get("KIOSK_DATABASE_URL") or self.data / "kiosk.sqlite3") as db:
+            row = db.execute(sql, args).fetchone()
+            return tuple(row) if row is not None else None
 
     def wait_for(self, sql, expected, seconds=20):
         deadline = time.time() + seconds
@@ -73,11 +74,13 @@ class KioskProcess:
 
 
 @pytest.fixture
-def kiosk_process(tmp_path, stripe_server):
+def kiosk_process(tmp_path, stripe_server, ledger_url):
+    """Runs of one kiosk, its ledger in SQLite or (the test runs on both) in PostgreSQL."""
     runs = []
+    database = {"KIOSK_DATABASE_URL": ledger_url} if ledger_url.startswith("postgres") else {}
 
     def run(**env):
-        runs.append(KioskProcess(tmp_path, stripe_server, **env).start())
+        runs.append(KioskProcess(tmp_path, stripe_server, **database, **env).start())
         return runs[-1]
     yield run
     for one in runs:
@@ -96,7 +99,7 @@ def checkout(base, session, isbn, quantity):
 
 def test_killed_after_payment_the_next_start_records_the_sale(kiosk_process, stripe_server):
     first = kiosk_process(KIOSK_RECONCILE_SECONDS="3600")
-    first.wait_for("SELECT value IS NOT NULL FROM meta WHERE key = 'reconcile_last_sweep'", 1)  # start-up sweep done
+    first.wait_for("SELECT COUNT(*) FROM meta WHERE key LIKE 'reconcile_last_sweep:%'", 1)  # start-up sweep done
     customer = requests.Session()
     reply = checkout(first.base, customer, BOOK.isbn13, 2)
     intent_id = reply["clientSecret"].split("_secret_")[0]

@@ -16,10 +16,10 @@ A, B = CATALOG.books[0], CATALOG.books[1]
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "ledger.sqlite3"
-    dblib.init_db(path)
-    conn = dblib.connect(path)
+def db(ledger_url):
+    """A new ledger with the sample's stock, on SQLite and on PostgreSQL (every test here runs on both)."""
+    dblib.init_db(ledger_url)
+    conn = dblib.connect(ledger_url)
     orders.sync_stock(conn, CATALOG.books)
     yield conn
     conn.close()
@@ -46,18 +46,19 @@ def status(db, order):
 
 
 def test_new_ledger_is_wal_with_foreign_keys_at_the_latest_version(db):
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert dblib.get_meta(db, "schema_version") == str(dblib.SCHEMA_VERSION) == "4"
-    assert "request_key" in {r[1] for r in db.execute("PRAGMA table_info(refunds)")}
-    with pytest.raises(sqlite3.IntegrityError):
+    if db.dialect == "sqlite":
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert dblib.get_meta(db, "schema_version") == str(dblib.SCHEMA_VERSION) == "5"
+    db.execute("SELECT request_key, status, returns FROM refunds")  # the columns every migration added
+    with pytest.raises(dblib.IntegrityError):
         db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (999, 'x', 't', 1, 1)")
 
 
 def test_migration_from_version_1_keeps_every_order(tmp_path):
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
-    old.executescript((Path(dblib.__file__).parent / "schema.sql").read_text())
+    old.executescript((Path(__file__).parent / "support" / "schema_v1.sql").read_text())
     old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     old.execute("INSERT INTO orders (reference, status, amount, currency, created_at, updated_at) "
                 "VALUES ('BK-OLD1-OLD1', 'paid', 1299, 'USD', '2025-01-01 10:00:00', '2025-01-01 10:00:00')")
@@ -66,10 +67,27 @@ def test_migration_from_version_1_keeps_every_order(tmp_path):
     for _ in range(2):  # a second start changes nothing
         dblib.init_db(path)
     conn = dblib.connect(path)
-    assert dblib.get_meta(conn, "schema_version") == "4"
+    assert dblib.get_meta(conn, "schema_version") == "5"
     assert [tuple(r) for r in conn.execute("SELECT reference, amount FROM orders")] == [("BK-OLD1-OLD1", 1299)]
     assert conn.execute("SELECT COUNT(*) FROM webhook_events").fetchone()[0] == 0
     assert "refund_id" in {r[1] for r in conn.execute("PRAGMA table_info(stock_movements)")}
+
+
+def test_a_migrated_ledger_has_the_tables_and_columns_of_a_new_one(tmp_path):
+    old = sqlite3.connect(tmp_path / "old.sqlite3")
+    old.executescript((Path(__file__).parent / "support" / "schema_v1.sql").read_text())
+    old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    old.commit()
+    old.close()
+    dblib.init_db(tmp_path / "old.sqlite3")
+    dblib.init_db(tmp_path / "new.sqlite3")
+
+    def shape(path):
+        with sqlite3.connect(path) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {t: sorted(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+
+    assert shape(tmp_path / "old.sqlite3") == shape(tmp_path / "new.sqlite3")
 
 
 def test_pending_to_paid_takes_stock_exactly_once(db):

@@ -187,16 +187,16 @@ def test_two_refunds_at_once_never_refund_or_restock_more_than_was_sold(app, liv
 
 
 def test_the_ledger_itself_refuses_more_refunded_or_returned_than_sold(app, stripe_server):
-    import sqlite3
+    from kiosk.db import IntegrityError
     book = books(app)[0]
     paid = buy(app, stripe_server, {book.isbn13: 1})
     with closing(ledger(app)) as db:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(IntegrityError):
             db.execute("UPDATE orders SET amount_refunded = amount + 1 WHERE reference = ?", (paid.reference,))
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(IntegrityError):
             db.execute("UPDATE orders SET refund_pending = amount, amount_refunded = 1 WHERE reference = ?",
                        (paid.reference,))
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(IntegrityError):
             db.execute("UPDATE order_lines SET returned = quantity + 1")
 
 

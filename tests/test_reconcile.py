@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import create_app, orders, reconcile
-from kiosk.db import get_meta, set_meta
+from kiosk.db import get_meta, ledger_for, set_meta
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT
 from tests.support.ledger import books, buy, count, ledger, on_hand, order
@@ -51,13 +51,14 @@ def test_a_failed_payment_is_recorded_as_failed(app, stripe_server):
 
 def backup(app, to):
     """Copy the live ledger the way a backup tool would (SQLite's online backup)."""
-    with closing(ledger(app)) as db, closing(sqlite3.connect(to)) as copy:
+    with closing(sqlite3.connect(app.config["DATABASE"])) as db, closing(sqlite3.connect(to)) as copy:
         db.backup(copy)
 
 
 def replace_ledger(app, source=None):
     """The kiosk is stopped and its ledger file restored from `source`, or deleted when None."""
     path = Path(app.config["DATABASE"])
+    ledger_for(path).dispose()  # the stopped kiosk's connections go with it
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     if source is not None:
@@ -193,10 +194,10 @@ def test_watermark_holds_back_for_intents_that_may_still_be_paid(app, stripe_ser
     sweep(app)
     created = stripe_server.client().v1.payment_intents.retrieve(waiting.intent).created
     with closing(ledger(app)) as db:
-        assert int(get_meta(db, reconcile.WATERMARK)) == created
+        assert int(get_meta(db, reconcile.mine(reconcile.WATERMARK, app.extensions["kiosk"]))) == created
     sweep(app, now=time.time() + LATER)  # canceled: nothing holds the watermark back any more
     with closing(ledger(app)) as db:
-        assert int(get_meta(db, reconcile.WATERMARK)) >= before + LATER - 1
+        assert int(get_meta(db, reconcile.mine(reconcile.WATERMARK, app.extensions["kiosk"]))) >= before + LATER - 1
 
 
 def test_stripe_down_is_logged_and_retried(app, stripe_server, caplog):
@@ -206,7 +207,7 @@ def test_stripe_down_is_logged_and_retried(app, stripe_server, caplog):
     assert reconciler.run_once() is None
     assert "unreachable" in caplog.text and order(app, purchase.reference)["status"] == "pending"
     with closing(ledger(app)) as db:
-        assert "could not be reached" in get_meta(db, reconcile.LAST_RESULT)
+        assert "could not be reached" in get_meta(db, reconcile.mine(reconcile.LAST_RESULT, app.extensions["kiosk"]))
     stripe_server.clear_faults()
     assert reconciler.run_once().settled == [purchase.reference]
 
@@ -216,7 +217,7 @@ def test_one_order_stripe_cannot_answer_does_not_stop_the_others(app, stripe_ser
     first = buy(app, stripe_server, {a.isbn13: 1}, confirm=False)
     second = buy(app, stripe_server, {a.isbn13: 1}, confirm=False)
     with closing(ledger(app)) as db:  # the first is older than the watermark, so it must be retrieved
-        set_meta(db, reconcile.WATERMARK, int(time.time()) + 3600)
+        set_meta(db, reconcile.mine(reconcile.WATERMARK, app.extensions["kiosk"]), int(time.time()) + 3600)
     stripe_server.inject("500", ("GET", rf"/v1/payment_intents/{first.intent}"))
     report = sweep(app)
     assert report.settled == [second.reference] and first.reference in report.errors[0]

@@ -13,7 +13,7 @@ from ..state import current_kiosk
 from .base import bp, localtime_filter, major
 
 CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
-               "Payment ID", "Over-sold", "Adopted", "Note")
+               "Payment ID", "Over-sold", "Adopted", "Note", "Counter")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -43,7 +43,8 @@ def orders_csv(rows):
             order["status"], major(order["amount"], order["currency"]),
             major(order["amount_refunded"], order["currency"]), order["currency"],
             sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
-            "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "")])
+            "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "",
+            order["counter"] or "")])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
 
 

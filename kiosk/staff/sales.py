@@ -40,8 +40,7 @@ def order_detail(reference):
     """One order: lines, refunds, stock movements, and the refund form."""
     db, order = get_db(), _order_or_404(reference)
     # Copies back on the shelf, or held for a refund Stripe has not confirmed yet, cannot be returned again.
-    held = {r["isbn"]: r["returned"] for r in
-            db.execute("SELECT isbn, returned FROM order_lines WHERE order_id = ?", (order["id"],))}
+    held = orders.held_or_returned(db, order["id"])
     lines = [{**dict(line), "returnable": line["quantity"] - held.get(line["isbn"], 0)}
              for line in orders.lines(db, order["id"])]
     left = order["amount"] - order["amount_refunded"] - order["refund_pending"]
@@ -93,7 +92,7 @@ def refund(reference):
         except orders.LedgerError as exc:
             flash(str(exc), "error")
             return back
-        held = db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone()
+        held = orders.refund_by_id(db, refund_id)
     try:
         made = refunds.make(k, db, order, held, fresh)
     except PaymentError as exc:

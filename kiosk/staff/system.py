@@ -3,8 +3,8 @@ from flask import flash, redirect, render_template, session, url_for
 
 from .. import orders
 from ..catalog import CatalogError, load_catalog
-from ..db import get_db, get_meta
-from ..reconcile import LAST_RESULT
+from ..db import get_db
+from ..reconcile import last_check
 from ..sessions import store
 from ..state import current_kiosk
 from .base import bp, log
@@ -43,7 +43,7 @@ def reconcile_now():
     else:
         report = reconciler.run_once()
         flash(f"Checked with Stripe: {report}." if report is not None else
-              f"Could not check with Stripe: {get_meta(get_db(), LAST_RESULT)}", "info" if report else "error")
+              f"Could not check with Stripe: {last_check(get_db(), current_kiosk())[1]}", "info" if report else "error")
     return redirect(url_for("staff.index"))
 
 

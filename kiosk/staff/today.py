@@ -2,8 +2,8 @@
 from flask import render_template
 
 from .. import charts, orders
-from ..db import get_db, get_meta
-from ..reconcile import LAST_RESULT, LAST_SWEEP
+from ..db import get_db
+from ..reconcile import last_check
 from ..state import current_kiosk
 
 
@@ -20,7 +20,9 @@ def dashboard():
                               title="Sales by day, last 14 days", fmt=k.money, chart_id="chart-days", label_every=2,
                               label_last=True)
     counts, oversold = orders.attention(db)
+    last_sweep, last_result = last_check(db, k)
     return render_template("staff/dashboard.html", day=day, takings=orders.takings(db, day), hours=hours, days=days,
+                           by_counter=orders.takings_by_counter(db, day), counter=k.settings.counter_name,
                            by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
-                           last_sweep=get_meta(db, LAST_SWEEP), last_result=get_meta(db, LAST_RESULT),
+                           last_sweep=last_sweep, last_result=last_result,
                            warnings=len(k.catalog.warnings), setup_problems=k.settings.problems)

@@ -203,7 +203,7 @@ def test_forged_confirmations(app, stripe_server, tally):
     page = client.get(local_path(reply["returnUrl"]))
     db = ledger(app)
     order = orders.get(db, intent=pi)
-    stock = orders.stock_levels(db, [a.isbn13])[a.isbn13]
+    stock = db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (a.isbn13,)).fetchone()[0]  # on the shelf
     db.close()
     accepted += order["status"] == "paid" or b"Payment received" in page.data or stock != a.stock
     sent += 1

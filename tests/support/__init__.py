@@ -30,6 +30,41 @@ def stripe_server(fake_stripe):
     return fake_stripe
 
 
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL server for the whole run (Debian's postgresql, started by the test command)."""
+    from tests.support.pgcluster import PgCluster
+    cluster = PgCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """An empty PostgreSQL database for this test (one database for the run, emptied each time)."""
+    url = pg_cluster.url("kiosk_tests") if getattr(pg_cluster, "_kiosk_db", False) else \
+        pg_cluster.create_database("kiosk_tests")
+    pg_cluster._kiosk_db = True
+    empty_database(url)
+    return url
+
+
+def empty_database(url):
+    """Drop every table of a PostgreSQL database (the kiosk makes its own again)."""
+    from kiosk.db import connect
+    with connect(url) as db:
+        db.execute("DROP SCHEMA public CASCADE")
+        db.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path):
+    """A new, empty ledger database: SQLite in the data folder, and PostgreSQL (each test runs on both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def app(tmp_path, stripe_server):
     """The kiosk app on a temporary data folder, talking to localstripe."""

@@ -2,12 +2,11 @@
 kiosk served by waitress, Stripe.js replaced by tests/stripejs/stripe-v3.js, and api.stripe.com answered
 from localstripe (tests/support/stripe_api.py)."""
 import re
-import sqlite3
-from contextlib import closing
 
 import pytest
 
 from kiosk import create_app
+from kiosk.db import connect
 from tests.support.chromium import shared_browser
 from tests.support.live import LiveServer
 from tests.support.settings import ROOT, make_settings
@@ -34,8 +33,7 @@ class LiveKiosk:
         self.url = self.server.url
 
     def _query(self, sql, *args):
-        with closing(sqlite3.connect(self.app.config["DATABASE"])) as db:
-            db.row_factory = sqlite3.Row
+        with connect(self.app.config["DATABASE"]) as db:
             return [dict(r) for r in db.execute(sql, args)]
 
     def orders(self):

@@ -1,0 +1,136 @@
+"""The ledger's tables as they are now (SCHEMA_VERSION in db.py), for SQLite and PostgreSQL alike.
+
+A new ledger is made from these; an older SQLite ledger is brought here by db.MIGRATIONS. Rules the
+money depends on are CHECKs the database enforces, whichever counter writes.
+"""
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
+
+
+def _one_of(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+meta = Table(
+    "meta", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reference", Text, nullable=False, unique=True),
+    Column("attempt", Text, unique=True),
+    Column("payment_intent", Text, unique=True),
+    Column("status", Text, nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount_refunded", Integer, nullable=False, server_default=text("0")),
+    Column("email", Text),  # no longer written: Stripe keeps the receipt address
+    Column("last_error", Text),
+    Column("oversold", Integer, nullable=False, server_default=text("0")),
+    Column("adopted", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("paid_at", Text),
+    Column("note", Text),
+    Column("refund_pending", Integer, nullable=False, server_default=text("0")),
+    Column("intent_tries", Integer, nullable=False, server_default=text("0")),
+    Column("receipt_emails", Integer, nullable=False, server_default=text("0")),
+    Column("kiosk_id", Text),  # the counter that took the order
+    Column("counter", Text),   # its KIOSK_COUNTER_NAME then
+    CheckConstraint(_one_of("status", STATUSES), name="orders_status_known"),
+    CheckConstraint("amount >= 0", name="orders_amount"),
+    # Never more refunded than paid, counting refunds Stripe has not confirmed yet.
+    CheckConstraint("refund_pending >= 0 AND amount_refunded >= 0 AND amount_refunded + refund_pending <= amount",
+                    name="orders_refunds_fit"),
+    CheckConstraint("intent_tries >= 0", name="orders_intent_tries"),
+    CheckConstraint("receipt_emails >= 0", name="orders_receipt_emails"),
+)
+Index("orders_status", orders.c.status)
+Index("orders_paid_at", orders.c.paid_at)
+Index("orders_created_at", orders.c.created_at)
+Index("orders_kiosk", orders.c.kiosk_id, orders.c.status)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("isbn", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("unit_price", Integer, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("returned", Integer, nullable=False, server_default=text("0")),
+    Column("held", Integer, nullable=False, server_default=text("0")),  # copies this order holds on the shelf
+    PrimaryKeyConstraint("order_id", "isbn"),
+    CheckConstraint("unit_price >= 0", name="order_lines_price"),
+    CheckConstraint("quantity > 0", name="order_lines_quantity"),
+    CheckConstraint("returned >= 0 AND returned <= quantity", name="order_lines_returned"),
+    CheckConstraint("held >= 0 AND held <= quantity", name="order_lines_held"),
+)
+Index("order_lines_isbn", order_lines.c.isbn)
+
+stock = Table(
+    "stock", metadata,
+    Column("isbn", Text, primary_key=True),
+    Column("on_hand", Integer, nullable=False),     # may go below zero: paid is paid, even past the shelf
+    Column("catalog_qty", Integer, nullable=False),  # the count the catalog file had when last read
+    Column("held", Integer, nullable=False, server_default=text("0")),  # copies held by payments under way
+    CheckConstraint("held >= 0", name="stock_held"),
+)
+
+refunds = Table(
+    "refunds", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("stripe_refund", Text, unique=True),
+    Column("amount", Integer, nullable=False),
+    Column("restocked", Integer, nullable=False, server_default=text("0")),
+    Column("reason", Text),
+    Column("created_at", Text, nullable=False),
+    Column("request_key", Text),
+    Column("status", Text, nullable=False, server_default=text("'succeeded'")),
+    Column("returns", Text, nullable=False, server_default=text("'{}'")),
+    CheckConstraint("amount > 0", name="refunds_amount"),
+    CheckConstraint(_one_of("status", ("pending", "succeeded")), name="refunds_status_known"),
+)
+Index("refunds_request_key", refunds.c.request_key, unique=True)
+Index("refunds_status", refunds.c.status)
+
+stock_movements = Table(
+    "stock_movements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("isbn", Text, nullable=False),
+    Column("delta", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("order_id", Integer, ForeignKey("orders.id")),
+    Column("note", Text),
+    Column("created_at", Text, nullable=False),
+    Column("refund_id", Integer, ForeignKey("refunds.id")),
+    CheckConstraint(_one_of("reason", ("catalog", "sale", "return", "adjust")), name="stock_movements_reason"),
+)
+# A sale takes stock exactly once per order line, whichever path (or counter) settles the order first.
+Index("one_sale_per_line", stock_movements.c.order_id, stock_movements.c.isbn, unique=True,
+      sqlite_where=text("reason = 'sale'"), postgresql_where=text("reason = 'sale'"))
+Index("stock_movements_order", stock_movements.c.order_id)
+
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("payment_intent", Text),
+    Column("received_at", Text, nullable=False),
+)
