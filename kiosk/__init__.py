@@ -90,7 +90,7 @@ def create_app(test_config=None):
     app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(templates_cache))
 
     try:
-        catalog = load_catalog(settings.catalog_path, settings.currency)
+        catalog = load_catalog(settings.catalog_path, settings.currency, settings.tax_rates)
     except CatalogError as exc:
         raise StartupError(str(exc)) from None
     for warning in catalog.warnings:

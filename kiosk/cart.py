@@ -4,6 +4,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from . import tax
 from .i18n import gettext as _
 from .i18n import ngettext
 
@@ -20,27 +21,35 @@ class PricedCart:
     """The cart as the server prices it: lines, total in minor units, and notes on anything it had to change."""
 
     lines: list = field(default_factory=list)
-    total: int = 0
+    total: int = 0  # what the customer pays: the subtotal, plus the tax when prices do not include it
     notes: list = field(default_factory=list)
+    subtotal: int = 0  # the prices added up
+    taxes: list = field(default_factory=list)  # tax.TaxLine per class, [] when the shop charges no tax
+    inclusive: bool = False
 
     @property
     def count(self):
         """How many books in all."""
         return sum(line["quantity"] for line in self.lines)
 
+    @property
+    def tax(self):
+        """All the tax on the cart (included in the total either way)."""
+        return sum(t.tax for t in self.taxes)
+
     def fingerprint(self):
-        """A digest of what is being bought, so a changed cart never reuses an old payment."""
-        return _digest((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines)
+        """A digest of what is being bought and what it costs, so a changed cart never reuses an old payment."""
+        return _digest([*((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines),
+                        *((t.tax_class, str(t.rate), t.tax) for t in self.taxes)])
 
 
 def _digest(items):
     return hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:24]
 
 
-def fingerprint_of(items, catalog):
-    """The fingerprint of a raw {isbn: quantity} cart at today's catalog prices (as PricedCart.fingerprint)."""
-    books = ((catalog.get(isbn), quantity) for isbn, quantity in items.items())
-    return _digest((book.isbn13, quantity, book.price) for book, quantity in books if book is not None)
+def fingerprint_of(items, catalog, rates=None, inclusive=False):
+    """The fingerprint of a raw {isbn: quantity} cart at today's prices and tax (as PricedCart.fingerprint)."""
+    return price(dict(items), catalog, dict(items), rates, inclusive).fingerprint()
 
 
 def parse_quantity(raw):
@@ -84,9 +93,9 @@ def remove(cart, isbn13):
     cart.pop(isbn13, None)
 
 
-def price(cart, catalog, levels):
-    """Price the cart from the catalog and stock, trimming lines that can no longer be sold."""
-    priced = PricedCart()
+def price(cart, catalog, levels, rates=None, inclusive=False):
+    """Price the cart from the catalog, stock and tax rates, trimming lines that can no longer be sold."""
+    priced = PricedCart(inclusive=inclusive)
     for isbn13, quantity in list(cart.items()):
         book = catalog.get(isbn13)
         on_hand = levels.get(isbn13, 0)
@@ -104,7 +113,8 @@ def price(cart, catalog, levels):
                                    title=book.title))
         priced.lines.append({"isbn": book.isbn13, "title": book.title, "author": book.author, "cover": book.cover,
                              "unit_price": book.price, "quantity": quantity, "total": book.price * quantity,
-                             "available": min(on_hand, MAX_QUANTITY)})
+                             "available": min(on_hand, MAX_QUANTITY), "tax_class": book.tax_class})
     priced.lines.sort(key=lambda ln: ln["title"].casefold())
-    priced.total = sum(ln["total"] for ln in priced.lines)
+    taxed = tax.compute(priced.lines, rates or {}, inclusive)
+    priced.subtotal, priced.taxes, priced.total = taxed.subtotal, taxed.lines, taxed.total
     return priced

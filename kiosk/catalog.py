@@ -17,7 +17,7 @@ from . import isbn as isbnlib
 from .money import exponent, to_minor
 
 REQUIRED = ("isbn", "title", "author", "price", "stock")
-OPTIONAL = ("cover", "description", "category")
+OPTIONAL = ("cover", "description", "category", "tax")
 MAX_TEXT = {"title": 300, "author": 200, "description": 4000, "category": 80, "cover": 500}
 _WORD = re.compile(r"\w+")
 
@@ -39,6 +39,7 @@ class Book:
     cover: str = ""
     description: str = ""
     category: str = ""
+    tax_class: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -251,13 +252,13 @@ def _price(raw, currency, digits):
     return to_minor(raw, currency)
 
 
-def _parse_row(cells, pick, currency, digits, shared, warn):
+def _parse_row(cells, pick, currency, digits, shared, warn, tax_classes):
     """A Book from one row's cells, or None after warning about the first thing wrong with it.
 
     `pick(cells)` gives the cells of REQUIRED + OPTIONAL in that order; a column the file does not have
     is read from an empty cell added at the row's end.
     """
-    isbn_raw, title, author, price_raw, stock_raw, cover, description, category = pick(cells)
+    isbn_raw, title, author, price_raw, stock_raw, cover, description, category, tax_class = pick(cells)
     # A plain 13-digit code is already normalized; anything else goes through isbn.normalize.
     code = isbn_raw if len(isbn_raw) == 13 and isbn_raw.isascii() and isbn_raw.isdigit() \
         else isbnlib.normalize(isbn_raw)
@@ -276,6 +277,10 @@ def _parse_row(cells, pick, currency, digits, shared, warn):
         return warn("price", f"{exc}. Write the price in {currency} like {example}, without a currency sign.")
     if not _STOCK.fullmatch(stock_raw):
         return warn("stock", f"{stock_raw!r} is not a whole number of copies (0 or more).")
+    tax_class = tax_class.lower() or "standard"
+    if tax_classes and tax_class not in tax_classes:
+        return warn("tax", f"{tax_class!r} is not a tax class in KIOSK_TAX_RATES ({', '.join(sorted(tax_classes))}); "
+                           "add it there or use one of those.")
     texts = (("title", title), ("author", author), ("cover", cover), ("description", description),
              ("category", category))
     for name, value in texts:
@@ -289,22 +294,23 @@ def _parse_row(cells, pick, currency, digits, shared, warn):
     # Categories, cover files and prices repeat across thousands of rows: keep one copy of each.
     return Book(isbn=code, isbn13=isbnlib.to_isbn13(code), title=title, author=author,
                 price=shared.setdefault(price, price), stock=int(stock_raw), cover=shared.setdefault(cover, cover),
-                description=description, category=shared.setdefault(category, category))
+                description=description, category=shared.setdefault(category, category),
+                tax_class=shared.setdefault(tax_class, tax_class))
 
 
-def load_catalog(path, currency):
+def load_catalog(path, currency, tax_classes=()):
     """Load and validate a catalog CSV; bad rows are skipped with a warning, no valid row is a CatalogError."""
     path = Path(path)
     try:
         try:
-            return _load(path, currency, "utf-8-sig", None)
+            return _load(path, currency, "utf-8-sig", None, tax_classes)
         except UnicodeDecodeError:
-            return _load(path, currency, "cp1252", LEGACY_NOTE)
+            return _load(path, currency, "cp1252", LEGACY_NOTE, tax_classes)
     except OSError as exc:
         raise CatalogError(f"Cannot read the catalog {path}: {exc.strerror}. Check KIOSK_CATALOG in .env.") from None
 
 
-def _load(path, currency, encoding, encoding_note):
+def _load(path, currency, encoding, encoding_note, tax_classes):
     # Rows are read as a stream, not as one string and a list of lines: for 100k titles those two
     # held about 60 MB at once, and the process kept that memory after loading.
     with open(path, encoding=encoding, errors="replace" if encoding_note else "strict", newline="") as f:
@@ -313,10 +319,10 @@ def _load(path, currency, encoding, encoding_note):
             raise CatalogError(f"The catalog {path} is empty. "
                                f"Add a header row '{','.join(REQUIRED)}' and one row per book.")
         delimiter = ";" if first.count(";") > first.count(",") else ","
-        return _parse(path, csv.reader(chain([first], f), delimiter=delimiter), currency, encoding_note)
+        return _parse(path, csv.reader(chain([first], f), delimiter=delimiter), currency, encoding_note, tax_classes)
 
 
-def _parse(path, reader, currency, encoding_note):
+def _parse(path, reader, currency, encoding_note, tax_classes):
     name = path.name
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
@@ -346,7 +352,7 @@ def _parse(path, reader, currency, encoding_note):
         elif len(cells) < width:
             cells += [""] * (width - len(cells))
         cells.append("")  # what a column the file does not have reads as (index -1)
-        book = _parse_row(cells, pick, currency, digits, shared, warn)
+        book = _parse_row(cells, pick, currency, digits, shared, warn, tax_classes)
         if book is None:
             skipped += 1
             continue

@@ -33,7 +33,7 @@ def run_check(settings, out=print):
         out("Stripe: not checked, the keys are not set up")
     ok = check_ledger(settings, out) and ok
     try:
-        catalog = load_catalog(settings.catalog_path, settings.currency)
+        catalog = load_catalog(settings.catalog_path, settings.currency, settings.tax_rates)
         out(f"Catalog: {catalog.path}: {len(catalog.books)} valid rows, {catalog.skipped} skipped")
         for warning in catalog.warnings:
             out(f"  - {warning}")

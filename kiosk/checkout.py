@@ -8,7 +8,7 @@ import logging
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from . import customer, orders, receipts
+from . import customer, orders, receipts, tax
 from .db import get_db
 from .i18n import gettext as _
 from .i18n import ngettext
@@ -33,6 +33,14 @@ def _items_metadata(lines):
             current = f"{current},{item}" if current else item
     chunks.append(current)
     return {("items" if i == 0 else f"items_{i + 1}"): chunk for i, chunk in enumerate(chunks)}
+
+
+def _tax_metadata(priced):
+    """The tax on the PaymentIntent too, class:rate:tax per class, so Stripe's record matches the receipt."""
+    if not priced.taxes:
+        return {}
+    return {"subtotal": str(priced.subtotal), "tax_included": "yes" if priced.inclusive else "no",
+            "tax": ",".join(f"{t.tax_class}:{tax.percent(t.rate)}:{t.tax}" for t in priced.taxes)}
 
 
 def _receipt(order):
@@ -122,7 +130,8 @@ def _intent_for_attempt(k, db, attempt, priced):
             # The copies are held as the order is written: another counter cannot sell them meanwhile.
             order = orders.create_pending(db, attempt=attempt, priced_lines=priced.lines,
                                           currency=k.settings.currency, kiosk_id=k.kiosk_id,
-                                          counter=k.settings.counter_name, hold=True)
+                                          counter=k.settings.counter_name, hold=True, tax_lines=priced.taxes,
+                                          inclusive=priced.inclusive)
         except orders.OutOfStock as short:
             message = _("Sorry, “%(title)s” has just sold out.", title=short.title) if not short.available else \
                 ngettext("Only %(num)s copy of “%(title)s” is left.", "Only %(num)s copies of “%(title)s” are left.",
@@ -146,7 +155,8 @@ def _intent_for_attempt(k, db, attempt, priced):
         else:
             intent = k.gateway.create_intent(
                 amount=order["amount"], currency=order["currency"], payment_method_types=k.settings.payment_methods,
-                metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], **_items_metadata(priced.lines)},
+                metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], **_items_metadata(priced.lines),
+                          **_tax_metadata(priced)},
                 description=f"{k.settings.shop_name} order {order['reference']}",
                 idempotency_key=orders.intent_key(k.kiosk_id, order))
             orders.attach_intent(db, order["id"], intent.id)
@@ -223,4 +233,5 @@ def complete():
     # Paid: its books leave the cart, once, whatever happened to the cart since.
     customer.close_attempt(order["attempt"], "paid", orders.lines(db, order["id"]))
     return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]),
+                           order_taxes=orders.taxes(db, order["id"]),
                            **receipts.for_order(k.gateway, order, intent))

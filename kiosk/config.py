@@ -10,6 +10,8 @@ from babel.numbers import get_currency_name
 from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
+from . import tax
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -40,6 +42,7 @@ class Problem:
     fix: str
     fatal: bool = False
     warning: bool = False  # the kiosk works, but staff should fix it (shown at start, in --check and to staff)
+    blocks_payments: bool = False  # the shop browses, but checkout shows the setup screen until it is fixed
 
     def __str__(self):
         return f"{self.setting}: {self.message} {self.fix}"
@@ -65,6 +68,11 @@ class Settings:
     abandon_minutes: int = 30
     idle_seconds: int = 90
     windowed: bool = False
+    tax_rates: dict = field(default_factory=dict)  # KIOSK_TAX_RATES as {class: Decimal percent}; {}: no tax
+    prices_include_tax: bool = False  # KIOSK_PRICES_INCLUDE_TAX: EU/UK style, the catalog's prices include it
+    tax_name: str = ""  # KIOSK_TAX_NAME; empty: "Sales tax", or "VAT" when prices include it
+    shop_address: str = ""  # KIOSK_SHOP_ADDRESS, printed on receipts ("|" or a new line between lines)
+    tax_id: str = ""  # KIOSK_TAX_ID, printed on receipts
     database_url: str = ""  # KIOSK_DATABASE_URL: a shared PostgreSQL ledger; empty is SQLite in the data folder
     counter_name: str = "Main counter"  # KIOSK_COUNTER_NAME: which kiosk took an order, for staff and receipts
     stripe_timeout: float = 20.0
@@ -74,8 +82,19 @@ class Settings:
 
     @property
     def payments_ready(self):
-        """True when both keys are present and consistent."""
-        return not check_keys(self.secret_key, self.publishable_key)
+        """True when both keys are present and consistent, and nothing else stops payments (a bad tax rate)."""
+        return not check_keys(self.secret_key, self.publishable_key) and \
+            not any(p.blocks_payments for p in self.problems)
+
+    @property
+    def tax_label(self):
+        """What the tax is called on the screen and the receipt."""
+        return self.tax_name or ("VAT" if self.prices_include_tax else "Sales tax")
+
+    @property
+    def address_lines(self):
+        """KIOSK_SHOP_ADDRESS as lines (written with "|" or new lines between them)."""
+        return [line.strip() for line in re.split(r"\||\\n|\n", self.shop_address) if line.strip()]
 
     @property
     def shows_counter(self):
@@ -200,6 +219,16 @@ def load_settings(environ=None, env_file=None):
                                 "Write it as postgresql://user:password@host:5432/dbname, or remove it to keep the "
                                 "ledger in SQLite on this kiosk.", fatal=True))
     s.counter_name = values.get("KIOSK_COUNTER_NAME", "")[:40] or s.counter_name
+    try:
+        s.tax_rates = tax.parse_rates(values.get("KIOSK_TAX_RATES", ""))
+    except tax.TaxRatesError as exc:
+        # Taking payments with the wrong tax would be worse than not taking them: checkout waits for the fix.
+        problems.append(Problem("KIOSK_TAX_RATES", f"{exc}.", "Write class:percent pairs separated by commas, "
+                                "like standard:8.875,zero:0; payments wait until it is fixed.", blocks_payments=True))
+    s.prices_include_tax = values.get("KIOSK_PRICES_INCLUDE_TAX", "").lower() in ("1", "true", "yes", "on")
+    s.tax_name = values.get("KIOSK_TAX_NAME", "")[:20]
+    s.shop_address = values.get("KIOSK_SHOP_ADDRESS", "")[:300]
+    s.tax_id = values.get("KIOSK_TAX_ID", "")[:40]
 
     methods = tuple(m.strip() for m in values.get("KIOSK_PAYMENT_METHODS", "").split(",") if m.strip())
     s.payment_methods = methods or s.payment_methods

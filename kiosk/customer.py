@@ -53,7 +53,8 @@ def priced(kiosk, db):
     except LedgerUnavailable:
         # The shop's records are not answering: show the cart as it is; checkout holds the copies later.
         levels = dict.fromkeys(items, cartlib.MAX_QUANTITY)
-    result = cartlib.price(items, kiosk.catalog, levels)
+    s = kiosk.settings
+    result = cartlib.price(items, kiosk.catalog, levels, s.tax_rates, s.prices_include_tax)
     if items != before:
         try:
             with store().writing(session) as sdb:
@@ -155,7 +156,8 @@ def begin_paying(kiosk, attempt_id):
             if row is None or row["id"] != attempt_id or row["closed"] is not None:
                 return False
             items = store().cart(session.key)
-            if cartlib.fingerprint_of(items, kiosk.catalog) != row["fingerprint"]:
+            s = kiosk.settings
+            if cartlib.fingerprint_of(items, kiosk.catalog, s.tax_rates, s.prices_include_tax) != row["fingerprint"]:
                 return False
             sdb.execute("UPDATE checkout_attempts SET paying = ? WHERE id = ? AND paying IS NULL",
                         (time.time(), attempt_id))

@@ -20,7 +20,7 @@ from typing import ClassVar
 from flask import current_app, g
 
 log = logging.getLogger("kiosk.db")
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Forward migrations of an SQLite ledger, applied in order to one older than SCHEMA_VERSION (version 1 is
 # the first release's schema). Each only adds: never DROP or rewrite the order log. A new ledger, and every
 # PostgreSQL one, is made at the latest version from schema.py.
@@ -77,6 +77,25 @@ MIGRATIONS = {
         "CREATE INDEX IF NOT EXISTS orders_kiosk ON orders (kiosk_id, status)",
         "ALTER TABLE order_lines ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0 AND held <= quantity)",
         "ALTER TABLE stock ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0)",
+    ],
+    6: [
+        # Tax as sold: each line's class and rate, each order's tax per class, and the tax inside refunds.
+        "ALTER TABLE orders ADD COLUMN subtotal INTEGER CHECK (subtotal >= 0)",
+        "UPDATE orders SET subtotal = amount",
+        "ALTER TABLE orders ADD COLUMN tax INTEGER NOT NULL DEFAULT 0 CHECK (tax >= 0)",
+        "ALTER TABLE orders ADD COLUMN tax_inclusive INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE order_lines ADD COLUMN tax_class TEXT",
+        "ALTER TABLE order_lines ADD COLUMN tax_rate TEXT",
+        """CREATE TABLE IF NOT EXISTS order_taxes (
+            order_id INTEGER NOT NULL REFERENCES orders (id),
+            tax_class TEXT NOT NULL,
+            rate TEXT NOT NULL,
+            taxable INTEGER NOT NULL CHECK (taxable >= 0),
+            tax INTEGER NOT NULL CHECK (tax >= 0),
+            PRIMARY KEY (order_id, tax_class)
+        )""",
+        "ALTER TABLE refunds ADD COLUMN tax INTEGER NOT NULL DEFAULT 0 CHECK (tax >= 0)",
+        "ALTER TABLE refunds ADD COLUMN taxes TEXT NOT NULL DEFAULT '{}'",
     ],
 }
 

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from . import isbn as isbnlib
+from . import tax
 from .db import IntegrityError, LedgerUnavailable, transaction
 from .money import exponent
 
@@ -67,8 +68,14 @@ def get(db, *, order_id=None, reference=None, intent=None, attempt=None):
 
 def lines(db, order_id):
     """The order's book lines."""
-    return db.execute("SELECT isbn, title, unit_price, quantity, unit_price * quantity AS total "
+    return db.execute("SELECT isbn, title, unit_price, quantity, unit_price * quantity AS total, tax_class, tax_rate "
                       "FROM order_lines WHERE order_id = ? ORDER BY title", (order_id,)).fetchall()
+
+
+def taxes(db, order_id):
+    """The order's tax per class, as sold: rows of tax_class, rate (text), taxable and tax."""
+    return db.execute("SELECT tax_class, rate, taxable, tax FROM order_taxes WHERE order_id = ? ORDER BY tax_class",
+                      (order_id,)).fetchall()
 
 
 class OutOfStock(LedgerError):
@@ -80,24 +87,34 @@ class OutOfStock(LedgerError):
 
 
 def create_pending(db, *, attempt, priced_lines, currency, reference=None, intent=None, status="pending",
-                   amount=None, adopted=False, created_at=None, note=None, kiosk_id=None, counter=None, hold=False):
-    """Write a pending order and its lines; returns the order row.
+                   amount=None, adopted=False, created_at=None, note=None, kiosk_id=None, counter=None, hold=False,
+                   tax_lines=(), inclusive=False):
+    """Write a pending order, its lines and its tax per class (tax.TaxLine); returns the order row.
 
     With `hold`, the order's copies are held on the shelf in the same transaction, each by a conditional
     update, so two counters cannot both hold the last copy: OutOfStock (and nothing written) if they cannot be."""
+    subtotal = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
+    total_tax = sum(t.tax for t in tax_lines)
     if amount is None:
-        amount = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
+        amount = subtotal + (0 if inclusive else total_tax)
+    rates = {t.tax_class: tax.percent(t.rate) for t in tax_lines}
     stamp = now()
     with transaction(db):
         order_id = db.execute(
             "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, adopted, note,"
-            " created_at, updated_at, kiosk_id, counter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " created_at, updated_at, kiosk_id, counter, subtotal, tax, tax_inclusive) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (reference or new_reference(), attempt, intent, status, amount, currency.upper(), int(adopted), note,
-             created_at or stamp, stamp, kiosk_id, counter)).fetchone()[0]
+             created_at or stamp, stamp, kiosk_id, counter, subtotal, total_tax, int(inclusive))).fetchone()[0]
+        for t in tax_lines:
+            db.execute("INSERT INTO order_taxes (order_id, tax_class, rate, taxable, tax) VALUES (?, ?, ?, ?, ?)",
+                       (order_id, t.tax_class, tax.percent(t.rate), t.taxable, t.tax))
         for ln in priced_lines:
-            db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity, held) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (order_id, ln["isbn"], ln["title"], ln["unit_price"],
-                                                    ln["quantity"], ln["quantity"] if hold else 0))
+            tax_class = ln.get("tax_class") if tax_lines else None
+            db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity, held, tax_class, "
+                       "tax_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (order_id, ln["isbn"], ln["title"], ln["unit_price"], ln["quantity"],
+                        ln["quantity"] if hold else 0, tax_class, rates.get(tax_class)))
             if hold and not db.execute("UPDATE stock SET held = held + ? WHERE isbn = ? AND on_hand - held >= ?",
                                        (ln["quantity"], ln["isbn"], ln["quantity"])).rowcount:
                 row = db.execute("SELECT on_hand - held FROM stock WHERE isbn = ?", (ln["isbn"],)).fetchone()
@@ -385,10 +402,14 @@ def _reserve(db, order_id, amount, returned, request_key, reason, status="pendin
         raise LedgerError("Another refund of this order was made at the same moment; "
                           "what is left to refund has changed. Open the order again.") from None
     back = {isbn: q for isbn, q in returned.items() if q > 0}
+    # The tax inside the refund, apportioned per class, so the day's tax refunded is true to the pence.
+    shares = tax.apportion(taxes(db, order_id), order["amount"],
+                           order["amount_refunded"] + order["refund_pending"], amount)
     return db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, status, "
-                      "returns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                      "returns, created_at, tax, taxes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                       (order_id, stripe_refund, amount, sum(back.values()), reason, request_key, status,
-                       json.dumps(back, sort_keys=True), now())).fetchone()[0]
+                       json.dumps(back, sort_keys=True), now(), sum(shares.values()),
+                       json.dumps(shares, sort_keys=True))).fetchone()[0]
 
 
 def reserve_refund(db, order_id, *, amount, returned, request_key, reason=None):
@@ -528,6 +549,65 @@ def takings(db, day):
     return {"orders": sold[0], "sales": sold[1], "refunds": refunded, "net": sold[1] - refunded}
 
 
+def _blank_day():
+    return {"orders": 0, "books": 0, "sales": 0, "refunds": 0, "tax": 0, "tax_refunded": 0, "first": None,
+            "last": None}
+
+
+def _finish_day(t):
+    t["net"] = t["sales"] - t["refunds"]
+    t["net_tax"] = t["tax"] - t["tax_refunded"]
+    t["net_ex_tax"] = t["net"] - t["net_tax"]
+    return t
+
+
+def day_report(db, first, last=None):
+    """Closing the day (or days `first`..`last`): sales, refunds, net, tax per rate, orders and books, first and
+    last sale, in all and per counter. Everything in minor units; the tax is the tax as sold.
+
+    Sales count on the day they were paid; refunds on the day they were made, against the counter that took
+    the order (wherever they were made), their tax apportioned as recorded with each refund."""
+    start, end = local_day_bounds(first, last)
+    total, counters, rates = _blank_day(), {}, {}
+    paid = db.execute(f"SELECT id, counter, amount, tax, paid_at FROM orders WHERE paid_at >= ? AND paid_at < ? "
+                      f"AND {SOLD_SQL} ORDER BY paid_at", (start, end)).fetchall()
+    books = {r[0]: r[1] for r in db.execute(
+        f"SELECT l.order_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
+        f"WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')} GROUP BY l.order_id",
+        (start, end))}
+    sold_tax = db.execute(
+        f"SELECT t.order_id, t.tax_class, t.rate, t.taxable, t.tax FROM order_taxes t JOIN orders o ON o.id = "
+        f"t.order_id WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')}",
+        (start, end)).fetchall()
+    for order in paid:
+        for t in (total, counters.setdefault(order["counter"] or "", _blank_day())):
+            t["orders"] += 1
+            t["books"] += books.get(order["id"], 0)
+            t["sales"] += order["amount"]
+            t["tax"] += order["tax"]
+            t["first"] = t["first"] or order["paid_at"]
+            t["last"] = order["paid_at"]
+    for row in sold_tax:
+        rate = rates.setdefault((row["tax_class"], row["rate"]), {"taxable": 0, "tax": 0, "tax_refunded": 0})
+        rate["taxable"] += row["taxable"]
+        rate["tax"] += row["tax"]
+    refunded = db.execute("SELECT r.amount, r.tax, r.taxes, r.order_id, o.counter FROM refunds r JOIN orders o ON "
+                          "o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? AND r.status = 'succeeded'",
+                          (start, end)).fetchall()
+    for refund in refunded:
+        for t in (total, counters.setdefault(refund["counter"] or "", _blank_day())):
+            t["refunds"] += refund["amount"]
+            t["tax_refunded"] += refund["tax"]
+        order_rates = {r["tax_class"]: r["rate"] for r in taxes(db, refund["order_id"])}
+        for tax_class, amount in json.loads(refund["taxes"]).items():
+            key = (tax_class, order_rates.get(tax_class, "?"))
+            rates.setdefault(key, {"taxable": 0, "tax": 0, "tax_refunded": 0})["tax_refunded"] += amount
+    return {"first_day": first, "last_day": last or first, "total": _finish_day(total),
+            "counters": sorted((name, _finish_day(t)) for name, t in counters.items()),
+            "rates": [(tax_class, rate, {**r, "net_tax": r["tax"] - r["tax_refunded"]})
+                      for (tax_class, rate), r in sorted(rates.items())]}
+
+
 def _sales_in(db, first, last, bucket):
     """Paid sales of local days `first`..`last` summed by bucket(local datetime): {bucket: (amount, orders)}.
 
@@ -572,6 +652,16 @@ def sales_by_day(db, last, days=14):
     first = last - timedelta(days=days - 1)
     found = _sales_in(db, first, last, lambda moment: moment.date())
     return [(d, *found.get(d, (0, 0))) for d in (first + timedelta(days=i) for i in range(days))]
+
+
+def taxes_between(db, first, last):
+    """The tax rows (order_taxes) of the orders created on local days `first` to `last`, by order id."""
+    start, end = local_day_bounds(first, last)
+    found = {}
+    for row in db.execute("SELECT t.* FROM order_taxes t JOIN orders o ON o.id = t.order_id "
+                          "WHERE o.created_at >= ? AND o.created_at < ?", (start, end)):
+        found.setdefault(row["order_id"], []).append(row)
+    return found
 
 
 def orders_between(db, first, last):

@@ -10,8 +10,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
-from . import orders
+from . import orders, tax
 from .db import IntegrityError, LedgerUnavailable, connect, get_meta, set_meta
 from .payments import PaymentError
 
@@ -74,6 +75,23 @@ def items_from_metadata(metadata):
     return [(isbn, quantity) for isbn, quantity in items.items() if quantity > 0]
 
 
+def tax_from_metadata(metadata, lines):
+    """The tax per class a PaymentIntent's metadata records (class:rate:tax,...), as charged; what each class
+    was charged on comes from the rebuilt lines."""
+    taxable = {}
+    for line in lines:
+        taxable[line["tax_class"]] = taxable.get(line["tax_class"], 0) + line["unit_price"] * line["quantity"]
+    found = []
+    for part in (metadata.get("tax") or "").split(","):
+        bits = part.split(":")
+        if len(bits) == 3 and bits[2].isdigit():
+            try:
+                found.append(tax.TaxLine(bits[0], Decimal(bits[1]), taxable.get(bits[0], 0), int(bits[2])))
+            except InvalidOperation:
+                continue
+    return found
+
+
 def adopt(db, catalog, intent, counter=None):
     """Rebuild a paid order the ledger does not know from the intent's metadata and the catalog."""
     lines, unknown = [], []
@@ -82,7 +100,8 @@ def adopt(db, catalog, intent, counter=None):
         if book is None:
             unknown.append(isbn)
         lines.append({"isbn": isbn, "title": book.title if book else f"Book not in the catalog ({isbn})",
-                      "unit_price": book.price if book else 0, "quantity": quantity})
+                      "unit_price": book.price if book else 0, "quantity": quantity,
+                      "tax_class": book.tax_class if book else tax.STANDARD})
     note = [f"Adopted from Stripe on {orders.now()} UTC: the ledger had no record of this paid order."]
     listed = sum(line["unit_price"] * line["quantity"] for line in lines)
     if listed != intent.amount:
@@ -95,6 +114,8 @@ def adopt(db, catalog, intent, counter=None):
         # Never reuse a reference that names another order.
         reference = f"{reference or 'BK'}-{intent.id[-6:].upper()}"
     order = orders.create_pending(db, attempt=None, priced_lines=lines, currency=intent.currency,
+                                  tax_lines=tax_from_metadata(intent.metadata, lines),
+                                  inclusive=intent.metadata.get("tax_included") == "yes",
                                   reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
                                   created_at=orders.stamp_of(intent.created), note=" ".join(note),
                                   kiosk_id=intent.metadata.get("kiosk_id"), counter=counter)

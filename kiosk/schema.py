@@ -53,6 +53,9 @@ orders = Table(
     Column("receipt_emails", Integer, nullable=False, server_default=text("0")),
     Column("kiosk_id", Text),  # the counter that took the order
     Column("counter", Text),   # its KIOSK_COUNTER_NAME then
+    Column("subtotal", Integer),  # the prices added up (amount is what was charged)
+    Column("tax", Integer, nullable=False, server_default=text("0")),  # all its tax, as sold
+    Column("tax_inclusive", Integer, nullable=False, server_default=text("0")),  # 1: in the prices; 0: added
     CheckConstraint(_one_of("status", STATUSES), name="orders_status_known"),
     CheckConstraint("amount >= 0", name="orders_amount"),
     # Never more refunded than paid, counting refunds Stripe has not confirmed yet.
@@ -60,6 +63,8 @@ orders = Table(
                     name="orders_refunds_fit"),
     CheckConstraint("intent_tries >= 0", name="orders_intent_tries"),
     CheckConstraint("receipt_emails >= 0", name="orders_receipt_emails"),
+    CheckConstraint("subtotal >= 0", name="orders_subtotal"),
+    CheckConstraint("tax >= 0", name="orders_tax"),
 )
 Index("orders_status", orders.c.status)
 Index("orders_paid_at", orders.c.paid_at)
@@ -75,6 +80,8 @@ order_lines = Table(
     Column("quantity", Integer, nullable=False),
     Column("returned", Integer, nullable=False, server_default=text("0")),
     Column("held", Integer, nullable=False, server_default=text("0")),  # copies this order holds on the shelf
+    Column("tax_class", Text),  # as sold: rates change, the ledger keeps what the customer paid
+    Column("tax_rate", Text),
     PrimaryKeyConstraint("order_id", "isbn"),
     CheckConstraint("unit_price >= 0", name="order_lines_price"),
     CheckConstraint("quantity > 0", name="order_lines_quantity"),
@@ -92,6 +99,18 @@ stock = Table(
     CheckConstraint("held >= 0", name="stock_held"),
 )
 
+order_taxes = Table(
+    "order_taxes", metadata,
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("tax_class", Text, nullable=False),
+    Column("rate", Text, nullable=False),      # the percent as sold, e.g. "8.875"
+    Column("taxable", Integer, nullable=False),  # the class's line totals
+    Column("tax", Integer, nullable=False),
+    PrimaryKeyConstraint("order_id", "tax_class"),
+    CheckConstraint("taxable >= 0", name="order_taxes_taxable"),
+    CheckConstraint("tax >= 0", name="order_taxes_tax"),
+)
+
 refunds = Table(
     "refunds", metadata,
     Column("id", Integer, primary_key=True),
@@ -104,7 +123,10 @@ refunds = Table(
     Column("request_key", Text),
     Column("status", Text, nullable=False, server_default=text("'succeeded'")),
     Column("returns", Text, nullable=False, server_default=text("'{}'")),
+    Column("tax", Integer, nullable=False, server_default=text("0")),  # the tax inside the refund
+    Column("taxes", Text, nullable=False, server_default=text("'{}'")),  # ... by class, as JSON
     CheckConstraint("amount > 0", name="refunds_amount"),
+    CheckConstraint("tax >= 0", name="refunds_tax"),
     CheckConstraint(_one_of("status", ("pending", "succeeded")), name="refunds_status_known"),
 )
 Index("refunds_request_key", refunds.c.request_key, unique=True)

@@ -1,6 +1,8 @@
 """What every page shares: template helpers and friendly error pages."""
 import logging
+from decimal import Decimal
 
+from babel.numbers import format_decimal
 from flask import flash, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -65,13 +67,19 @@ def init_app(app):
     def money_filter(minor):
         return current_kiosk().money(minor)
 
+    @app.template_filter("percent")
+    def percent_filter(rate):
+        """A tax rate as the receipt shows it (8.875, 20), in the shop's locale."""
+        return format_decimal(Decimal(str(rate)), format="#,##0.####", locale=current_kiosk().settings.locale)
+
     @app.context_processor
     def shared():
         # Only what the pages show: never the Settings object, which holds the secret key and the PIN.
         s = current_kiosk().settings
         return {"shop_name": s.shop_name, "test_mode": s.test_mode, "cart_count": customer.cart_count(),
                 "lang": s.locale.split("_")[0], "idle_seconds": s.idle_seconds, "print_receipts": s.print_receipts,
-                "env_file": s.env_file, "shows_counter": s.shows_counter}
+                "env_file": s.env_file, "shows_counter": s.shows_counter, "tax_label": s.tax_label,
+                "shop_address": s.address_lines, "tax_id": s.tax_id}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

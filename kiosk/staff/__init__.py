@@ -1,8 +1,8 @@
 """The staff area behind KIOSK_STAFF_PIN, one blueprint in parts: sign-in and guard, today's takings, orders and
 refunds, stock, the CSV export, and the kiosk itself (catalog reload, reconcile, exit)."""
-from . import export, sales, signin, stock, system, today
+from . import day, export, sales, signin, stock, system, today
 from .base import bp
 from .signin import LOCK_SECONDS, MAX_TRIES, OPEN_ENDPOINTS
 
-__all__ = ["LOCK_SECONDS", "MAX_TRIES", "OPEN_ENDPOINTS", "bp", "export", "sales", "signin", "stock", "system",
+__all__ = ["LOCK_SECONDS", "MAX_TRIES", "OPEN_ENDPOINTS", "bp", "day", "export", "sales", "signin", "stock", "system",
            "today"]

@@ -31,12 +31,22 @@ def safe_cell(value):
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def orders_csv(rows):
-    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row."""
+def orders_csv(rows, taxes=None):
+    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row.
+
+    With tax: the subtotal, the tax and the total of each order, and a column per rate as sold."""
+    taxes = taxes or {}
+    rates = sorted({(t["tax_class"], t["rate"]) for found in taxes.values() for t in found})
+    label = current_kiosk().settings.tax_label
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + (("Subtotal", "Tax", "Total") if rates else ()) +
+                    tuple(f"{label} {tax_class} {rate}%" for tax_class, rate in rates))
     for order, lines in rows:
+        by_rate = {(t["tax_class"], t["rate"]): t["tax"] for t in taxes.get(order["id"], [])}
+        tax_cells = [major(order["subtotal"] or 0, order["currency"]), major(order["tax"], order["currency"]),
+                     major(order["amount"], order["currency"])] if rates else []
+        tax_cells += [major(by_rate[key], order["currency"]) if key in by_rate else "" for key in rates]
         items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
         writer.writerow([safe_cell(v) for v in (
             order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
@@ -44,7 +54,7 @@ def orders_csv(rows):
             major(order["amount_refunded"], order["currency"]), order["currency"],
             sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
             "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "",
-            order["counter"] or "")])
+            order["counter"] or "", *tax_cells)])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
 
 
@@ -69,7 +79,8 @@ def _date_range():
 def _export():
     """The CSV's file name and bytes for the form's date range; a ValueError says what to fix."""
     first, last = _date_range()
-    body = orders_csv(orders.orders_between(get_db(), first, last))
+    db = get_db()
+    body = orders_csv(orders.orders_between(db, first, last), orders.taxes_between(db, first, last))
     return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv", body.encode("utf-8")
 
 

@@ -21,7 +21,7 @@ def catalog_reload():
     """Read the catalog file again; a file with no valid rows leaves the current catalog in place."""
     k = current_kiosk()
     try:
-        fresh = load_catalog(k.settings.catalog_path, k.settings.currency)
+        fresh = load_catalog(k.settings.catalog_path, k.settings.currency, k.settings.tax_rates)
     except CatalogError as exc:
         flash(f"The catalog was not reloaded, and the kiosk keeps selling the {len(k.catalog.books)} books it had. "
               f"{exc}", "error")

@@ -23,6 +23,7 @@ def dashboard():
     last_sweep, last_result = last_check(db, k)
     return render_template("staff/dashboard.html", day=day, takings=orders.takings(db, day), hours=hours, days=days,
                            by_counter=orders.takings_by_counter(db, day), counter=k.settings.counter_name,
+                           day_tax=orders.day_report(db, day)["total"], charges_tax=bool(k.settings.tax_rates),
                            by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
                            last_sweep=last_sweep, last_result=last_result,
                            warnings=len(k.catalog.warnings), setup_problems=k.settings.problems)

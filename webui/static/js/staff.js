@@ -8,6 +8,11 @@
     }
   });
 
+  // Print buttons (the day's report, on the receipt roll).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   // On-screen digits for a touch screen with no keyboard.
   document.querySelectorAll("[data-keypad-for]").forEach(function (pad) {
     var input = document.getElementById(pad.getAttribute("data-keypad-for"));

@@ -1,0 +1,106 @@
+"""Tax on a sale, in integer minor units: added on top (US sales tax) or included in the prices (EU/UK VAT).
+
+One rule, per tax class: the class's line totals are added up first, then taxed once, rounded half up to
+the minor unit (the currency's smallest coin: cents, pence, whole yen). Rounding per class and not per
+line is what a receipt shows ("Sales tax 8.875% $4.18") and what the arithmetic of a receipt checks.
+"""
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+STANDARD = "standard"
+_RATE = re.compile(r"(?:100(?:\.0{1,4})?|[0-9]{1,2}(?:\.[0-9]{1,4})?)")
+_CLASS = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class TaxRatesError(ValueError):
+    """KIOSK_TAX_RATES is not a list of class:percent pairs; the message says what to write."""
+
+
+def parse_rates(text):
+    """KIOSK_TAX_RATES ("standard:8.875,zero:0") as {class: Decimal percent}; {} when empty."""
+    rates = {}
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        name, sep, rate = (s.strip() for s in part.partition(":"))
+        name = name.lower()
+        if not sep or not _CLASS.fullmatch(name) or not _RATE.fullmatch(rate):
+            raise TaxRatesError(f"{part!r} is not a tax class and a percent from 0 to 100 with at most four "
+                                "decimals, like standard:8.875")
+        if name in rates:
+            raise TaxRatesError(f"the class {name!r} is given twice")
+        rates[name] = Decimal(rate)
+    return rates
+
+
+def half_up(value):
+    """A Decimal rounded half up to a whole number of minor units."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def percent(rate):
+    """A rate as people write it: 8.875, 20, 0 (no trailing zeros)."""
+    text = format(rate.normalize(), "f")
+    return text
+
+
+@dataclass
+class TaxLine:
+    """One class's tax on a sale: its rate, what it was charged on (the class's line totals) and the tax."""
+
+    tax_class: str
+    rate: Decimal
+    taxable: int
+    tax: int
+
+
+@dataclass
+class Taxed:
+    """A sale's subtotal (the prices added up), its tax per class and the total to charge."""
+
+    subtotal: int = 0
+    lines: list = field(default_factory=list)
+    total: int = 0
+    inclusive: bool = False
+
+    @property
+    def tax(self):
+        """All the tax on the sale."""
+        return sum(line.tax for line in self.lines)
+
+
+def compute(lines, rates, inclusive):
+    """Tax `lines` (dicts with `total` and `tax_class`) at `rates` ({class: percent}).
+
+    Exclusive: each class's tax = its line totals × rate ÷ 100; total = subtotal + all tax.
+    Inclusive: total = subtotal; each class's tax included = its line totals × rate ÷ (100 + rate).
+    No rates: no tax at all, and the total is the subtotal."""
+    subtotal = sum(line["total"] for line in lines)
+    taxed = Taxed(subtotal=subtotal, total=subtotal, inclusive=inclusive)
+    if not rates:
+        return taxed
+    by_class = {}
+    for line in lines:
+        name = line.get("tax_class") or STANDARD
+        by_class[name] = by_class.get(name, 0) + line["total"]
+    for name, gross in sorted(by_class.items()):
+        rate = rates[name]
+        share = Decimal(gross) * rate / (Decimal(100) + rate) if inclusive else Decimal(gross) * rate / 100
+        taxed.lines.append(TaxLine(name, rate, gross, half_up(share)))
+    if not inclusive:
+        taxed.total = subtotal + taxed.tax
+    return taxed
+
+
+def apportion(tax_lines, amount, refunded_before, refunding):
+    """The tax per class inside a refund of `refunding` minor units of a sale of `amount`.
+
+    Each class's refunded tax, in all, is its tax × (everything refunded ÷ amount), rounded half up: so
+    refunds in several parts add up to exactly the sale's tax once the whole amount is refunded."""
+    shares = {}
+    for line in tax_lines:
+        after = half_up(Decimal(line["tax"]) * (refunded_before + refunding) / amount) if amount else 0
+        before = half_up(Decimal(line["tax"]) * refunded_before / amount) if amount else 0
+        shares[line["tax_class"]] = after - before
+    return shares
