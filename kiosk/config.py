@@ -63,6 +63,7 @@ class Settings:
     data_dir: Path = None
     payment_methods: tuple = ("card",)
     staff_pin: str = ""
+    terminal_reader: str = ""  # STRIPE_TERMINAL_READER: the card reader (tmr_...) offered at checkout
     print_receipts: bool = False
     reconcile_seconds: int = 60
     abandon_minutes: int = 30
@@ -185,6 +186,13 @@ def load_settings(environ=None, env_file=None):
     problems += check_keys(s.secret_key, s.publishable_key)
     s.api_base = values.get("STRIPE_API_BASE") or s.api_base
     s.webhook_secret = values.get("STRIPE_WEBHOOK_SECRET", "")
+    reader = values.get("STRIPE_TERMINAL_READER", "")
+    if reader and not re.fullmatch(r"tmr_[A-Za-z0-9]{4,64}", reader):
+        problems.append(Problem("STRIPE_TERMINAL_READER", f"{reader!r} is not a Stripe Terminal reader id.",
+                                "Copy the reader's id (tmr_...) from the staff area's Card reader page or the "
+                                "Stripe Dashboard; until then customers type their card.", warning=True))
+    else:
+        s.terminal_reader = reader
 
     currency = (values.get("KIOSK_CURRENCY") or s.currency).upper()
     if get_currency_name(currency, locale="en") == currency or len(currency) != 3:

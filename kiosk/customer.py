@@ -11,7 +11,7 @@ import uuid
 from flask import session
 
 from . import cart as cartlib
-from . import orders
+from . import orders, terminal
 from .db import LedgerUnavailable
 from .i18n import gettext as _
 from .payments import PaymentError
@@ -196,10 +196,32 @@ def find_intent(gateway, db, order):
     if order["payment_intent"]:
         return order["payment_intent"]
     found = gateway.find_intent("order_ref", order["reference"], since=orders.unix_of(order["created_at"]))
-    if found is None:
-        return None
+    if found is None or found.status == "canceled":
+        return None  # a canceled one (the customer chose another way to pay) can never be paid
     orders.attach_intent(db, order["id"], found.id)
     return orders.get(db, order_id=order["id"])["payment_intent"]
+
+
+def _cancel(kiosk, db, order, intent_id):
+    """Cancel an order's PaymentIntent (the card reader stops showing the amount first); the intent as it ends up.
+
+    A payment that succeeded a moment ago is not canceled: cancel_or_retrieve answers its state then."""
+    if order["method"] == terminal.METHOD:
+        terminal.release(kiosk, db, intent_id)
+    return kiosk.gateway.cancel_or_retrieve(intent_id)
+
+
+def switch_method(kiosk, db, order, method):
+    """Pay an order another way (the card reader, or typing the card): its PaymentIntent is canceled at Stripe
+    first, then the order forgets it, keeping its copies held. 'switched', or 'paid'/'open' when the old payment
+    went through or is being processed. Raises PaymentError when Stripe cannot be asked."""
+    intent_id = find_intent(kiosk.gateway, db, order)
+    if intent_id:
+        intent = _cancel(kiosk, db, order, intent_id)
+        if intent.status != "canceled":
+            status = orders.settle(db, orders.get(db, order_id=order["id"]), intent)
+            return "paid" if status in orders.SOLD else "open"
+    return "switched" if orders.switch_method(db, order["id"], method, intent_id) else "open"
 
 
 def resolve(kiosk, db, order, *, cancel, note):
@@ -215,8 +237,7 @@ def resolve(kiosk, db, order, *, cancel, note):
         orders.mark_canceled(db, order["id"], note)
         close_attempt(order["attempt"], "canceled")
         return "canceled"
-    # A payment that succeeded a moment ago is not canceled: cancel_or_retrieve answers its state then.
-    intent = gateway.cancel_or_retrieve(intent_id) if cancel else gateway.retrieve(intent_id)
+    intent = _cancel(kiosk, db, order, intent_id) if cancel else gateway.retrieve(intent_id)
     order = orders.get(db, order_id=order["id"])
     if intent.status == "canceled":
         orders.mark_canceled(db, order["id"], note)

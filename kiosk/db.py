@@ -20,7 +20,7 @@ from typing import ClassVar
 from flask import current_app, g
 
 log = logging.getLogger("kiosk.db")
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Forward migrations of an SQLite ledger, applied in order to one older than SCHEMA_VERSION (version 1 is
 # the first release's schema). Each only adds: never DROP or rewrite the order log. A new ledger, and every
 # PostgreSQL one, is made at the latest version from schema.py.
@@ -96,6 +96,10 @@ MIGRATIONS = {
         )""",
         "ALTER TABLE refunds ADD COLUMN tax INTEGER NOT NULL DEFAULT 0 CHECK (tax >= 0)",
         "ALTER TABLE refunds ADD COLUMN taxes TEXT NOT NULL DEFAULT '{}'",
+    ],
+    7: [
+        # Which way each order was paid: a card typed in the Payment Element, or the card reader (card_present).
+        "ALTER TABLE orders ADD COLUMN method TEXT NOT NULL DEFAULT 'card' CHECK (method IN ('card', 'card_present'))",
     ],
 }
 

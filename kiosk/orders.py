@@ -88,7 +88,7 @@ class OutOfStock(LedgerError):
 
 def create_pending(db, *, attempt, priced_lines, currency, reference=None, intent=None, status="pending",
                    amount=None, adopted=False, created_at=None, note=None, kiosk_id=None, counter=None, hold=False,
-                   tax_lines=(), inclusive=False):
+                   tax_lines=(), inclusive=False, method="card"):
     """Write a pending order, its lines and its tax per class (tax.TaxLine); returns the order row.
 
     With `hold`, the order's copies are held on the shelf in the same transaction, each by a conditional
@@ -102,10 +102,11 @@ def create_pending(db, *, attempt, priced_lines, currency, reference=None, inten
     with transaction(db):
         order_id = db.execute(
             "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, adopted, note,"
-            " created_at, updated_at, kiosk_id, counter, subtotal, tax, tax_inclusive) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " created_at, updated_at, kiosk_id, counter, subtotal, tax, tax_inclusive, method) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (reference or new_reference(), attempt, intent, status, amount, currency.upper(), int(adopted), note,
-             created_at or stamp, stamp, kiosk_id, counter, subtotal, total_tax, int(inclusive))).fetchone()[0]
+             created_at or stamp, stamp, kiosk_id, counter, subtotal, total_tax, int(inclusive),
+             method)).fetchone()[0]
         for t in tax_lines:
             db.execute("INSERT INTO order_taxes (order_id, tax_class, rate, taxable, tax) VALUES (?, ?, ?, ?, ?)",
                        (order_id, t.tax_class, tax.percent(t.rate), t.taxable, t.tax))
@@ -136,6 +137,25 @@ def intent_key(kiosk_id, order):
     (bump_intent_tries), once Stripe has been asked whether an intent was made after all."""
     base = f"{kiosk_id}-{order['attempt']}"
     return base if not order["intent_tries"] else f"{base}-{order['intent_tries']}"
+
+
+def switch_method(db, order_id, method, canceled_intent=None):
+    """The customer pays another way (the card reader, or typing the card): the order forgets its PaymentIntent,
+    which Stripe has canceled, and the next one is made with a new Idempotency-Key. The copies stay held.
+
+    Conditional on the intent it had, so two requests switching at once switch once; the canceled intent is
+    named in the order's note for staff. False if the order changed meanwhile."""
+    if canceled_intent:
+        same, args = "payment_intent = ?", (f"{canceled_intent} canceled: paid another way.", canceled_intent)
+        note = "note = COALESCE(note || ' ', '') || ?, "
+    else:
+        same, args, note = "payment_intent IS NULL", (), ""
+    with transaction(db):
+        return db.execute(
+            f"UPDATE orders SET {note}payment_intent = NULL, method = ?, status = 'pending', last_error = NULL, "
+            "intent_tries = intent_tries + 1, updated_at = ? "
+            f"WHERE id = ? AND status IN ('pending', 'failed') AND {same}",
+            (*args[:1], method, now(), order_id, *args[1:])).rowcount == 1
 
 
 def bump_intent_tries(db, order_id):
@@ -563,14 +583,15 @@ def _finish_day(t):
 
 def day_report(db, first, last=None):
     """Closing the day (or days `first`..`last`): sales, refunds, net, tax per rate, orders and books, first and
-    last sale, in all and per counter. Everything in minor units; the tax is the tax as sold.
+    last sale, in all, per counter and per way to pay (card reader or typed card). Everything in minor units;
+    the tax is the tax as sold.
 
     Sales count on the day they were paid; refunds on the day they were made, against the counter that took
     the order (wherever they were made), their tax apportioned as recorded with each refund."""
     start, end = local_day_bounds(first, last)
-    total, counters, rates = _blank_day(), {}, {}
-    paid = db.execute(f"SELECT id, counter, amount, tax, paid_at FROM orders WHERE paid_at >= ? AND paid_at < ? "
-                      f"AND {SOLD_SQL} ORDER BY paid_at", (start, end)).fetchall()
+    total, counters, methods, rates = _blank_day(), {}, {}, {}
+    paid = db.execute(f"SELECT id, counter, method, amount, tax, paid_at FROM orders WHERE paid_at >= ? "
+                      f"AND paid_at < ? AND {SOLD_SQL} ORDER BY paid_at", (start, end)).fetchall()
     books = {r[0]: r[1] for r in db.execute(
         f"SELECT l.order_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
         f"WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')} GROUP BY l.order_id",
@@ -580,7 +601,8 @@ def day_report(db, first, last=None):
         f"t.order_id WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')}",
         (start, end)).fetchall()
     for order in paid:
-        for t in (total, counters.setdefault(order["counter"] or "", _blank_day())):
+        for t in (total, counters.setdefault(order["counter"] or "", _blank_day()),
+                  methods.setdefault(order["method"], _blank_day())):
             t["orders"] += 1
             t["books"] += books.get(order["id"], 0)
             t["sales"] += order["amount"]
@@ -591,11 +613,13 @@ def day_report(db, first, last=None):
         rate = rates.setdefault((row["tax_class"], row["rate"]), {"taxable": 0, "tax": 0, "tax_refunded": 0})
         rate["taxable"] += row["taxable"]
         rate["tax"] += row["tax"]
-    refunded = db.execute("SELECT r.amount, r.tax, r.taxes, r.order_id, o.counter FROM refunds r JOIN orders o ON "
-                          "o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? AND r.status = 'succeeded'",
+    refunded = db.execute("SELECT r.amount, r.tax, r.taxes, r.order_id, o.counter, o.method FROM refunds r "
+                          "JOIN orders o ON o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? "
+                          "AND r.status = 'succeeded'",
                           (start, end)).fetchall()
     for refund in refunded:
-        for t in (total, counters.setdefault(refund["counter"] or "", _blank_day())):
+        for t in (total, counters.setdefault(refund["counter"] or "", _blank_day()),
+                  methods.setdefault(refund["method"], _blank_day())):
             t["refunds"] += refund["amount"]
             t["tax_refunded"] += refund["tax"]
         order_rates = {r["tax_class"]: r["rate"] for r in taxes(db, refund["order_id"])}
@@ -604,6 +628,7 @@ def day_report(db, first, last=None):
             rates.setdefault(key, {"taxable": 0, "tax": 0, "tax_refunded": 0})["tax_refunded"] += amount
     return {"first_day": first, "last_day": last or first, "total": _finish_day(total),
             "counters": sorted((name, _finish_day(t)) for name, t in counters.items()),
+            "methods": sorted((name, _finish_day(t)) for name, t in methods.items()),
             "rates": [(tax_class, rate, {**r, "net_tax": r["tax"] - r["tax_refunded"]})
                       for (tax_class, rate), r in sorted(rates.items())]}
 

@@ -42,6 +42,31 @@ class Intent:
     last_error: str = ""
     receipt_url: str = ""
     amount_received: int = 0
+    payment_method_types: tuple = ("card",)
+    # For a card read by a card reader: what card networks require on the receipt (see _card_present).
+    card_present: dict = field(default_factory=dict)
+
+
+@dataclass
+class Reader:
+    """The parts of a Stripe Terminal Reader the kiosk uses, with its current action (or none)."""
+
+    id: str
+    label: str
+    status: str  # online or offline
+    device_type: str = ""
+    location: str = ""
+    action: dict = field(default_factory=dict)
+
+    @property
+    def online(self):
+        """True while Stripe can reach the reader."""
+        return self.status == "online"
+
+    def waiting_for(self, intent_id):
+        """The state of the reader's action for this PaymentIntent: in_progress, succeeded, failed, or None."""
+        handed = self.action.get("process_payment_intent") or {}
+        return self.action.get("status") if handed.get("payment_intent") == intent_id else None
 
 
 @dataclass
@@ -69,16 +94,52 @@ def _refund(obj):
                   metadata=dict(data.get("metadata") or {}), created=int(data.get("created") or 0))
 
 
+def _card_present(charge):
+    """What card networks require on an in-person receipt, from Charge.payment_method_details.card_present."""
+    details = ((charge.get("payment_method_details") or {}).get("card_present") or {}) if charge else {}
+    if not details:
+        return {}
+    receipt = details.get("receipt") or {}
+    return {"brand": details.get("brand") or "", "last4": details.get("last4") or "",
+            "application": receipt.get("application_preferred_name") or "",
+            "aid": receipt.get("dedicated_file_name") or "",
+            "response_code": receipt.get("authorization_response_code") or "",
+            "verification": receipt.get("cardholder_verification_method") or "",
+            "read_method": details.get("read_method") or ""}
+
+
 def _intent(obj):
     data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
     error = data.get("last_payment_error") or {}
     charge = data.get("latest_charge")
-    receipt = charge.get("receipt_url") or "" if isinstance(charge, dict) else ""
+    charge = charge if isinstance(charge, dict) else {}
     return Intent(id=data["id"], status=data["status"], amount=int(data["amount"]),
                   currency=str(data["currency"]).upper(), client_secret=data.get("client_secret") or "",
                   metadata=dict(data.get("metadata") or {}), created=int(data.get("created") or 0),
-                  last_error=error.get("message") or "", receipt_url=receipt,
-                  amount_received=int(data.get("amount_received") or 0))
+                  last_error=error.get("message") or "", receipt_url=charge.get("receipt_url") or "",
+                  amount_received=int(data.get("amount_received") or 0),
+                  payment_method_types=tuple(data.get("payment_method_types") or ("card",)),
+                  card_present=_card_present(charge))
+
+
+def _reader(obj):
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    location = data.get("location")
+    return Reader(id=data["id"], label=str(data.get("label") or data["id"]), status=str(data.get("status") or ""),
+                  device_type=str(data.get("device_type") or ""),
+                  location=(location.get("id") if isinstance(location, dict) else location) or "",
+                  action=dict(data.get("action") or {}))
+
+
+# Stripe's Terminal error codes ("Collect card payments", server-driven: handle errors), as a person reads them.
+READER_ERRORS = {
+    "terminal_reader_offline": ("reader_offline", "The card reader is offline. Staff: check that it is switched "
+                                "on and connected to the internet. You can type your card instead."),
+    "terminal_reader_busy": ("reader_busy", "The card reader is busy with another payment. Try again in a moment, "
+                             "or type your card instead."),
+    "terminal_reader_timeout": ("reader_offline", "The card reader did not answer in time. Try again in a moment, "
+                                "or type your card instead."),
+}
 
 
 def _translate(exc):
@@ -100,6 +161,9 @@ def _translate(exc):
                             "idempotency", False, code, status)
     if (status is not None and status >= 500) or isinstance(exc, stripe.APIError):
         return PaymentError(UNAVAILABLE, "server", True, code, status)
+    if code in READER_ERRORS:
+        kind, message = READER_ERRORS[code]
+        return PaymentError(message, kind, True, code, status)
     if isinstance(exc, stripe.InvalidRequestError) and status == 404:
         return PaymentError("Stripe does not know this payment.", "not_found", False, code, status)
     return PaymentError("Stripe could not take this payment request. Staff: see the kiosk log.",
@@ -202,6 +266,42 @@ class Gateway:
         """Every refund in the account created at or after a Unix time (the Dashboard's included), newest first."""
         params = {"limit": 100, "created": {"gte": int(created_gte)}}
         return (_refund(obj) for obj in self._pages(self._client.v1.refunds.list, params))
+
+    # Stripe Terminal, server-driven ("Collect card payments", terminal-sdk-platform=server-driven).
+
+    def reader(self, reader_id):
+        """A Terminal reader with its status and current action."""
+        return _reader(self._call(self._client.v1.terminal.readers.retrieve, reader_id))
+
+    def readers(self):
+        """Every reader registered in the account."""
+        return [_reader(obj) for obj in self._pages(self._client.v1.terminal.readers.list, {"limit": 100})]
+
+    def locations(self):
+        """Every Terminal location as (id, display name)."""
+        return [(obj.id, obj.display_name) for obj in self._pages(self._client.v1.terminal.locations.list,
+                                                                   {"limit": 100})]
+
+    def create_location(self, display_name, address, idempotency_key):
+        """Create a Terminal location (the shop's address); returns its id."""
+        obj = self._call(self._client.v1.terminal.locations.create,
+                         {"display_name": display_name, "address": address}, {"idempotency_key": idempotency_key})
+        return obj.id
+
+    def register_reader(self, registration_code, label, location, idempotency_key):
+        """Register a reader from the code it shows (or simulated-wpe in test mode) at a location."""
+        return _reader(self._call(self._client.v1.terminal.readers.create,
+                                  {"registration_code": registration_code, "label": label, "location": location},
+                                  {"idempotency_key": idempotency_key}))
+
+    def process_on_reader(self, reader_id, intent_id):
+        """Hand a card_present PaymentIntent to the reader, which then waits for a tap, insert or swipe."""
+        return _reader(self._call(self._client.v1.terminal.readers.process_payment_intent, reader_id,
+                                  {"payment_intent": intent_id}))
+
+    def cancel_reader_action(self, reader_id):
+        """Stop the reader waiting for a card (its PaymentIntent is left as it was)."""
+        return _reader(self._call(self._client.v1.terminal.readers.cancel_action, reader_id))
 
     def ping(self):
         """Raise PaymentError unless Stripe answers an authenticated request."""

@@ -6,6 +6,7 @@ import segno
 from markupsafe import Markup
 
 from .i18n import gettext as _
+from .i18n import lazy_gettext as _l
 from .payments import PaymentError
 
 log = logging.getLogger("kiosk.receipts")
@@ -23,17 +24,34 @@ def qr_svg(url):
     return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))  # noqa: S704
 
 
+# Cardholder verification as a card receipt names it (Charge.payment_method_details.card_present.receipt).
+VERIFIED_BY = {"offline_pin": _l("PIN verified"), "online_pin": _l("PIN verified"), "signature": _l("Signature"),
+               "signature_and_online_pin": _l("PIN and signature"), "none": _l("No verification required")}
+
+
+def card_lines(card):
+    """What card networks require on an in-person receipt, as (label, value) pairs; none for a typed card."""
+    if not card:
+        return []
+    lines = [(_("Card"), f"{card['brand'].upper()} •••• {card['last4']}"),
+             (_("Application"), card["application"]), ("AID", card["aid"]),
+             (_("Authorisation response"), card["response_code"]),
+             (_("Verification"), str(VERIFIED_BY.get(card["verification"], card["verification"])))]
+    return [(label, value) for label, value in lines if value]
+
+
 def for_order(gateway, order, intent=None):
-    """The receipt URL and its QR code for a paid order; empty when Stripe cannot be asked right now."""
+    """The receipt URL and its QR code for a paid order, and a card reader's receipt lines; empty when Stripe
+    cannot be asked right now."""
     if intent is None:
         try:
             intent = gateway.retrieve(order["payment_intent"])
         except PaymentError as exc:
             # The order and its lines are in the ledger; only the QR waits for Stripe.
             log.warning("receipt for %s: Stripe unreachable (%s)", order["reference"], exc.kind)
-            return {"receipt_url": "", "receipt_qr": ""}
+            return {"receipt_url": "", "receipt_qr": "", "card_lines": []}
     url = intent.receipt_url
-    return {"receipt_url": url, "receipt_qr": qr_svg(url) if url else ""}
+    return {"receipt_url": url, "receipt_qr": qr_svg(url) if url else "", "card_lines": card_lines(intent.card_present)}
 
 
 def clean_email(raw):

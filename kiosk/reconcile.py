@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from . import orders, tax
+from . import orders, tax, terminal
 from .db import IntegrityError, LedgerUnavailable, connect, get_meta, set_meta
 from .payments import PaymentError
 
@@ -118,7 +118,8 @@ def adopt(db, catalog, intent, counter=None):
                                   inclusive=intent.metadata.get("tax_included") == "yes",
                                   reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
                                   created_at=orders.stamp_of(intent.created), note=" ".join(note),
-                                  kiosk_id=intent.metadata.get("kiosk_id"), counter=counter)
+                                  kiosk_id=intent.metadata.get("kiosk_id"), counter=counter,
+                                  method=terminal.METHOD if terminal.METHOD in intent.payment_method_types else "card")
     orders.settle(db, order, intent, paid_at=orders.stamp_of(intent.created))
     log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
     return orders.get(db, order_id=order["id"])
@@ -131,7 +132,9 @@ def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
     order = orders.get(db, intent=intent.id)
     if order is None:
         by_reference = orders.get(db, reference=intent.metadata.get("order_ref") or "")
-        if by_reference is not None and orders.attach_intent(db, by_reference["id"], intent.id):
+        # A canceled one is not attached: the customer chose another way to pay, and its order waits for that.
+        if by_reference is not None and intent.status != "canceled" and \
+                orders.attach_intent(db, by_reference["id"], intent.id):
             # The kiosk stopped between creating the intent and recording it.
             report.attached.append(by_reference["reference"])
         order = orders.get(db, intent=intent.id)
@@ -150,10 +153,12 @@ def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
     return orders.get(db, order_id=order["id"])
 
 
-def _abandon(db, gateway, intent, order, report):
+def _abandon(db, kiosk, intent, order, report):
     """Cancel an intent nobody paid, then settle its order from what Stripe answers."""
+    if terminal.METHOD in intent.payment_method_types:
+        terminal.release(kiosk, db, intent.id)  # a card reader still showing the amount stops
     # If it moved on (paid, or canceled) since we looked, settle from its state now.
-    intent = gateway.cancel_or_retrieve(intent.id)
+    intent = kiosk.gateway.cancel_or_retrieve(intent.id)
     if order is not None:
         orders.settle(db, order, intent)
     if intent.status == "canceled":
@@ -176,14 +181,14 @@ def sweep(db, kiosk, now=None):
         if order is None and intent.status in ABANDONABLE and intent.created < abandon_before:
             # An intent of ours with no order (a lost ledger): nobody can be paying it any more.
             try:
-                intent = _abandon(db, gateway, intent, None, report)
+                intent = _abandon(db, kiosk, intent, None, report)
             except PaymentError as exc:
                 report.errors.append(f"{intent.id}: {exc.message}")
         listed[intent.id] = intent
 
     for order in orders.open_orders(db, kiosk.kiosk_id):
         try:
-            intent = _settle_open(db, gateway, order, listed, abandon_before, report)
+            intent = _settle_open(db, kiosk, order, listed, abandon_before, report)
         except PaymentError as exc:
             report.errors.append(f"{order['reference']}: {exc.message}")
             log.warning("reconcile %s: %s (%s)", order["reference"], exc.kind, exc.status)
@@ -237,7 +242,7 @@ def sweep_refunds(db, kiosk, now, report):
         report.refunds.append(held["reference"])
 
 
-def _settle_open(db, gateway, order, listed, abandon_before, report):
+def _settle_open(db, kiosk, order, listed, abandon_before, report):
     """Settle one open order from its intent, canceling an abandoned one; returns the intent as it ends up."""
     if not order["payment_intent"]:
         # No intent was ever recorded (and none turned up in the listing): the customer never paid.
@@ -248,7 +253,7 @@ def _settle_open(db, gateway, order, listed, abandon_before, report):
     intent = listed.get(order["payment_intent"])
     if intent is None:
         try:
-            intent = gateway.retrieve(order["payment_intent"])
+            intent = kiosk.gateway.retrieve(order["payment_intent"])
         except PaymentError as exc:
             if exc.kind != "not_found":
                 raise
@@ -258,7 +263,7 @@ def _settle_open(db, gateway, order, listed, abandon_before, report):
     if orders.settle(db, order, intent) != order["status"]:
         report.settled.append(order["reference"])
     if intent.status in ABANDONABLE and intent.created < abandon_before:
-        intent = _abandon(db, gateway, intent, orders.get(db, order_id=order["id"]), report)
+        intent = _abandon(db, kiosk, intent, orders.get(db, order_id=order["id"]), report)
     return intent
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
+METHODS = ("card", "card_present")
 
 
 def _one_of(column, values):
@@ -56,6 +57,8 @@ orders = Table(
     Column("subtotal", Integer),  # the prices added up (amount is what was charged)
     Column("tax", Integer, nullable=False, server_default=text("0")),  # all its tax, as sold
     Column("tax_inclusive", Integer, nullable=False, server_default=text("0")),  # 1: in the prices; 0: added
+    # How it is paid: "card" typed in the Payment Element, or "card_present" on the card reader.
+    Column("method", Text, nullable=False, server_default=text("'card'")),
     CheckConstraint(_one_of("status", STATUSES), name="orders_status_known"),
     CheckConstraint("amount >= 0", name="orders_amount"),
     # Never more refunded than paid, counting refunds Stripe has not confirmed yet.
@@ -65,6 +68,7 @@ orders = Table(
     CheckConstraint("receipt_emails >= 0", name="orders_receipt_emails"),
     CheckConstraint("subtotal >= 0", name="orders_subtotal"),
     CheckConstraint("tax >= 0", name="orders_tax"),
+    CheckConstraint(_one_of("method", METHODS), name="orders_method_known"),
 )
 Index("orders_status", orders.c.status)
 Index("orders_paid_at", orders.c.paid_at)

@@ -49,7 +49,7 @@ def test_new_ledger_is_wal_with_foreign_keys_at_the_latest_version(db):
     if db.dialect == "sqlite":
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert dblib.get_meta(db, "schema_version") == str(dblib.SCHEMA_VERSION) == "6"
+    assert dblib.get_meta(db, "schema_version") == str(dblib.SCHEMA_VERSION) == "7"
     db.execute("SELECT request_key, status, returns FROM refunds")  # the columns every migration added
     with pytest.raises(dblib.IntegrityError):
         db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (999, 'x', 't', 1, 1)")
@@ -67,7 +67,7 @@ def test_migration_from_version_1_keeps_every_order(tmp_path):
     for _ in range(2):  # a second start changes nothing
         dblib.init_db(path)
     conn = dblib.connect(path)
-    assert dblib.get_meta(conn, "schema_version") == "6"
+    assert dblib.get_meta(conn, "schema_version") == str(dblib.SCHEMA_VERSION)
     assert [tuple(r) for r in conn.execute("SELECT reference, amount FROM orders")] == [("BK-OLD1-OLD1", 1299)]
     assert conn.execute("SELECT COUNT(*) FROM webhook_events").fetchone()[0] == 0
     assert "refund_id" in {r[1] for r in conn.execute("PRAGMA table_info(stock_movements)")}

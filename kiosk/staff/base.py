@@ -27,3 +27,12 @@ def localtime_filter(stamp):
     """A ledger timestamp (UTC) as the kiosk's local time."""
     moment = orders.parse_stamp(stamp)
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+PAID_BY = {"card_present": "reader", "card": "typed card"}
+
+
+@bp.app_template_filter("paid_by")
+def paid_by_filter(method):
+    """How an order is paid, as staff say it: "reader" (the card reader) or "typed card" (the payment form)."""
+    return PAID_BY.get(method, method or "")

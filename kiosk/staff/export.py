@@ -10,10 +10,10 @@ from .. import orders
 from ..datadir import make_private, write_private
 from ..db import get_db
 from ..state import current_kiosk
-from .base import bp, localtime_filter, major
+from .base import bp, localtime_filter, major, paid_by_filter
 
 CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
-               "Payment ID", "Over-sold", "Adopted", "Note", "Counter")
+               "Payment ID", "Over-sold", "Adopted", "Note", "Counter", "Paid by")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -54,7 +54,7 @@ def orders_csv(rows, taxes=None):
             major(order["amount_refunded"], order["currency"]), order["currency"],
             sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
             "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "",
-            order["counter"] or "", *tax_cells)])
+            order["counter"] or "", paid_by_filter(order["method"]), *tax_cells)])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
 
 

@@ -15,7 +15,7 @@ import pytest
 from kiosk import create_app, orders
 from kiosk.sessions import digest
 from tests.hardening.helpers import books, ledger
-from tests.support.client import KioskClient
+from tests.support.client import KioskClient, signed_in
 from tests.support.ledger import buy
 from tests.support.settings import SAMPLE, make_settings
 
@@ -30,10 +30,7 @@ def app_in(tmp_path, stripe=None, **env):
 
 
 def staff(app):
-    client = KioskClient(app)
-    client.token()
-    assert client.post("/staff/login", data={"pin": PIN}).status_code == 302
-    return client
+    return signed_in(app, PIN)
 
 
 def modes(folder):

@@ -55,3 +55,11 @@ class KioskClient:
         """Open the checkout page and return the attempt id it embeds."""
         page = self.get("/checkout/").get_data(as_text=True)
         return re.search(r'"attempt": ?"([0-9a-f]+)"', page).group(1)
+
+
+def signed_in(app, pin):
+    """A KioskClient signed in to the staff area with `pin`."""
+    client = KioskClient(app)
+    client.token()  # read from the shop page before signing in: visiting the shop ends a staff session
+    assert client.post("/staff/login", data={"pin": pin}).status_code == 302
+    return client

@@ -9,17 +9,34 @@ import re
 import threading
 import warnings
 
+from tests.support import fakestripe_terminal
+
 with warnings.catch_warnings():
     # localstripe imports an aiohttp API that warns as deprecated.
     warnings.simplefilter("ignore", DeprecationWarning)
     import localstripe.errors as ls_errors
     import localstripe.resources as ls_resources
     import localstripe.server as ls_server
+    import localstripe.webhooks as ls_webhooks
     from aiohttp import web
 
 # Gap: localstripe pickles its whole state to /tmp/localstripe.pickle on every write. Keep it in memory.
 ls_resources.store.dump_to_disk = lambda *a, **k: None
 ls_resources.store.try_load_from_disk = lambda *a, **k: None
+
+
+class _WebhookRegistry(dict):
+    """localstripe's webhook endpoints, iterated over a copy."""
+
+    def values(self):
+        return list(super().values())
+
+
+# Gap (a race, not an API difference): localstripe delivers an event by iterating its live registry of webhook
+# endpoints, awaiting each POST inside the loop, on its own thread. A test that removes its endpoint while an
+# earlier event is mid-delivery then crashes the delivery with "dictionary changed size during iteration" (seen
+# under load). Real Stripe's endpoints are not a dict shared with the test: iterate over a snapshot.
+ls_webhooks._webhooks = _WebhookRegistry(ls_webhooks._webhooks)
 
 # Gap: localstripe rejects `description` and `receipt_email` on PaymentIntents with
 # "400 Unexpected ...". Real Stripe accepts and returns both, so accept and keep them here.
@@ -258,6 +275,7 @@ class FakeStripe:
         self.idempotency = IdempotencyCache()
         self.faults = []
         self.requests = []
+        self.refused_keys = set()
         self._client = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -269,6 +287,11 @@ class FakeStripe:
     @web.middleware
     async def _record_and_fault(self, request, handler):
         self.requests.append((request.method, request.path))
+        # Gap: localstripe accepts any key that starts with sk_. Real Stripe answers 401 to a key it did not
+        # issue, or one revoked or rolled; a test names such keys with refuse_key().
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") in self.refused_keys:
+            return web.json_response({"error": {"type": "invalid_request_error", "message":
+                                                "Invalid API Key provided: sk_test_****"}}, status=401)
         for fault in list(self.faults):
             if fault.matches(request):
                 return await fault.apply(request, handler)
@@ -280,6 +303,8 @@ class FakeStripe:
                                            *ls_server.app.middlewares])
         for route in ls_server.app.router.routes():
             app.router.add_route(route.method, route.resource.canonical, route.handler)
+        # Gap: localstripe has no Terminal; fakestripe_terminal adds locations, simulated readers and their actions.
+        fakestripe_terminal.install(app)
         app.on_response_prepare.extend(ls_server.app.on_response_prepare)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -293,6 +318,7 @@ class FakeStripe:
     def reset(self):
         """Forget every object, cached idempotent response and fault."""
         self.clear_faults()
+        self.refused_keys.clear()
         self._loop.call_soon_threadsafe(ls_resources.store.clear)
         self.idempotency.responses.clear()
         self.requests.clear()
@@ -302,6 +328,10 @@ class FakeStripe:
         fault = Fault(kind, route, idempotency=self.idempotency, **options)
         self.faults.append(fault)
         return fault
+
+    def refuse_key(self, key):
+        """Answer 401 to this secret key from now on, as Stripe does to a revoked or made-up key."""
+        self.refused_keys.add(key)
 
     def clear_faults(self):
         """Stripe is healthy again: remove every fault and end any stall still holding a connection."""
@@ -337,6 +367,27 @@ class FakeStripe:
             return client.v1.payment_intents.confirm(intent_id).status
         except stripe.CardError:
             return client.v1.payment_intents.retrieve(intent_id).status
+
+    def simulated_reader(self, label="Counter reader"):
+        """Register a simulated reader (Stripe's simulated-wpe code) at a new location; returns its tmr_ id."""
+        client = self.client()
+        location = client.v1.terminal.locations.create({"display_name": "Test shop", "address": {
+            "line1": "1 Market Street", "city": "Springfield", "postal_code": "12345", "state": "IL",
+            "country": "US"}})
+        return client.v1.terminal.readers.create({"registration_code": "simulated-wpe", "label": label,
+                                                  "location": location.id}).id
+
+    def tap(self, reader_id, card="4242424242424242"):
+        """The customer taps a card on a simulated reader (Stripe's present_payment_method test helper)."""
+        return self.client().v1.test_helpers.terminal.readers.present_payment_method(
+            reader_id, {"card_present": {"number": card}, "type": "card_present"})
+
+    def set_reader(self, reader_id, **state):
+        """Cut a simulated reader off or hold it busy (offline=True, busy=False, ...)."""
+        import requests
+        r = requests.post(f"{self.url}/_config/terminal/readers/{reader_id}",
+                          data={k: "true" if v else "false" for k, v in state.items()}, timeout=10)
+        r.raise_for_status()
 
     def authenticate(self, intent_id, success=True):
         """Finish (or fail) a 3-D Secure challenge, as the customer would in Stripe's modal."""
