@@ -6,10 +6,11 @@ import time
 import uuid
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from jinja2 import FileSystemBytecodeCache
 
 from . import (
+    catalog_edits,
     checkout,
     datadir,
     db,
@@ -48,10 +49,11 @@ def _install_secret(data_dir, name, make):
 
 
 def prepare_ledger(kiosk):
-    """Make or upgrade the ledger's tables and take stock counts from the catalog; raises LedgerUnavailable."""
+    """Make or upgrade the ledger's tables, put the staff screen's catalog edits on top of the file, and take
+    stock counts from the catalog; raises LedgerUnavailable."""
     db.init_db(kiosk.ledger.url)
     with kiosk.ledger.connect() as conn:
-        orders.sync_stock(conn, kiosk.catalog.books)
+        catalog_edits.refresh(kiosk, conn)
         orders.claim_orders(conn, kiosk.kiosk_id, kiosk.settings.counter_name)
     kiosk.ledger_ready = True
 
@@ -116,6 +118,21 @@ def create_app(test_config=None):
             with contextlib.suppress(db.LedgerUnavailable):  # the request says what it can; browsing works
                 prepare_ledger(kiosk)
     sessions.init_app(app, datadir.private_file(settings.data_dir / "sessions.sqlite3"))
+
+    @app.before_request
+    def upload_limit():
+        # The few staff forms that take files (a catalog, covers) say how much in `max_upload`; every other
+        # request keeps MAX_CONTENT_LENGTH. Set before the CSRF check reads the form.
+        limit = getattr(app.view_functions.get(request.endpoint), "max_upload", None)
+        if limit:
+            request.max_content_length = limit
+
+    @app.before_request
+    def catalog_from_other_counters():
+        # Books edited at another counter (or before a restart) reach this one within 15 s.
+        if kiosk.ledger_ready and kiosk.check_catalog_now():
+            with contextlib.suppress(db.LedgerUnavailable):
+                catalog_edits.follow_other_counters(kiosk, db.get_db())
     security.init_app(app)
     views.init_app(app)
     i18n.init_app(app, settings.locale)

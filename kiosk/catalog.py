@@ -52,7 +52,9 @@ class CatalogWarning:
     message: str
 
     def __str__(self):
-        where = f"{self.file}, line {self.line}" + (f", column {self.column}" if self.column else "")
+        # Line 0: not a row of a file (a book edited on the staff screen).
+        where = self.file + (f", line {self.line}" if self.line else "") + (f", column {self.column}" if self.column
+                                                                            else "")
         return f"{where}: {self.message}"
 
 
@@ -159,6 +161,8 @@ class Catalog:
     books: list
     warnings: list = field(default_factory=list)
     skipped: int = 0
+    hidden: set = field(default_factory=set)  # ISBN-13s hidden on the staff screen (not on sale)
+    edited: set = field(default_factory=set)  # ISBN-13s whose book comes from the staff screen, not the file
 
     def __post_init__(self):
         self.books.sort(key=lambda b: (fold(b.title), b.isbn13))
@@ -367,3 +371,63 @@ def _parse(path, reader, currency, encoding_note, tax_classes):
         raise CatalogError(f"The catalog {path} has no valid book rows, so the kiosk cannot start. "
                            f"Fix the rows and start again. {detail}")
     return Catalog(path=path, currency=currency, books=books, warnings=warnings, skipped=skipped)
+
+
+MAX_UPLOAD = 8 * 1024 * 1024  # a 100k-title catalog is about 6 MB
+
+
+def parse_upload(name, data, currency, tax_classes=()):
+    """A catalog from an uploaded file's bytes, checked like the file on disk; CatalogError when unusable.
+
+    Unlike a file on disk (read as Windows-1252 when it is not UTF-8), an upload that is not UTF-8 is refused:
+    the person uploading can save it again as CSV UTF-8, and accents then come out right."""
+    if len(data) > MAX_UPLOAD:
+        raise CatalogError(f"{name} is larger than {MAX_UPLOAD // (1024 * 1024)} MB. Split it, or remove the "
+                           "description column, and upload it again.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise CatalogError(f"{name} is not UTF-8 (line {line} has a character it cannot read). In the "
+                           "spreadsheet, save it as 'CSV UTF-8' and upload it again.") from None
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        raise CatalogError(f"{name} is empty. Add a header row '{','.join(REQUIRED)}' and one row per book.")
+    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    return _parse(Path(name), csv.reader(lines, delimiter=delimiter), currency, None, tax_classes)
+
+
+def check_book(fields, currency, tax_classes=()):
+    """A Book from a staff form's fields (the CSV's column names), by the CSV's own rules, and what is wrong
+    with them as {column: message} (empty when the book is good)."""
+    problems = {}
+
+    def warn(column, message):
+        problems[column] = message
+
+    cells = [str(fields.get(name, "") or "").strip() for name in REQUIRED + OPTIONAL]
+    book = _parse_row(cells, tuple, currency, exponent(currency), {}, warn, tax_classes)
+    return (book if not problems else None), problems
+
+
+def with_entries(base, entries):
+    """The catalog file's books with the staff screen's entries on top: an entry replaces its ISBN's book or
+    adds one, and a hidden entry takes its book off sale. Entries priced in another currency are set aside."""
+    books = {b.isbn13: b for b in base.books}
+    warnings = list(base.warnings)
+    hidden = set()
+    for e in entries:
+        if e["currency"] != base.currency:
+            warnings.append(CatalogWarning(f"ISBN {e['isbn']} (edited on screen)", 0, "price",
+                                           f"priced in {e['currency']}, but the shop sells in {base.currency}; "
+                                           "edit its price again to sell it."))
+            continue
+        was = books.pop(e["isbn"], None)
+        if e["hidden"]:
+            hidden.add(e["isbn"])
+            continue
+        books[e["isbn"]] = Book(isbn=was.isbn if was else e["isbn"], isbn13=e["isbn"], title=e["title"],
+                                author=e["author"], price=e["price"], stock=e["stock"], cover=e["cover"],
+                                description=e["description"], category=e["category"], tax_class=e["tax_class"])
+    return Catalog(path=base.path, currency=base.currency, books=list(books.values()), warnings=warnings,
+                   skipped=base.skipped, hidden=hidden, edited={e["isbn"] for e in entries})

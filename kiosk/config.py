@@ -63,6 +63,7 @@ class Settings:
     data_dir: Path = None
     payment_methods: tuple = ("card",)
     staff_pin: str = ""
+    staff_pin_hash: str = ""  # KIOSK_STAFF_PIN_HASH, written by the set-up screen (pin.py); wins over a plain PIN
     terminal_reader: str = ""  # STRIPE_TERMINAL_READER: the card reader (tmr_...) offered at checkout
     print_receipts: bool = False
     reconcile_seconds: int = 60
@@ -79,6 +80,8 @@ class Settings:
     stripe_timeout: float = 20.0
     stripe_retries: int = 2
     env_file: Path = None
+    # The environment the settings were read with (None: os.environ), so a save on screen reads them the same way.
+    overrides: dict = None
     problems: list = field(default_factory=list)
 
     @property
@@ -86,6 +89,11 @@ class Settings:
         """True when both keys are present and consistent, and nothing else stops payments (a bad tax rate)."""
         return not check_keys(self.secret_key, self.publishable_key) and \
             not any(p.blocks_payments for p in self.problems)
+
+    @property
+    def has_pin(self):
+        """True when a staff PIN is configured, plain or hashed."""
+        return bool(self.staff_pin or self.staff_pin_hash)
 
     @property
     def tax_label(self):
@@ -154,6 +162,11 @@ def check_keys(secret, publishable):
     return problems
 
 
+def known_currency(code):
+    """True for a three-letter ISO currency code Babel (and so Stripe) knows."""
+    return len(code) == 3 and get_currency_name(code.upper(), locale="en") != code.upper()
+
+
 def _int(values, name, default, problems, minimum=0):
     raw = values.get(name, "")
     if raw == "":
@@ -180,7 +193,7 @@ def load_settings(environ=None, env_file=None):
                                 "Stripe secret key and the staff PIN.", f"Run: chmod 600 {env_file}", warning=True))
     values.update(os.environ if environ is None else environ)
     values = {k: (v or "").strip() for k, v in values.items()}
-    s = Settings(env_file=env_file)  # every default is written once, in Settings
+    s = Settings(env_file=env_file, overrides=None if environ is None else dict(environ))  # defaults: in Settings
     s.secret_key = values.get("STRIPE_SECRET_KEY", "")
     s.publishable_key = values.get("STRIPE_PUBLISHABLE_KEY", "")
     problems += check_keys(s.secret_key, s.publishable_key)
@@ -195,7 +208,7 @@ def load_settings(environ=None, env_file=None):
         s.terminal_reader = reader
 
     currency = (values.get("KIOSK_CURRENCY") or s.currency).upper()
-    if get_currency_name(currency, locale="en") == currency or len(currency) != 3:
+    if not known_currency(currency):
         problems.append(Problem("KIOSK_CURRENCY", f"{currency!r} is not a currency code Stripe knows.",
                                 "Use a three-letter ISO code such as usd, eur, gbp or jpy.", fatal=True))
     s.currency = currency
@@ -241,6 +254,7 @@ def load_settings(environ=None, env_file=None):
     methods = tuple(m.strip() for m in values.get("KIOSK_PAYMENT_METHODS", "").split(",") if m.strip())
     s.payment_methods = methods or s.payment_methods
     s.staff_pin = values.get("KIOSK_STAFF_PIN", "")
+    s.staff_pin_hash = values.get("KIOSK_STAFF_PIN_HASH", "")
     # Shops with a receipt printer get a Print button on the confirmation (80 mm print layout).
     s.print_receipts = values.get("KIOSK_PRINT_RECEIPTS", "").lower() in ("1", "true", "yes", "on")
     s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", s.reconcile_seconds, problems, minimum=5)

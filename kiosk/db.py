@@ -20,7 +20,7 @@ from typing import ClassVar
 from flask import current_app, g
 
 log = logging.getLogger("kiosk.db")
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Forward migrations of an SQLite ledger, applied in order to one older than SCHEMA_VERSION (version 1 is
 # the first release's schema). Each only adds: never DROP or rewrite the order log. A new ledger, and every
 # PostgreSQL one, is made at the latest version from schema.py.
@@ -100,6 +100,34 @@ MIGRATIONS = {
     7: [
         # Which way each order was paid: a card typed in the Payment Element, or the card reader (card_present).
         "ALTER TABLE orders ADD COLUMN method TEXT NOT NULL DEFAULT 'card' CHECK (method IN ('card', 'card_present'))",
+    ],
+    8: [
+        # Books added, edited or hidden from the staff screen, applied on top of the catalog file at every
+        # counter sharing the ledger; and the audit list of what staff changed, when, at which counter.
+        """CREATE TABLE IF NOT EXISTS catalog_entries (
+            isbn TEXT PRIMARY KEY,
+            title TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 300),
+            author TEXT NOT NULL CHECK (length(author) BETWEEN 1 AND 200),
+            price INTEGER NOT NULL CHECK (price >= 0),
+            stock INTEGER NOT NULL CHECK (stock >= 0),
+            cover TEXT NOT NULL DEFAULT '',
+            description TEXT NOT NULL DEFAULT '',
+            category TEXT NOT NULL DEFAULT '',
+            tax_class TEXT NOT NULL DEFAULT 'standard',
+            currency TEXT NOT NULL,
+            hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1)),
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kiosk_id TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            area TEXT NOT NULL CHECK (area IN ('setup', 'settings', 'catalog', 'stock')),
+            what TEXT NOT NULL CHECK (length(what) BETWEEN 1 AND 2000),
+            isbn TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
     ],
 }
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from . import isbn as isbnlib
 from . import tax
-from .db import IntegrityError, LedgerUnavailable, transaction
+from .db import IntegrityError, LedgerUnavailable, get_meta, set_meta, transaction
 from .money import exponent
 
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
@@ -699,3 +699,72 @@ def orders_between(db, first, last):
                            "WHERE o.created_at >= ? AND o.created_at < ? ORDER BY l.title", (start, end)):
         by_order.setdefault(line["order_id"], []).append(line)
     return [(order, by_order.get(order["id"], [])) for order in found]
+
+
+# --- The catalog edited on the staff screen, and the audit list of staff changes ----------------------------------
+
+ENTRY_FIELDS = ("isbn", "title", "author", "price", "stock", "cover", "description", "category", "tax_class",
+                "currency", "hidden")
+
+
+def catalog_entries(db):
+    """Every book added, edited or hidden on the staff screen (applied on top of the catalog file)."""
+    return db.execute("SELECT * FROM catalog_entries ORDER BY isbn").fetchall()
+
+
+def catalog_version(db):
+    """A token that changes with every catalog edit, so each counter knows when to load the entries again."""
+    return get_meta(db, "catalog_version", "")
+
+
+def _audit(db, who, area, what, isbn=None):
+    """One line of the audit list, in the caller's transaction; `who` is (kiosk_id, counter name)."""
+    db.execute("INSERT INTO audit_log (at, kiosk_id, counter, area, what, isbn) VALUES (?, ?, ?, ?, ?, ?)",
+               (now(), who[0], who[1], area, what[:2000], isbn))
+
+
+def record_audit(db, who, area, what):
+    """Add a line to the audit list on its own (a change kept outside the ledger, such as the settings file)."""
+    with transaction(db):
+        _audit(db, who, area, what)
+
+
+def save_catalog_entries(db, entries, who, what):
+    """Write entries (dicts of ENTRY_FIELDS) and their audit line in one transaction; returns the new version.
+
+    Stock is not touched here: sync_stock takes each entry's count as the catalog file's count would be taken,
+    once, at whichever counter loads it first (so a crash between the two is made good at the next load)."""
+    version = secrets.token_hex(8)
+    stamp = now()
+    columns = ", ".join(ENTRY_FIELDS)
+    updates = ", ".join(f"{f} = excluded.{f}" for f in ENTRY_FIELDS[1:])
+    with transaction(db):
+        for entry in entries:
+            db.execute(f"INSERT INTO catalog_entries ({columns}, updated_at) VALUES ({', '.join('?' * 12)}) "
+                       f"ON CONFLICT (isbn) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
+                       (*(entry[f] for f in ENTRY_FIELDS), stamp))
+        _audit(db, who, "catalog", what, entries[0]["isbn"] if len(entries) == 1 else None)
+        set_meta(db, "catalog_version", version)
+    return version
+
+
+def count_shelf(db, isbn, count, note, who):
+    """Set a book's copies on hand from the staff screen, with its audit line, in one transaction; returns the
+    change. The row stays locked until written, so a sale at another counter meanwhile is never undone."""
+    if count < 0:
+        raise LedgerError("Copies on hand cannot be below zero.")
+    with transaction(db):
+        row = db.execute(f"SELECT on_hand FROM stock WHERE isbn = ?{db.for_update}", (isbn,)).fetchone()
+        delta = count - (row["on_hand"] if row else 0)
+        if delta:
+            _move_stock(db, isbn, delta, "adjust", note=note[:200])
+            _audit(db, who, "stock", f"{note}: {count} on hand ({delta:+d})", isbn)
+    return delta
+
+
+def audit_list(db, page=1, size=25):
+    """The audit list, newest first, one page of it, and how many lines there are."""
+    total = db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    rows = db.execute("SELECT * FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (size, (max(1, page) - 1) * size)).fetchall()
+    return rows, total

@@ -160,3 +160,42 @@ webhook_events = Table(
     Column("payment_intent", Text),
     Column("received_at", Text, nullable=False),
 )
+
+# Books added, edited or hidden on the staff screen: each row replaces the catalog file's book with that ISBN
+# (or adds one) at every counter; `stock` is the count the entry brought, as catalog_qty is for the file.
+catalog_entries = Table(
+    "catalog_entries", metadata,
+    Column("isbn", Text, primary_key=True),  # ISBN-13
+    Column("title", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("price", Integer, nullable=False),  # minor units of the shop currency
+    Column("stock", Integer, nullable=False),
+    Column("cover", Text, nullable=False, server_default=text("''")),
+    Column("description", Text, nullable=False, server_default=text("''")),
+    Column("category", Text, nullable=False, server_default=text("''")),
+    Column("tax_class", Text, nullable=False, server_default=text("'standard'")),
+    Column("currency", Text, nullable=False),  # the price's currency: a later KIOSK_CURRENCY change sets it aside
+    Column("hidden", Integer, nullable=False, server_default=text("0")),  # 1: not on sale
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint("length(title) BETWEEN 1 AND 300", name="catalog_entries_title"),
+    CheckConstraint("length(author) BETWEEN 1 AND 200", name="catalog_entries_author"),
+    CheckConstraint("price >= 0", name="catalog_entries_price"),
+    CheckConstraint("stock >= 0", name="catalog_entries_stock"),
+    CheckConstraint("hidden IN (0, 1)", name="catalog_entries_hidden"),
+)
+
+# What staff changed from the screen (settings, the catalog, counts), when, and at which counter. Never secrets.
+AUDIT_AREAS = ("setup", "settings", "catalog", "stock")
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("kiosk_id", Text, nullable=False),
+    Column("counter", Text, nullable=False),
+    Column("area", Text, nullable=False),
+    Column("what", Text, nullable=False),
+    Column("isbn", Text),
+    CheckConstraint(_one_of("area", AUDIT_AREAS), name="audit_log_area"),
+    CheckConstraint("length(what) BETWEEN 1 AND 2000", name="audit_log_what"),
+)
+Index("audit_log_at", audit_log.c.at)

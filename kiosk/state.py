@@ -14,6 +14,10 @@ class Kiosk:
     def __init__(self, settings, catalog, kiosk_id, clock=time.time):
         self.settings = settings
         self.catalog = catalog
+        # The catalog file as loaded, before the staff screen's entries (catalog_edits.py) go on top of it,
+        # and the ledger's catalog version those entries had.
+        self.file_catalog = catalog
+        self.catalog_version = None
         self.kiosk_id = kiosk_id
         # Wall-clock time for the staff PIN lockout and idle lock; create_app(test_config) may pass its own.
         self.clock = clock
@@ -28,8 +32,9 @@ class Kiosk:
         # prepared by a later request, a few seconds apart).
         self.ledger = None
         self.ledger_ready = False
-        self._ledger_tried = 0.0
+        self._last_tries = {}  # what _due() last said yes to, and when
         self._gateway = None
+        self.background = False  # start_background() ran: a reconciler made later starts at once
         self._locks = {}
         self._locks_guard = threading.Lock()
 
@@ -43,16 +48,30 @@ class Kiosk:
                     self._gateway = Gateway(s.secret_key, s.api_base, s.stripe_timeout, s.stripe_retries)
         return self._gateway
 
+    def replace_settings(self, settings):
+        """Use settings saved on the staff screen from the next request on; the gateway is made again from them."""
+        with self._locks_guard:
+            self.settings = settings
+            self._gateway = None
+
+    def _due(self, what, every):
+        now = time.monotonic()
+        if now - self._last_tries.get(what, float("-inf")) < every:
+            return False
+        self._last_tries[what] = now
+        return True
+
+    def check_catalog_now(self, every=15.0):
+        """True at most once every `every` seconds: time to see whether another counter edited the catalog."""
+        return self._due("catalog", every)
+
     def retry_ledger_now(self, every=5.0):
         """True at most once every `every` seconds: time to try preparing the ledger again."""
-        now = time.monotonic()
-        if now - self._ledger_tried < every:
-            return False
-        self._ledger_tried = now
-        return True
+        return self._due("ledger", every)
 
     def start_background(self):
         """Start what runs beside the requests (the reconciler's timer); the entry points call this."""
+        self.background = True
         if self.reconciler is not None:
             self.reconciler.start()
 

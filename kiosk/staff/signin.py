@@ -3,6 +3,8 @@ import hmac
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 
+from .. import pin as pinlib
+from ..configure import first_run_open
 from ..db import get_db, get_meta, set_meta, transaction
 from ..sessions import SessionEnded, store
 from ..state import current_kiosk
@@ -14,6 +16,8 @@ LOCK_SECONDS = 5 * 60
 IDLE_SECONDS = 5 * 60
 MIN_PIN = 4
 OPEN_ENDPOINTS = ("staff.index", "staff.login", "staff.lock")
+# Open without a PIN only while the kiosk has no PIN and no Stripe keys (the first run).
+SETUP_ENDPOINTS = ("staff.setup",)
 
 
 def clock():
@@ -23,7 +27,11 @@ def clock():
 
 def pin_problem():
     """Why the staff area cannot open (no PIN, or one too short to protect refunds), or None."""
-    pin = current_kiosk().settings.staff_pin
+    settings = current_kiosk().settings
+    if settings.staff_pin_hash:
+        return None if pinlib.well_formed(settings.staff_pin_hash) else \
+            "KIOSK_STAFF_PIN_HASH is not a PIN hash this kiosk wrote, so the staff area stays locked."
+    pin = settings.staff_pin
     if not pin:
         return "No staff PIN is set, so the staff area stays locked."
     if len(pin) < MIN_PIN:
@@ -52,7 +60,8 @@ def leave_staff_area():
 @bp.before_request
 def guard():
     """Every staff page but the sign-in needs a PIN set and a live staff session."""
-    if request.endpoint in OPEN_ENDPOINTS:
+    if request.endpoint in OPEN_ENDPOINTS or (request.endpoint in SETUP_ENDPOINTS and
+                                              first_run_open(current_kiosk().settings)):
         return None
     if pin_problem():
         return render_template("staff/no_pin.html", problem=pin_problem()), 403
@@ -76,6 +85,14 @@ def _lockout(db, now):
     return min(LOCK_SECONDS, max(0, until - now)), int(get_meta(db, "staff_pin_failures", 0))
 
 
+def pin_matches(typed):
+    """True when `typed` is the staff PIN: its salted hash when there is one, else the plain KIOSK_STAFF_PIN."""
+    settings = current_kiosk().settings
+    if settings.staff_pin_hash:
+        return pinlib.verify(typed, settings.staff_pin_hash)
+    return hmac.compare_digest(typed.encode(), settings.staff_pin.encode())
+
+
 def check_pin(db, pin):
     """Compare a PIN in constant time, counting wrong tries in the ledger; returns (ok, message, locked)."""
     now = clock()
@@ -83,7 +100,7 @@ def check_pin(db, pin):
         locked, failures = _lockout(db, now)
         if locked:
             return False, f"Too many wrong PINs. Try again in {-(-int(locked) // 60)} minutes.", True
-        if hmac.compare_digest(pin.encode(), current_kiosk().settings.staff_pin.encode()):
+        if pin_matches(pin):
             set_meta(db, "staff_pin_failures", 0)
             return True, "", False
         failures += 1
@@ -99,7 +116,9 @@ def check_pin(db, pin):
 
 @bp.get("/")
 def index():
-    """The sign-in, or today's takings for signed-in staff."""
+    """The sign-in, or today's takings for signed-in staff; the set-up form on a kiosk not set up yet."""
+    if first_run_open(current_kiosk().settings):
+        return redirect(url_for("staff.setup"))
     if pin_problem():
         return render_template("staff/no_pin.html", problem=pin_problem()), 403
     if not signed_in():

@@ -1,8 +1,8 @@
-"""The kiosk itself: the catalog file and its reload, a check with Stripe now, and closing the kiosk."""
+"""The kiosk itself: reloading the catalog file, a check with Stripe now, and closing the kiosk."""
 from flask import flash, redirect, render_template, session, url_for
 
-from .. import orders
-from ..catalog import CatalogError, load_catalog
+from .. import catalog_edits
+from ..catalog import CatalogError
 from ..db import get_db
 from ..reconcile import last_check
 from ..sessions import store
@@ -10,24 +10,16 @@ from ..state import current_kiosk
 from .base import bp, log
 
 
-@bp.get("/catalog")
-def catalog_page():
-    """The catalog file, its load warnings, and the reload button."""
-    return render_template("staff/catalog.html", catalog=current_kiosk().catalog)
-
-
 @bp.post("/catalog/reload")
 def catalog_reload():
     """Read the catalog file again; a file with no valid rows leaves the current catalog in place."""
     k = current_kiosk()
     try:
-        fresh = load_catalog(k.settings.catalog_path, k.settings.currency, k.settings.tax_rates)
+        fresh = catalog_edits.reload_file(k, get_db())
     except CatalogError as exc:
         flash(f"The catalog was not reloaded, and the kiosk keeps selling the {len(k.catalog.books)} books it had. "
               f"{exc}", "error")
         return redirect(url_for("staff.catalog_page"))
-    orders.sync_stock(get_db(), fresh.books)
-    k.catalog = fresh
     for warning in fresh.warnings:
         log.warning("catalog: %s", warning)
     flash(f"Catalog reloaded: {len(fresh.books)} books, {len(fresh.warnings)} warnings.", "info")

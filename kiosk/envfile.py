@@ -1,0 +1,103 @@
+"""Writing `.env` from the screen: the keys changed in place, every other line kept, owner-only, atomically."""
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+# One save at a time in this process; revision() catches a save made meanwhile by another screen or process.
+_lock = threading.Lock()
+
+
+class EnvFileError(Exception):
+    """The settings file cannot be written; the message says what to do. The file is left as it was."""
+
+
+class StaleRevision(EnvFileError):
+    """The file changed since the form was opened (someone else saved): nothing was written."""
+
+
+def read_text(path):
+    """The file's text, '' when there is none."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def revision(path):
+    """A short fingerprint of the file as it is now, carried by a form so a second save cannot undo the first."""
+    return hashlib.sha256(read_text(path).encode()).hexdigest()[:16]
+
+
+def quote(value):
+    """A value as python-dotenv reads it back exactly: single quotes, with backslash and quote escaped."""
+    # python-dotenv expands ${NAME} even inside single quotes, and has no escape for it.
+    value = re.sub(r"[\r\n]+", " ", str(value)).replace("${", "$ {")
+    if re.fullmatch(r"[A-Za-z0-9_.,:/@+-]*", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def updated(text, changes):
+    """`text` with each KEY=… line of `changes` replaced in place and the new keys appended at the end."""
+    left = dict(changes)
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        found = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if found and found[1] in changes:
+            key = found[1]
+            # A key written twice: the last line counts for dotenv, so each line gets the new value.
+            lines[i] = f"{key}={quote(changes[key])}"
+            left.pop(key, None)
+    if left:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines.append("# Saved from the kiosk's own screen")
+        lines += [f"{key}={quote(value)}" for key, value in left.items()]
+    return "\n".join(lines) + "\n"
+
+
+def save(path, changes, expected_revision=None):
+    """Write `changes` into the file at `path`; returns the text it had before (to put back if need be).
+
+    Raises StaleRevision when the file is not the one the form was opened on, EnvFileError when it cannot be
+    written; either way the file is untouched. The new file replaces the old in one rename, after an fsync,
+    so a power cut leaves one or the other, never half."""
+    path = Path(path)
+    with _lock:
+        before = read_text(path)
+        if expected_revision is not None and expected_revision != revision(path):
+            raise StaleRevision("Someone else saved the settings while this form was open. Nothing was saved: "
+                                "the form now shows what they saved; make your change again.")
+        write(path, updated(before, changes))
+        return before
+
+
+def write(path, text):
+    """Replace the file with `text`, owner-only (0600), atomically; raises EnvFileError."""
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        if os.name == "posix":
+            os.chmod(path, 0o600)
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)  # the rename itself survives a power cut
+            finally:
+                os.close(folder)
+    except OSError as exc:
+        raise EnvFileError(f"Could not save the settings to {path}: {exc.strerror or exc}. Nothing was changed. "
+                           "Let the kiosk's user write that folder (or set KIOSK_ENV_FILE to a file it may "
+                           "write), then save again.") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
