@@ -18,6 +18,8 @@ libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxc
 # Building the executable: binutils (PyInstaller reads and strips libraries), Tcl/Tk for its start-up splash;
 # Xvfb and xwininfo let bench/bench_executable.py time the splash on a virtual screen.
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS libtcl8.6 libtk8.6 xvfb x11-utils"
+# Linux single file (packaging/pack.py): a C compiler and libzstd for the launcher stub, the zstd program to pack.
+[ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS gcc libc6-dev libzstd-dev zstd"
 # The accessibility audit injects axe-core from npm (tests/node): Debian's Node.js where there is none.
 [ "$DEV" = 1 ] && ! command -v npm >/dev/null && APT_PKGS="$APT_PKGS nodejs npm"
 

@@ -1,5 +1,10 @@
 """The single executable: build dist/kiosk with build.spec, then run it headless against localstripe and windowed.
 
+On Linux dist/kiosk is packaging/kstub.c's launcher with the one-folder build appended (packaging/pack.py): it
+unpacks once per build into the user's cache folder and runs the kiosk from there. Every test here shares one
+temporary XDG_CACHE_HOME (`shared_cache`), so the build is unpacked once per run; the tests of the cache itself
+(damage, races, permissions) use caches of their own.
+
 The build takes minutes, so it is skipped when dist/kiosk is newer than every source it bundles (repeated local
 runs); a clean clone, as in CI, has no dist/ and always builds.
 """
@@ -9,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -19,7 +25,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / "dist" / ("kiosk.exe" if sys.platform == "win32" else "kiosk")
-SOURCES = ["build.spec", "requirements.txt", "requirements-dev.txt", "kiosk", "webui", "sample_catalog", "translations"]
+SOURCES = ["build.spec", "packaging", "requirements.txt", "requirements-dev.txt", "kiosk", "webui", "sample_catalog",
+           "translations"]
+sys.path.insert(0, str(ROOT / "packaging"))
+import pack  # noqa: E402 - packaging/pack.py: reads the build hash from the trailer
 
 
 def newest_source():
@@ -86,11 +95,18 @@ def install(tmp_path, executable, stripe_server):
     return exe
 
 
-def exe_env(tmp_path, **extra):
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """XDG_CACHE_HOME for every test of this module that does not test the cache itself: unpacked once."""
+    return tmp_path_factory.mktemp("kiosk-cache")
+
+
+def exe_env(tmp_path, cache, **extra):
     """No developer settings leak in; the data folder comes from platformdirs under a temporary home."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KIOSK_", "STRIPE_", "QT", "DISPLAY", "WAYLAND_DISPLAY", "_PYI", "_MEI"))}
-    env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "xdg"), TMPDIR=str(tmp_path), **extra)
+           if not k.startswith(("KIOSK_", "STRIPE_", "QT", "DISPLAY", "WAYLAND_DISPLAY", "_PYI", "_MEI", "XDG_"))}
+    env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "xdg"), XDG_CACHE_HOME=str(cache),
+               TMPDIR=str(tmp_path), **extra)
     return env
 
 
@@ -127,9 +143,9 @@ def stop(proc):
     return proc.returncode, out, err
 
 
-def test_check_from_the_executable(install, tmp_path, stripe_server):
-    proc = subprocess.run([str(install), "--check"], cwd=tmp_path, env=exe_env(tmp_path), capture_output=True,
-                          text=True, timeout=300)
+def test_check_from_the_executable(install, tmp_path, shared_cache, stripe_server):
+    proc = subprocess.run([str(install), "--check"], cwd=tmp_path, env=exe_env(tmp_path, shared_cache),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"Configuration file: {install.parent / '.env'}" in proc.stdout
     assert "Configuration: valid" in proc.stdout
@@ -139,20 +155,21 @@ def test_check_from_the_executable(install, tmp_path, stripe_server):
     assert f"data folder {data_dir(tmp_path)}" in proc.stdout
 
 
-def test_check_from_the_executable_fails_when_stripe_is_down(install, tmp_path):
+def test_check_from_the_executable_fails_when_stripe_is_down(install, tmp_path, shared_cache):
     env_file = install.parent / ".env"
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env_file.write_text(re.sub(r"STRIPE_API_BASE=\S+", f"STRIPE_API_BASE={closed}", env_file.read_text()))
-    proc = subprocess.run([str(install), "--check"], cwd=tmp_path, env=exe_env(tmp_path), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([str(install), "--check"], cwd=tmp_path, env=exe_env(tmp_path, shared_cache),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert f"Stripe: no answer from {closed}" in proc.stdout
 
 
-def test_headless_executable_sells_a_book(install, tmp_path, stripe_server):
+def test_headless_executable_sells_a_book(install, tmp_path, shared_cache, stripe_server):
     port = free_port()
     proc = subprocess.Popen([str(install), "--headless", "--port", str(port)], cwd=tmp_path,
-                            env=exe_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=exe_env(tmp_path, shared_cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         http = requests.Session()
@@ -188,8 +205,8 @@ def test_headless_executable_sells_a_book(install, tmp_path, stripe_server):
     assert not list(tmp_path.glob("_MEI*")), "the unpack folder was left behind"
 
 
-def test_windowed_executable_loads_the_shop(install, tmp_path):
-    env = exe_env(tmp_path, QT_QPA_PLATFORM="offscreen", QTWEBENGINE_DISABLE_SANDBOX="1")
+def test_windowed_executable_loads_the_shop(install, tmp_path, shared_cache):
+    env = exe_env(tmp_path, shared_cache, QT_QPA_PLATFORM="offscreen", QTWEBENGINE_DISABLE_SANDBOX="1")
     proc = subprocess.Popen([str(install)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     log = data_dir(tmp_path) / "logs" / "kiosk.log"
@@ -205,3 +222,225 @@ def test_windowed_executable_loads_the_shop(install, tmp_path):
     assert "exit confirmed" in text and "kiosk window closed" in text
     assert "could not find the translation file" not in err
     assert not list(tmp_path.glob("_MEI*")), "the unpack folder was left behind"
+
+
+# ---- the single file's launcher (packaging/kstub.c): the cache it unpacks into ----
+
+APP_DIR = "book-counter-kiosk"
+
+
+def launch(exe, tmp_path, cache, *args, **env):
+    """Run the single file to the end (default `--help`: Python starts, argparse answers, nothing else)."""
+    return subprocess.run([str(exe), *(args or ["--help"])], cwd=tmp_path, env=exe_env(tmp_path, cache, **env),
+                          capture_output=True, text=True, timeout=300)
+
+
+def build_folder(exe, cache):
+    """Where `exe` unpacks: <cache>/book-counter-kiosk/<the SHA-256 in its trailer>."""
+    return cache / APP_DIR / pack.read_trailer(exe)[2]
+
+
+def started(proc):
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "usage: kiosk" in proc.stdout
+
+
+def tree(folder):
+    """Every path under `folder`, relative; symlinks not followed."""
+    return {str(Path(root, name).relative_to(folder)) for root, dirs, files in os.walk(folder) for name in dirs + files}
+
+
+def snapshot(folder):
+    """What changes when a folder is unpacked again: its inode, and its marker's inode and time."""
+    marker = (folder / ".kiosk-complete").stat()
+    return folder.stat().st_ino, marker.st_ino, marker.st_mtime_ns
+
+
+def test_the_single_file_unpacks_once_per_build_and_reuses_it(install, tmp_path, shared_cache):
+    offset, size, sha = pack.read_trailer(install)
+    assert offset + size + pack.TRAILER.size == install.stat().st_size
+    assert offset < 1_000_000, "the launcher stub should be small; the rest is the payload"
+    started(launch(install, tmp_path, shared_cache))
+    folder = build_folder(install, shared_cache)
+    assert (folder / "kiosk").is_file() and (folder / "_internal").is_dir()
+    # One build, nothing half unpacked beside it; the marker lists every entry unpacked.
+    assert sorted(p.name for p in (shared_cache / APP_DIR).iterdir()) == [".lock", sha]
+    lines = (folder / ".kiosk-complete").read_text().splitlines()
+    assert lines[0] == f"kstub 1 {sha}" and lines[-1] == f"end {len(lines) - 2}"
+    listed = {line.split(" ", 2)[2] for line in lines[1:-1]}
+    assert listed == tree(ROOT / "dist" / "kiosk-onefolder") and len(listed) == len(lines) - 2
+    assert listed <= tree(folder)  # (Qt WebEngine adds an empty resources/locales/ at its first start)
+    before = snapshot(folder)
+    started(launch(install, tmp_path, shared_cache))
+    assert snapshot(folder) == before, "the second launch unpacked again instead of reusing the folder"
+
+
+def test_the_cache_is_the_users_alone(install, tmp_path, shared_cache):
+    started(launch(install, tmp_path, shared_cache))
+    app, folder = shared_cache / APP_DIR, build_folder(install, shared_cache)
+    for path in (app, folder):
+        st = path.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid(), path
+    for path in [folder, *folder.rglob("*")]:
+        st = path.lstat()
+        assert st.st_uid == os.geteuid(), path
+        if not stat.S_ISLNK(st.st_mode):
+            assert not st.st_mode & 0o077, f"{path} is open to other users ({stat.filemode(st.st_mode)})"
+
+
+def test_a_cache_folder_others_could_write_is_made_private_and_unpacked_again(install, tmp_path):
+    cache = tmp_path / "cache"
+    started(launch(install, tmp_path, cache))
+    app, folder = cache / APP_DIR, build_folder(install, cache)
+    before = snapshot(folder)
+    app.chmod(0o777)
+    folder.chmod(0o777)  # anyone could have swapped a file in: not trusted, unpacked again
+    started(launch(install, tmp_path, cache))
+    assert stat.S_IMODE(app.stat().st_mode) == 0o700 and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert snapshot(folder)[0] != before[0]
+    assert sorted(p.name for p in app.iterdir()) == [".lock", folder.name]
+
+
+def test_a_cache_folder_of_another_user_is_refused(install, tmp_path):
+    cache = tmp_path / "cache"
+    app = cache / APP_DIR
+    app.mkdir(parents=True)
+    if os.geteuid() == 0:
+        os.chown(app, 65534, 65534)  # nobody's
+        proc = launch(install, tmp_path, cache)
+        assert proc.returncode == 70 and "belongs to another user" in proc.stderr, proc.stderr
+        assert list(app.iterdir()) == []
+    app.rmdir()
+    app.symlink_to(tmp_path)  # a link to a folder elsewhere is not the cache folder either
+    proc = launch(install, tmp_path, cache)
+    assert proc.returncode == 70 and "is not a folder" in proc.stderr, proc.stderr
+    assert not (tmp_path / pack.read_trailer(install)[2]).exists()
+
+
+def test_a_damaged_or_partial_unpack_is_replaced(install, tmp_path):
+    cache = tmp_path / "cache"
+    started(launch(install, tmp_path, cache))
+    folder = build_folder(install, cache)
+    library = folder / "_internal" / "base_library.zip"  # Python's standard library: no start without it
+    size = library.stat().st_size
+    with open(library, "r+b") as f:
+        f.truncate(size // 2)
+    before = snapshot(folder)
+    started(launch(install, tmp_path, cache))
+    assert library.stat().st_size == size and snapshot(folder) != before
+
+    (folder / ".kiosk-complete").unlink()  # as if the power went while it was unpacking
+    started(launch(install, tmp_path, cache))
+    assert (folder / ".kiosk-complete").is_file()
+
+    (folder / "kiosk").unlink()
+    (cache / APP_DIR / ".tmp-0123456789abcdef-AbCdEf").mkdir()  # left by an interrupted unpack
+    started(launch(install, tmp_path, cache))
+    assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == [".lock", folder.name]
+
+
+def test_two_first_launches_at_once_both_start(install, tmp_path):
+    cache = tmp_path / "cache"
+    env = exe_env(tmp_path, cache)
+    procs = [subprocess.Popen([str(install), "--help"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "usage: kiosk" in out, err[-3000:]
+    folder = build_folder(install, cache)
+    assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == [".lock", folder.name]
+    before = snapshot(folder)
+    started(launch(install, tmp_path, cache))
+    assert snapshot(folder) == before
+
+
+# Small stand-in builds, packed by packaging/pack.py with the same stub: the kiosk program is a shell script that
+# prints what it was started with, so the launcher's own behaviour is seen directly, in milliseconds.
+
+@pytest.fixture(scope="module")
+def stub(executable, tmp_path_factory):
+    return pack.compile_stub(tmp_path_factory.mktemp("stub"))
+
+
+ELF_SAMPLE = Path(os.path.realpath(sys.executable))  # machine code with calls and jumps in it
+
+
+def fake_build(stub, where, name, marker):
+    folder = where / f"{name}-folder"
+    (folder / "_internal").mkdir(parents=True)
+    (folder / "_internal" / "data.txt").write_text(marker * 1000)
+    (folder / "_internal" / "link.txt").symlink_to("data.txt")
+    shutil.copy(ELF_SAMPLE, folder / "_internal" / "program.elf")  # stored E8/E9-filtered (tar type 'X')
+    program = folder / "kiosk"
+    program.write_text('#!/bin/sh\necho "env=$KIOSK_ENV_FILE"\nfor a in "$@"; do echo "arg=$a"; done\n'
+                       f'echo "build={marker}"\nexit 3\n')
+    program.chmod(0o755)
+    install = where / name / "kiosk"
+    install.parent.mkdir()
+    pack.pack(folder, install, level=3, long=0, stub=stub)
+    return install
+
+
+def run_fake(exe, tmp_path, cache, *args, **env):
+    proc = subprocess.run([str(exe), *args], cwd=tmp_path, env=exe_env(tmp_path, cache, **env), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr  # the kiosk's own exit code comes back
+    return proc.stdout.splitlines()
+
+
+def test_env_beside_the_single_file_and_arguments_pass_through(stub, tmp_path):
+    exe = fake_build(stub, tmp_path, "shop", "a")
+    cache = tmp_path / "cache"
+    lines = run_fake(exe, tmp_path, cache, "--port", "two words", "")
+    assert lines == [f"env={exe.parent / '.env'}", "arg=--port", "arg=two words", "arg=", "build=a"]
+    # Started through a link (a desktop shortcut): .env is still the one beside the real file.
+    link = tmp_path / "desktop" / "kiosk"
+    link.parent.mkdir()
+    link.symlink_to(exe)
+    assert run_fake(link, tmp_path, cache)[0] == f"env={exe.parent / '.env'}"
+    # KIOSK_ENV_FILE set by whoever starts it wins.
+    assert run_fake(exe, tmp_path, cache, KIOSK_ENV_FILE="/etc/kiosk.env")[0] == "env=/etc/kiosk.env"
+    folder = build_folder(exe, cache)
+    assert os.readlink(folder / "_internal" / "link.txt") == "data.txt"
+    assert (folder / "_internal" / "link.txt").read_text() == "a" * 1000
+    assert (folder / "_internal" / "program.elf").read_bytes() == ELF_SAMPLE.read_bytes()  # the filter undone
+
+
+def test_the_filter_changes_what_is_stored_and_nothing_unpacked(stub, tmp_path):
+    """The E8/E9 filter is really applied in the payload (else the round trip above proves nothing)."""
+    raw = ELF_SAMPLE.read_bytes()
+    stored = pack.filtered(ELF_SAMPLE, stub.with_name("kstub-encode"))
+    assert len(stored) == len(raw) and stored != raw and stored[:4] == b"\x7fELF"
+
+
+def test_a_new_build_removes_older_ones_not_in_use(stub, tmp_path):
+    old, new = fake_build(stub, tmp_path, "old", "o"), fake_build(stub, tmp_path, "new", "n")
+    cache = tmp_path / "cache"
+    assert run_fake(old, tmp_path, cache)[-1] == "build=o"
+    old_folder, new_folder = build_folder(old, cache), build_folder(new, cache)
+    assert old_folder != new_folder and old_folder.is_dir()
+    assert run_fake(new, tmp_path, cache)[-1] == "build=n"
+    assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == [".lock", new_folder.name]
+    # A kiosk still running from a folder holds a shared lock on its in-use file: that folder stays.
+    with open(new_folder / ".kiosk-in-use") as running:
+        fcntl.flock(running, fcntl.LOCK_SH)
+        assert run_fake(old, tmp_path, cache)[-1] == "build=o"
+        assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == sorted([".lock", old_folder.name,
+                                                                              new_folder.name])
+
+
+def test_a_damaged_single_file_says_so(stub, tmp_path):
+    exe = fake_build(stub, tmp_path, "shop", "a")
+    data = bytearray(exe.read_bytes())
+    offset, size, _ = pack.read_trailer(exe)
+    data[offset + size // 2] ^= 0xFF  # one flipped bit in the payload: zstd's checksum catches it
+    exe.write_bytes(bytes(data))
+    cache = tmp_path / "cache"
+    proc = subprocess.run([str(exe)], cwd=tmp_path, env=exe_env(tmp_path, cache), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 70 and "damaged" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == [".lock"]  # nothing half unpacked is left
+    exe.write_bytes(bytes(data[: offset + size]))  # the trailer cut off, as by an interrupted copy
+    proc = subprocess.run([str(exe)], cwd=tmp_path, env=exe_env(tmp_path, cache), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 70 and "copy the kiosk file again" in proc.stderr, proc.stderr
