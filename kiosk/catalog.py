@@ -410,17 +410,24 @@ def check_book(fields, currency, tax_classes=()):
     return (book if not problems else None), problems
 
 
-def with_entries(base, entries):
+def with_entries(base, entries, tax_classes=()):
     """The catalog file's books with the staff screen's entries on top: an entry replaces its ISBN's book or
-    adds one, and a hidden entry takes its book off sale. Entries priced in another currency are set aside."""
+    adds one, and a hidden entry takes its book off sale. Entries priced in another currency, or of a tax class
+    KIOSK_TAX_RATES no longer has (changed in Settings, or another counter's rates), are set aside."""
     books = {b.isbn13: b for b in base.books}
     warnings = list(base.warnings)
     hidden = set()
     for e in entries:
+        where = f"ISBN {e['isbn']} (edited on screen)"
         if e["currency"] != base.currency:
-            warnings.append(CatalogWarning(f"ISBN {e['isbn']} (edited on screen)", 0, "price",
-                                           f"priced in {e['currency']}, but the shop sells in {base.currency}; "
-                                           "edit its price again to sell it."))
+            warnings.append(CatalogWarning(where, 0, "price", f"priced in {e['currency']}, but the shop sells in "
+                                                              f"{base.currency}; edit its price again to sell it."))
+            continue
+        tax_class = e["tax_class"] or "standard"
+        if tax_classes and not e["hidden"] and tax_class not in tax_classes:
+            warnings.append(CatalogWarning(where, 0, "tax", f"{tax_class!r} is not a tax class in KIOSK_TAX_RATES "
+                                                            f"({', '.join(sorted(tax_classes))}); edit its tax class "
+                                                            "to sell it."))
             continue
         was = books.pop(e["isbn"], None)
         if e["hidden"]:

@@ -30,7 +30,7 @@ def refresh(kiosk, db, file_catalog=None):
     version = orders.catalog_version(db)  # read first: an edit made meanwhile is seen by the next check
     if file_catalog is not None:
         kiosk.file_catalog = file_catalog
-    merged = with_entries(kiosk.file_catalog, orders.catalog_entries(db))
+    merged = with_entries(kiosk.file_catalog, orders.catalog_entries(db), kiosk.settings.tax_rates)
     orders.sync_stock(db, merged.books)
     kiosk.catalog = merged
     kiosk.catalog_version = version

@@ -174,16 +174,16 @@ def reader_status():
     order = orders.get(db, attempt=row["id"])
     if order is None or order["method"] != terminal.METHOD or not order["payment_intent"]:
         return jsonify(state="stopped", message="")
-    if order["status"] in orders.SOLD:
-        return jsonify(state="paid", returnUrl=_return_url(order))
-    if order["status"] == "canceled":
-        customer.sync(k, db)
-        return jsonify(state="canceled", message=_("The payment was canceled; nothing was charged."), reload=True)
+    if (settled := _reader_settled(k, db, order)) is not None:
+        return settled
     try:
         intent = k.gateway.retrieve(order["payment_intent"])
         if intent.status in ("succeeded", "canceled"):
             orders.settle(db, order, intent)
-            return reader_status()
+            settled = _reader_settled(k, db, orders.get(db, order_id=order["id"]))
+            # Succeeded but not for what the ledger asked (settle marked it failed): staff must look at it.
+            return settled or jsonify(state="stopped", message=_("This payment could not be completed here. "
+                                                                 "Please ask staff for help."))
         reader = k.gateway.reader(terminal.reader_id(k, db))
     except PaymentError as exc:
         return jsonify(state="waiting", message=exc.message)  # Stripe briefly unreachable: keep asking
@@ -197,6 +197,16 @@ def reader_status():
         return jsonify(state="waiting", message=offline)
     return jsonify(state="stopped", message=_("The card reader stopped waiting for this payment. Press Pay with the "
                                               "card reader to try again, or type your card."))
+
+
+def _reader_settled(k, db, order):
+    """The status answer for an order the ledger has closed (paid or canceled), else None."""
+    if order["status"] in orders.SOLD:
+        return jsonify(state="paid", returnUrl=_return_url(order))
+    if order["status"] == "canceled":
+        customer.sync(k, db)
+        return jsonify(state="canceled", message=_("The payment was canceled; nothing was charged."), reload=True)
+    return None
 
 
 def _payment_for_attempt(k, db, attempt, priced, method):
@@ -277,10 +287,15 @@ def _closed():
 
 def _cancel_in_flight(k, db, note, done):
     """Cancel the payment under way, Stripe first so nothing is charged after it; a response, or None when done."""
-    order = customer.in_flight(k, db) if k.gateway is not None else None
-    if order is None:
+    row = customer.attempt() if k.gateway is not None else None
+    if row is None:
         return None
-    with k.lock(order["attempt"]):
+    # The attempt's lock first: a Pay still being handed to Stripe or the reader (the customer left the page while
+    # it ran) finishes, and is then canceled too, instead of starting after this found nothing to cancel.
+    with k.lock(row["id"]):
+        order = customer.in_flight(k, db)
+        if order is None:
+            return None
         try:
             outcome = customer.resolve(k, db, orders.get(db, order_id=order["id"]), cancel=True, note=note)
         except PaymentError as exc:

@@ -25,8 +25,10 @@ def qr_svg(url):
 
 
 # Cardholder verification as a card receipt names it (Charge.payment_method_details.card_present.receipt).
+# Stripe's values: approval, failure, none, offline_pin, offline_pin_and_signature, online_pin, signature.
 VERIFIED_BY = {"offline_pin": _l("PIN verified"), "online_pin": _l("PIN verified"), "signature": _l("Signature"),
-               "signature_and_online_pin": _l("PIN and signature"), "none": _l("No verification required")}
+               "offline_pin_and_signature": _l("PIN and signature"), "approval": _l("Approved by the card issuer"),
+               "failure": _l("Verification failed"), "none": _l("No verification required")}
 
 
 def card_lines(card):

@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import socket
+import tempfile
 import threading
 import time
 
@@ -22,6 +23,11 @@ IDLE_TIMEOUT = 30
 # Open connections at once: far more than a kiosk window or a test needs, well under the process's files.
 CONNECTION_LIMIT = 512
 BODY_MAX = 128 * 1024  # above Flask's MAX_CONTENT_LENGTH (64 KB), so Flask answers 413 itself
+# Bigger bodies are the staff's uploads (a catalog, a covers zip: 60 MB at most, configure.MAX_UPLOAD). They get
+# REQUEST_DEADLINE plus a second per BODY_RATE bytes (on 127.0.0.1 they arrive a hundred times faster), and a
+# body over UPLOAD_CAP is refused before it is read.
+BODY_RATE = 1024 * 1024
+UPLOAD_CAP = 64 * 1024 * 1024
 
 
 def headless_server(app, port, threads=8, host="127.0.0.1", ident="kiosk"):
@@ -68,13 +74,19 @@ def _bounded_handler():
         def handle_one_request(self):
             # The whole request (line, headers and, below, the body) must arrive before the deadline.
             self._complete = False
-            timer = threading.Timer(REQUEST_DEADLINE, self._cut)
-            timer.daemon = True
-            timer.start()
+            self._deadline(REQUEST_DEADLINE)
             try:
                 super().handle_one_request()
             finally:
-                timer.cancel()
+                self._timer.cancel()
+
+        def _deadline(self, seconds):
+            """Cut the connection off in `seconds` unless the request has arrived whole by then."""
+            if getattr(self, "_timer", None):
+                self._timer.cancel()
+            self._timer = threading.Timer(seconds, self._cut)
+            self._timer.daemon = True
+            self._timer.start()
 
         def _cut(self):
             if not self._complete:
@@ -89,10 +101,17 @@ def _bounded_handler():
             length = self.headers.get("Content-Length", "")
             size = int(length) if length.isdigit() else 0
             real = self.rfile
-            if 0 < size <= BODY_MAX:
+            if size > UPLOAD_CAP:
+                self._complete = True
+                self.send_error(413, "Request too large")
+                return
+            if size > BODY_MAX:
+                # An upload: more time, in proportion to its size, but still a deadline.
+                self._deadline(REQUEST_DEADLINE + size / BODY_RATE)
+            if size > 0:
                 # Read the body under the deadline, before the app runs: a client that drips its body a byte
                 # at a time is cut off instead of holding a thread.
-                self.rfile = io.BufferedReader(io.BytesIO(real.read(size)))
+                self.rfile = _read_body(real, size)
             self._complete = True
             try:
                 super().run_wsgi()
@@ -100,6 +119,22 @@ def _bounded_handler():
                 self.rfile = real
 
     return BoundedHandler
+
+
+def _read_body(stream, size):
+    """The request body, read whole now: in memory up to BODY_MAX, in a temporary file above (an upload)."""
+    if size <= BODY_MAX:
+        return io.BufferedReader(io.BytesIO(stream.read(size)))
+    body = tempfile.SpooledTemporaryFile(max_size=BODY_MAX)  # noqa: SIM115 - the request's body; closed with it
+    left = size
+    while left:
+        chunk = stream.read(min(left, 1 << 16))
+        if not chunk:
+            break  # the client hung up: the app sees a short body, as it would have
+        body.write(chunk)
+        left -= len(chunk)
+    body.seek(0)
+    return body
 
 
 def _limit_connections(httpd):

@@ -15,6 +15,9 @@ from .state import current_kiosk
 
 log = logging.getLogger("kiosk")
 
+# Pages a customer reaches after their card may have been charged: the confirmation and the card reader's answer.
+AFTER_PAYMENT = {"checkout.complete", "checkout.reader_status"}
+
 FRIENDLY = {
     400: (_l("Something about that request was not right."), _l("Go back and try again.")),
     403: (_l("That action is not allowed from here."), _l("Use the kiosk screen to continue.")),
@@ -93,11 +96,20 @@ def init_app(app):
 
     @app.errorhandler(LedgerUnavailable)
     def ledger_down(exc):
-        # Nothing was charged: a payment starts only once its order is written. Browsing goes on meanwhile.
-        staff = request.blueprint == "staff"
-        message = str(exc) if staff else _("Payments are paused for a moment: the shop's records cannot be "
-                                           "reached. Your cart is kept; nothing was charged.")
+        # Before a payment, nothing was charged: a payment starts only once its order is written. Browsing goes
+        # on meanwhile. After one (its confirmation, the card reader's answer) the card may have been charged:
+        # the customer must not be told otherwise, or they may pay again.
         action = _("This page tries again by itself; if it lasts, ask a member of staff.")
+        if request.blueprint == "staff":
+            message = str(exc)
+        elif request.endpoint in AFTER_PAYMENT:
+            message = _("Your payment may have gone through, but the shop's records cannot be reached just now, so "
+                        "the receipt cannot be shown yet. Please do not pay again.")
+            action = _("This page tries again by itself. If it lasts, ask a member of staff and give them the "
+                       "reference %(reference)s.", reference=request.args.get("ref", "")[:20] or "—")
+        else:
+            message = _("Payments are paused for a moment: the shop's records cannot be reached. Your cart is "
+                        "kept; nothing was charged.")
         if wants_json():
             return reply(503, message, action=action, retry=True)
         return render_template("paused.html", message=message, action=action), 503

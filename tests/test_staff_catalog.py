@@ -137,6 +137,21 @@ def test_edits_survive_a_restart(tmp_path, stripe_server, app):
     assert on_hand(again, NEW) == 3  # a restart takes the count once, not again
 
 
+
+def test_an_edited_book_of_a_tax_class_no_longer_in_the_rates_is_set_aside_not_a_broken_cart(tmp_path,
+                                                                                             stripe_server):
+    app = kiosk_app(tmp_path, stripe_server, KIOSK_TAX_RATES="standard:8,reduced:5")
+    assert add(staff(app), tax="reduced").status_code == 302
+    assert catalog_of(app).get(NEW).tax_class == "reduced"
+    again = kiosk_app(tmp_path, stripe_server, KIOSK_TAX_RATES="standard:8")  # 'reduced' taken out of the rates
+    assert catalog_of(again).get(NEW) is None
+    said = [w for w in catalog_of(again).warnings if w.column == "tax"]
+    assert len(said) == 1 and NEW in str(said[0].file) and "'reduced' is not a tax class" in said[0].message
+    customer = KioskClient(again)
+    customer.add("9780306406157")
+    cart = customer.get("/cart")
+    assert cart.status_code == 200 and "$24.84" in text(cart)  # 23.00 + 8% of it, the file's book still sold
+
 UPLOAD = ("isbn,title,author,price,stock\n"
           "9780306406157,Good Book,Ann Author,25.00,6\n"    # price and count change
           "9783434922599,Poems,Bea Poet,12.50,2\n"          # unchanged

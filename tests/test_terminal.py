@@ -6,7 +6,7 @@ from contextlib import closing
 
 import pytest
 
-from kiosk import create_app, orders, reconcile
+from kiosk import create_app, orders, receipts, reconcile
 from kiosk.payments import Gateway, PaymentError
 from tests.support import fakestripe_terminal
 from tests.support.client import KioskClient, signed_in
@@ -117,6 +117,23 @@ def test_a_declined_card_is_explained_and_the_reader_takes_the_next_one(app, cli
     assert succeeded_charges(stripe_server) == [(paid["payment_intent"], paid["amount"])]
     failed = [c for c in stripe_server.charges() if c.status == "failed"]
     assert len(failed) == 1 and held(app, isbn) == 0
+
+
+def test_a_tap_for_another_amount_is_never_recorded_as_paid_and_the_status_answers(app, client, stripe_server,
+                                                                                      reader):
+    """Stripe charged what the ledger did not ask for: the order is failed for staff, asked about once per poll."""
+    isbn, attempt, _ = start_on_reader(client)
+    before = on_hand(app, isbn)
+    with closing(ledger(app)) as db:  # as if the order had been changed under the intent
+        db.execute("UPDATE orders SET amount = amount + 1")
+    stripe_server.tap(reader)
+    for _ in range(2):
+        answer = status(client, attempt)
+        assert answer["state"] == "stopped" and "ask staff" in answer["message"]
+    failed = order_row(app)
+    assert failed["status"] == "failed" and "Amount mismatch" in failed["last_error"]
+    assert succeeded_charges(stripe_server) == [(failed["payment_intent"], failed["amount"] - 1)]
+    assert on_hand(app, isbn) == before and held(app, isbn) == 0  # never the sale: the copy is back
 
 
 def test_cancel_stops_the_reader_and_gives_the_copy_back(app, client, stripe_server, reader):
@@ -282,3 +299,13 @@ def test_staff_see_which_sales_were_on_the_reader(app, client, stripe_server, re
     assert listing.count("<td>reader</td>") == 1 and listing.count("<td>typed card</td>") == 1
     csv_text = staff.get("/staff/export.csv").get_data(as_text=True)
     assert '"Paid by"' in csv_text and '"reader"' in csv_text and '"typed card"' in csv_text
+
+
+@pytest.mark.parametrize(("method", "said"), [("offline_pin_and_signature", "PIN and signature"),
+                                              ("approval", "Approved by the card issuer"),
+                                              ("online_pin", "PIN verified"), ("failure", "Verification failed")])
+def test_every_verification_method_stripe_sends_is_named_on_the_receipt(app, method, said):
+    card = {"brand": "visa", "last4": "4242", "application": "VISA CREDIT", "aid": "A0000000031010",
+            "response_code": "00", "verification": method}
+    with app.test_request_context():
+        assert ("Verification", said) in receipts.card_lines(card)

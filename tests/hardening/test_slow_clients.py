@@ -7,6 +7,7 @@ while a customer's page must still come back within a second, and the drippers a
 """
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import time
@@ -134,3 +135,35 @@ def test_the_window_server_cuts_off_a_body_sent_a_byte_at_a_time(window_server):
         sock.sendall(b"9")
         time.sleep(0.5)
     sock.close()
+
+
+def test_the_window_server_gives_an_upload_time_in_proportion_to_its_size_then_cuts_it_off(window_server):
+    """Uploads (a catalog, covers) are bigger than any page's request, but dripping one is no way to hold a thread."""
+    httpd, certfile = window_server
+    context = ssl.create_default_context(cafile=certfile)
+    context.check_hostname = False
+    size = 4 * serving.BODY_RATE  # allowed REQUEST_DEADLINE + 4 s
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", httpd.server_port), timeout=5))
+    sock.sendall(b"POST /staff/catalog/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
+                 b"Content-Type: multipart/form-data; boundary=x\r\n\r\n--x" % size)
+    started = time.monotonic()
+    while not closed_by_server(sock):
+        assert time.monotonic() - started < serving.REQUEST_DEADLINE + 4 + 5, "a dripping upload was kept open"
+        sock.sendall(b"9")
+        time.sleep(0.5)
+    assert time.monotonic() - started > serving.REQUEST_DEADLINE  # more than a page's request gets
+    sock.close()
+    # One over the cap is refused at once, before a byte of it is read.
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", httpd.server_port), timeout=5))
+    sock.sendall(b"POST /staff/catalog/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n"
+                 % (serving.UPLOAD_CAP + 1))
+    assert re.match(rb"HTTP/1\.[01] 413", sock.recv(64))
+    sock.close()
+    # An upload sent at once is read whole (from a temporary file) and reaches the app, which answers it.
+    conn = http.client.HTTPSConnection("127.0.0.1", httpd.server_port, context=context, timeout=10)
+    body = b"--x\r\n" + b"9" * (serving.BODY_MAX * 3) + b"\r\n--x--\r\n"
+    conn.request("POST", "/staff/catalog/upload", body=body,
+                 headers={"Content-Type": "multipart/form-data; boundary=x"})
+    reply = conn.getresponse()
+    assert reply.status in (302, 400, 403) and "Traceback" not in reply.read().decode()
+    conn.close()

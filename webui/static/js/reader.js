@@ -58,7 +58,8 @@
       await sleep(POLL_MS);
       var data = await status();
       if (data.state === "paid") return go(data.returnUrl);
-      if (data.state === "waiting") { show(data.message); continue; }
+      // retry: the shop's records are briefly unreachable; the card may already be paid, so keep following it.
+      if (data.state === "waiting" || data.retry) { show(data.message || data.error); continue; }
       setWaiting(false);
       show(data.message || data.error || text.payFailed);
       if (data.reload) reloadSoon();
@@ -91,7 +92,8 @@
   // reader waits (the header, back, a reload) cancels it too, so the reader never keeps a stranger's amount.
   cancelForm.addEventListener("submit", function () { leaving = true; });
   window.addEventListener("pagehide", function () {
-    if (onReader && !leaving) navigator.sendBeacon(cancelForm.action, new FormData(cancelForm));
+    // busy: Pay is still on its way to the reader; the server cancels it once it is there.
+    if ((onReader || busy) && !leaving) navigator.sendBeacon(cancelForm.action, new FormData(cancelForm));
   });
 
   if (section.dataset.waiting === "true") { // back on this page while the reader still waits
