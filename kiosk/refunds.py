@@ -3,6 +3,10 @@ from . import orders
 from .payments import PaymentError
 
 
+class Refused(PaymentError):
+    """Stripe answered that it did not make the refund (refused it, or reports it failed): nothing to wait for."""
+
+
 def make(k, db, order, held, fresh):
     """Make a pending refund at Stripe (or find it there) and complete it in the ledger; raises PaymentError.
 
@@ -17,12 +21,14 @@ def make(k, db, order, held, fresh):
                                     metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"],
                                               "request_key": held["request_key"]})
         except PaymentError as exc:
-            if exc.status is None or exc.status < 500:
+            if exc.status is not None and exc.status < 500:
+                raise Refused(exc.message, exc.kind, False, exc.code, exc.status) from exc
+            if exc.status is None:
                 raise
             made = k.gateway.find_refund(order["payment_intent"], held["request_key"])
-            if made is None:
-                raise
+            if made is None:  # Stripe, asked, has no such refund: the 5xx made nothing
+                raise Refused(exc.message, exc.kind, False, exc.code, exc.status) from exc
     if not made.made:
-        raise PaymentError(f"Stripe reports the refund as {made.status}.", "refund_failed", False)
+        raise Refused(f"Stripe reports the refund as {made.status}.", "refund_failed", False)
     orders.complete_refund(db, held["id"], stripe_refund=made.id, amount=made.amount)
     return made

@@ -286,3 +286,38 @@ def test_a_page_that_changes_nothing_writes_nothing(app, live, stripe_server):
     page = visitor.get(live.url + "/checkout/", timeout=10)
     assert page.url.endswith("/cart") and "Your cart is empty. Add a book before paying." in page.text
     assert store.db().execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 1
+
+
+def test_a_refund_whose_lookup_fails_stays_held_and_is_never_made_twice(app, stripe_server):
+    """Made at Stripe, its answer lost; the next press cannot ask Stripe (429): released then, a third press would
+    have refunded it again. Held, the third press finds the one refund."""
+    from tests.support.client import KioskClient
+    book = books(app)[0]
+    paid = buy(app, stripe_server, {book.isbn13: 1})
+    staff = KioskClient(app)
+    staff.token()
+    staff.post("/staff/login", data={"pin": PIN})
+
+    key = re.search(r'name="request" value="([0-9a-f]{32})"',
+                    staff.get(f"/staff/orders/{paid.reference}").get_data(as_text=True)).group(1)
+
+    def press():  # the same form sent again, as the browser's back button and Refund do
+        return staff.post(f"/staff/orders/{paid.reference}/refund",
+                          data={"request": key, "amount": orders.major(book.price, "USD"),
+                                f"return-{book.isbn13}": "1"}, follow_redirects=True).get_data(as_text=True)
+
+    refunds_route = ("POST", r"/v1/refunds")
+    stripe_server.inject("drop", refunds_route, after=True, times=1)
+    assert "not confirmed" in press()
+    stripe_server.clear_faults()
+    stripe_server.inject("429", ("GET", r"/v1/refunds"))
+    page = press()
+    assert "not confirmed" in page and "nothing was recorded" not in page
+    assert order(app, paid.reference)["refund_pending"] == book.price  # still held
+    stripe_server.clear_faults()
+    press()
+    made = stripe_server.client().v1.refunds.list({"payment_intent": paid.intent}).data
+    assert [r.amount for r in made] == [book.price]  # one refund at Stripe, whatever was pressed
+    row = order(app, paid.reference)
+    assert (row["status"], row["amount_refunded"], row["refund_pending"]) == ("refunded", book.price, 0)
+    assert on_hand(app, book.isbn13) == book.stock

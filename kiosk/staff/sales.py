@@ -97,13 +97,14 @@ def refund(reference):
         made = refunds.make(k, db, order, held, fresh)
     except PaymentError as exc:
         log.warning("refund of %s failed: %s (%s)", order["reference"], exc.kind, exc.status)
-        if exc.status is None and exc.retryable:
-            # No answer at all: Stripe may have made it. The next check with Stripe settles it either way.
-            flash(f"Stripe did not answer, so the refund is not confirmed: {exc.message} It is held, not lost: "
-                  "press Refund again, or the next check with Stripe settles it.", "error")
-        else:
+        if isinstance(exc, refunds.Refused):
             orders.release_refund(db, held["id"])
             flash(f"Stripe did not make the refund, so nothing was recorded: {exc.message}", "error")
+        else:
+            # No answer, or Stripe could not be asked whether an earlier try made it: it may have. Released now,
+            # a press of Refund would make a second one; held, the next check with Stripe settles it.
+            flash(f"The refund is not confirmed yet: {exc.message} It is held, not lost: press Refund again in a "
+                  "moment, or the next check with Stripe settles it.", "error")
         return back
     log.info("refunded %s of order %s (%s)", made.amount, order["reference"], made.id)
     books = sum(json.loads(held["returns"]).values())
