@@ -200,7 +200,8 @@ def test_the_ledger_itself_refuses_more_refunded_or_returned_than_sold(app, stri
             db.execute("UPDATE order_lines SET returned = quantity + 1")
 
 
-def test_a_refund_form_sent_again_after_a_crash_finds_the_refund_at_stripe(app, stripe_server):
+def sold_with_refund_form(app, stripe_server):
+    """A book sold, staff signed in, and the request key of that order's refund form."""
     from tests.support.client import KioskClient
     book = books(app)[0]
     paid = buy(app, stripe_server, {book.isbn13: 1})
@@ -209,6 +210,11 @@ def test_a_refund_form_sent_again_after_a_crash_finds_the_refund_at_stripe(app, 
     staff.post("/staff/login", data={"pin": PIN})
     key = re.search(r'name="request" value="([0-9a-f]{32})"',
                     staff.get(f"/staff/orders/{paid.reference}").get_data(as_text=True)).group(1)
+    return book, paid, staff, key
+
+
+def test_a_refund_form_sent_again_after_a_crash_finds_the_refund_at_stripe(app, stripe_server):
+    book, paid, staff, key = sold_with_refund_form(app, stripe_server)
     # The kiosk wrote the refund, Stripe made it, and the kiosk died before writing that down.
     with closing(ledger(app)) as db:
         orders.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price,
@@ -291,15 +297,7 @@ def test_a_page_that_changes_nothing_writes_nothing(app, live, stripe_server):
 def test_a_refund_whose_lookup_fails_stays_held_and_is_never_made_twice(app, stripe_server):
     """Made at Stripe, its answer lost; the next press cannot ask Stripe (429): released then, a third press would
     have refunded it again. Held, the third press finds the one refund."""
-    from tests.support.client import KioskClient
-    book = books(app)[0]
-    paid = buy(app, stripe_server, {book.isbn13: 1})
-    staff = KioskClient(app)
-    staff.token()
-    staff.post("/staff/login", data={"pin": PIN})
-
-    key = re.search(r'name="request" value="([0-9a-f]{32})"',
-                    staff.get(f"/staff/orders/{paid.reference}").get_data(as_text=True)).group(1)
+    book, paid, staff, key = sold_with_refund_form(app, stripe_server)
 
     def press():  # the same form sent again, as the browser's back button and Refund do
         return staff.post(f"/staff/orders/{paid.reference}/refund",
