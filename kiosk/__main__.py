@@ -32,15 +32,36 @@ def report_problems(settings):
         print(f"[kiosk] {kind}: {problem}", file=sys.stderr)
 
 
+def cannot_start(reason):
+    """Say in the terminal and the log why the kiosk does not start; returns the exit code."""
+    close_splash()
+    print(f"[kiosk] cannot start: {reason}", file=sys.stderr)
+    logging.getLogger("kiosk").error("cannot start: %s", reason)
+    return 2
+
+
+def no_window(exc):
+    """Say why the window cannot open, and that the shop is served headless instead (README: Starting)."""
+    print(f"[kiosk] {exc}\n[kiosk] serving headless instead.", file=sys.stderr)
+    logging.getLogger("kiosk").warning("no window, serving headless: %s", exc)
+
+
 def serve(app, port):
     """Serve the app on 127.0.0.1 with waitress until interrupted."""
     from .serving import headless_server
 
     server = headless_server(app, port)
+    kiosk = app.extensions["kiosk"]
     address = f"http://127.0.0.1:{server.effective_port}/"
-    print(f"[kiosk] serving {app.extensions['kiosk'].settings.shop_name} at {address}", flush=True)
+    print(f"[kiosk] serving {kiosk.settings.shop_name} at {address}", flush=True)
+    setup_path = kiosk.setup_path()
+    if setup_path:
+        # Only here, for whoever started the kiosk: the first-run form takes no save without this key, as
+        # any program on the computer can reach 127.0.0.1. Never logged: the log outlives this launch.
+        print(f"[kiosk] to set it up, open {address.rstrip('/')}{setup_path} (this address works until the "
+              "kiosk stops; keep it to yourself)", flush=True)
     close_splash()
-    app.extensions["kiosk"].start_background()
+    kiosk.start_background()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -65,22 +86,23 @@ def main(argv=None):
         try:
             load_webview()
         except WindowUnavailable as exc:
-            print(f"[kiosk] {exc}\n[kiosk] serving headless instead.", file=sys.stderr)
-            logging.getLogger("kiosk").warning("no window, serving headless: %s", exc)
+            if settings.live_mode:
+                return cannot_start(f"{exc}. {LIVE_ON_HTTP}")
+            no_window(exc)
             args.headless = True
     if args.headless and settings.live_mode:
-        close_splash()
-        print(f"[kiosk] cannot start: {LIVE_ON_HTTP}", file=sys.stderr)
-        logging.getLogger("kiosk").error("cannot start: %s", LIVE_ON_HTTP)
-        return 2
+        return cannot_start(LIVE_ON_HTTP)
     try:
         app = create_app({"SETTINGS": settings})
     except StartupError as exc:
-        print(f"[kiosk] cannot start: {exc}", file=sys.stderr)
-        logging.getLogger("kiosk").error("cannot start: %s", exc)
-        return 2
+        return cannot_start(exc)
     if not args.headless:
-        return run_window(app)
+        try:
+            return run_window(app)
+        except WindowUnavailable as exc:  # the backend loaded, but cannot be made safe (launcher.run)
+            if settings.live_mode:
+                return cannot_start(f"{exc}. {LIVE_ON_HTTP}")
+            no_window(exc)
     serve(app, args.port or 8000)
     return 0
 

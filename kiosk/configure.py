@@ -75,6 +75,19 @@ def _change(proposal, settings, name, value, now, said=None):
         proposal.said.append(said or name.replace("_", " "))
 
 
+def _key_refused(exc):
+    """Why the secret key could not be checked, as the form says it: only a failure on the way is the internet's."""
+    if exc.kind == "auth":
+        return f"Stripe refused this secret key: it is mistyped, revoked or was rolled. {DASHBOARD}"
+    if exc.status == 403:  # a restricted key (rk_) without the permissions the kiosk uses
+        return ("Stripe says this key lacks permission for what the kiosk does. Use the standard secret key (sk_), "
+                f"or a restricted key (rk_) with write access to PaymentIntents, Refunds and Terminal. {DASHBOARD}")
+    if exc.kind in ("network", "server", "rate_limit"):
+        return ("Could not reach Stripe to check the key, so nothing was saved. Check this computer's internet "
+                "connection and save again.")
+    return f"Stripe would not check this key (HTTP {exc.status}), so nothing was saved. {DASHBOARD}"
+
+
 def _check_keys(form, settings, proposal, first_run):
     secret = (form.get("secret_key") or "").strip()
     publishable = (form.get("publishable_key") or "").strip()
@@ -95,11 +108,7 @@ def _check_keys(form, settings, proposal, first_run):
         # An authenticated call: a key Stripe refuses (mistyped, revoked, another account's) is caught here.
         Gateway(secret, settings.api_base, timeout=10, retries=0).ping()
     except PaymentError as exc:
-        proposal.errors["secret_key"] = (
-            f"Stripe refused this secret key: it is mistyped, revoked or was rolled. {DASHBOARD}"
-            if exc.kind == "auth" else
-            "Could not reach Stripe to check the key, so nothing was saved. Check this computer's internet "
-            "connection and save again.")
+        proposal.errors["secret_key"] = _key_refused(exc)
         return
     proposal.changes.update({"STRIPE_SECRET_KEY": secret, "STRIPE_PUBLISHABLE_KEY": publishable})
     proposal.said.append("Stripe keys (" + ("live" if secret.startswith(("sk_live_", "rk_live_")) else "test") + ")")

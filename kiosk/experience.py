@@ -111,12 +111,18 @@ def receipt_email():
         log.warning("receipt email for %s failed: %s", order["reference"], exc.kind)
         return _receipt_reply(back, exc.reply_status,
                               _("The receipt could not be sent just now. Please try again in a moment."))
-    if k.settings.test_mode:
-        message = _("Saved. In test mode Stripe does not send the email; in live mode it goes to %(email)s.",
-                    email=email)
-    else:
-        message = _("Stripe will email your receipt to %(email)s.", email=email)
-    return _receipt_reply(back, 200, message)
+    return _receipt_reply(back, 200, _receipt_sent(email if wants_json() else None))
+
+
+def _receipt_sent(email):
+    """The answer to a receipt sent. Only the page's script is shown the address: a message for the next page
+    waits in the session store or a cookie, and the kiosk keeps no copy of a customer's address."""
+    if current_kiosk().settings.test_mode:
+        return _("Saved. In test mode Stripe does not send the email; in live mode it goes to %(email)s.",
+                 email=email) if email else \
+            _("Saved. In test mode Stripe does not send the email; in live mode it goes to the address you typed.")
+    return _("Stripe will email your receipt to %(email)s.", email=email) if email else \
+        _("Receipt sent: Stripe will email it to the address you typed.")
 
 
 def _receipt_reply(back, status, message):

@@ -81,6 +81,10 @@ class Guard:
         self.exit_allowed = threading.Event()
         self.started = time.monotonic()
         self.loaded_once = False
+        # run(): Kiosk.setup_path, the address that gives the window the first-run form's key (None once set
+        # up); `rekey` is set by the idle reset, which clears that cookie with the rest.
+        self.setup_path = lambda then: None
+        self.rekey = False
 
     def allows(self, url):
         """True for a URL on the kiosk's own origin (scheme, host and port)."""
@@ -114,6 +118,15 @@ class Guard:
         if url and not self.allows(url) and not url.startswith(("about:", "chrome-error:")):
             self.refuse(url, "page")
             self.window.load_url(self.origin + "/")
+        elif self.rekey and self.allows(url):
+            self.rekey = False
+            path = self.setup_path(urlsplit(url).path)
+            if path:  # still not set up: the same page again, through the address that gives the key back
+                self.window.load_url(self.origin + path)
+
+    def forgot(self):
+        """The idle reset cleared the window's cookies: the next page loaded gets the setup key back."""
+        self.rekey = True
 
 
 def _replaced(owner, name):
@@ -339,13 +352,16 @@ def run(app, on_started=None):
             (_harden_edge if sys.platform == "win32" else _harden_cocoa)(guard.origin, kiosk_der)
             ssl_args = {"ssl": True, "server_args": {"keyfile": keyfile, "certfile": certfile}}
 
-        window = webview.create_window(url=guard.origin + "/", **window_options(kiosk.settings))
-        guard.window = window
+        # The first page comes through the first-run form's key (while there is no PIN and no keys): only
+        # this window is given it, never a page.
+        window = webview.create_window(url=guard.origin + (kiosk.setup_path("/") or "/"),
+                                       **window_options(kiosk.settings))
+        guard.window, guard.setup_path = window, kiosk.setup_path
         window.events.closing += guard.on_closing
         window.events.shown += close_splash
         window.events.loaded += guard.on_loaded
         kiosk.on_exit = guard.exit
-        kiosk.on_reset = lambda: forget_browsing(window)
+        kiosk.on_reset = lambda: (forget_browsing(window), guard.forgot())
         signal.signal(signal.SIGTERM, lambda signum, frame: guard.exit())
         kiosk.start_background()
         # Never debug=True: it opens DevTools, the context menu and a remote-debugging port.

@@ -1,9 +1,12 @@
 """What the app shares across requests: the Kiosk object, and current_kiosk() to reach it from a request."""
+import secrets
 import threading
 import time
+from urllib.parse import urlencode
 
 from flask import current_app
 
+from .configure import first_run_open
 from .money import format_money
 from .payments import Gateway
 
@@ -37,6 +40,10 @@ class Kiosk:
         self.background = False  # start_background() ran: a reconciler made later starts at once
         self._locks = {}
         self._locks_guard = threading.Lock()
+        # This launch's key to the first-run form: any program on the computer can reach 127.0.0.1 and forge
+        # Origin, so only the kiosk's own window (launcher.py) and whoever started it headless (the terminal)
+        # are given it. The form turns it into a cookie (staff/setup.py).
+        self.setup_token = secrets.token_urlsafe(32)
 
     @property
     def gateway(self):
@@ -53,6 +60,12 @@ class Kiosk:
         with self._locks_guard:
             self.settings = settings
             self._gateway = None
+
+    def setup_path(self, then=None):
+        """The address that gives a browser this launch's setup key, then shows `then`; None once set up."""
+        if not first_run_open(self.settings):
+            return None
+        return "/staff/setup?" + urlencode({"key": self.setup_token, **({"next": then} if then else {})})
 
     def _due(self, what, every):
         now = time.monotonic()

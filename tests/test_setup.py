@@ -1,6 +1,8 @@
 """Setting the kiosk up from its own screen: the first run (no PIN, no keys), Settings behind the PIN, the .env
 written safely, the PIN kept as a salted hash, and every bad input answered next to its field with nothing saved."""
+import http.server
 import io
+import json
 import os
 import re
 import stat
@@ -50,7 +52,16 @@ def screen(client):
     return {"Origin": "http://localhost", "X-CSRFToken": client.token()}
 
 
+def with_key(client):
+    """Open the address the kiosk gives its own window (or prints in the terminal): it sets the setup cookie."""
+    path = client.app.extensions["kiosk"].setup_path()
+    if path:
+        assert client.get(path).status_code == 303
+    return client
+
+
 def post_setup(client, form, **kwargs):
+    with_key(client)
     page = client.get("/staff/setup").get_data(as_text=True)
     revision = re.search(r'name="revision" value="([0-9a-f]*)"', page)
     form = {"revision": revision.group(1) if revision else "", **form}
@@ -69,7 +80,7 @@ def field_error(text, name):
 
 
 def test_a_new_kiosk_opens_the_setup_form_from_the_staff_corner(fresh):
-    client = KioskClient(fresh)
+    client = with_key(KioskClient(fresh))
     reply = client.get("/staff/")
     assert reply.status_code == 302 and reply.headers["Location"].endswith("/staff/setup")
     page = body(client.get("/staff/setup"))
@@ -162,6 +173,46 @@ def test_stripe_not_answering_saves_nothing_and_says_so(fresh, stripe_server):
     assert not env_of(fresh).exists()
 
 
+class RestrictedKeyStripe(http.server.BaseHTTPRequestHandler):
+    """Stripe's answer to a restricted key without a permission (the fake Stripe has no restricted keys)."""
+
+    def do_GET(self):
+        body = json.dumps({"error": {"type": "invalid_request_error", "message": (
+            "The provided key 'rk_test_***' does not have the required permissions for this endpoint on account "
+            "'acct_1'. Having the 'rak_payment_intent_read' permission would allow this request to continue.")}})
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_key_without_permission_is_not_called_an_internet_problem(tmp_path, stripe_server):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestrictedKeyStripe)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "kiosk").mkdir()
+        settings = fresh_settings(tmp_path, stripe_server, STRIPE_API_BASE=f"http://127.0.0.1:{server.server_port}")
+        app = create_app({"TESTING": True, "SETTINGS": settings})
+        reply = post_setup(KioskClient(app), setup_form(stripe_server, secret_key="rk_test_" + "r" * 24))
+    finally:
+        server.shutdown()
+    assert reply.status_code == 422
+    message = field_error(body(reply), "secret_key")
+    assert "lacks permission" in message and "standard secret key" in message and "internet" not in message
+    assert not env_of(app).exists()
+
+
+def test_stripe_busy_is_said_as_stripe_out_of_reach(fresh, stripe_server):
+    from tests.support.fakestripe import LIST_INTENTS
+    stripe_server.inject("429", LIST_INTENTS)
+    reply = post_setup(KioskClient(fresh), setup_form(stripe_server))
+    assert reply.status_code == 422 and "Could not reach Stripe" in field_error(body(reply), "secret_key")
+
+
 def test_the_currency_and_language_disagreeing_is_a_warning_not_a_refusal(fresh, stripe_server):
     reply = post_setup(KioskClient(fresh), setup_form(stripe_server, locale="en_GB"))
     assert reply.status_code == 302
@@ -175,22 +226,53 @@ def test_the_warning_is_shown_on_the_form(tmp_path, stripe_server, fresh):
     assert re.search(r'id="warn-currency"[^>]*>[^<]*GB uses GBP', text)
 
 
-def test_only_the_kiosks_own_screen_may_set_it_up(fresh, stripe_server):
+def refused_without_the_key(client, app, form):
+    """Every way a client without this launch's setup key tries to save: refused, nothing written."""
+    for headers in ({"Origin": "http://localhost"}, {"Referer": "http://localhost/staff/setup"}, {}):
+        reply = client.post("/staff/setup", data={**form, "revision": envfile.revision(env_of(app))},
+                            headers=headers)
+        assert reply.status_code == 403 and "printed in the terminal" in body(reply), headers
+    return not env_of(app).exists()
+
+
+def test_only_the_kiosks_own_screen_may_set_it_up(fresh, tmp_path, stripe_server):
     client = KioskClient(fresh)
     form = setup_form(stripe_server)
-    # No Origin and no Referer (a local program): refused, though it has the session's token.
-    assert client.post("/staff/setup", data=form, headers={"X-CSRFToken": client.token()}).status_code == 403
-    assert client.post("/staff/setup", data=form, headers={"X-CSRFToken": client.token(),
-                                                          "Origin": "http://evil.example"}).status_code == 403
-    assert client.post("/staff/setup", data=form, headers={"X-CSRFToken": client.token(),
-                                                          "Referer": "http://127.0.0.1:9/x"}).status_code == 403
-    # Without the CSRF token: refused.
+    # Another program on the computer reads the form for a cookie and a CSRF token, and forges the headers a
+    # page of the kiosk's own sends: without this launch's setup key it sees the way there, and saves nothing.
+    page = body(client.get("/staff/setup"))
+    assert refused_without_the_key(client, fresh, form)
+    assert 'id="f-secret_key"' not in page
+    assert "from the kiosk's own window" in page and "printed in the terminal" in page
+    # A made-up key gives no cookie; nor does the key of another launch of the same kiosk.
+    assert client.get("/staff/setup?key=" + "A" * 43).status_code == 303 and not client.http.get_cookie(
+        "kiosk_setup", path="/staff/setup")
+    other = create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server)})
+    client.http.set_cookie("kiosk_setup", other.extensions["kiosk"].setup_token, path="/staff/setup")
+    assert refused_without_the_key(client, fresh, form)
+    # Without the CSRF token, even with the key: refused.
+    with_key(client)
     assert client.http.post("/staff/setup", data=form, headers={"Origin": "http://localhost"}).status_code == 400
     assert not env_of(fresh).exists()
-    # From its own page (the Referer a browser sends without Origin): accepted.
-    reply = client.post("/staff/setup", data={**form, "revision": envfile.revision(env_of(fresh))},
-                        headers={"X-CSRFToken": client.token(), "Referer": "http://localhost/staff/setup"})
-    assert reply.status_code == 302
+    # With the key (the kiosk's window, or the terminal's address): the form, and it saves.
+    assert 'id="f-secret_key"' in body(client.get("/staff/setup"))
+    reply = client.post("/staff/setup", data={**form, "revision": envfile.revision(env_of(fresh))})
+    assert reply.status_code == 302, body(reply)[:2000]
+
+
+def test_the_setup_address_sets_a_strict_cookie_and_leaves_the_address_bar(fresh):
+    client = KioskClient(fresh)
+    key = fresh.extensions["kiosk"].setup_token
+    reply = client.get(f"/staff/setup?key={key}")
+    assert reply.status_code == 303 and reply.headers["Location"] == "/staff/setup"  # the key is not kept there
+    [cookie] = [c for c in reply.headers.getlist("Set-Cookie") if c.startswith("kiosk_setup=")]
+    assert f"kiosk_setup={key};" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/staff/setup" in cookie and "Max-Age" not in cookie and "Expires" not in cookie
+    assert key not in body(client.get("/staff/setup")) and key not in body(client.get("/"))
+    # The window opens the shop through it; nowhere but this kiosk.
+    assert client.get(f"/staff/setup?key={key}&next=/").headers["Location"] == "/"
+    for away in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        assert client.get(f"/staff/setup?key={key}&next={away}").headers["Location"] == "/staff/setup", away
 
 
 def test_a_kiosk_with_keys_but_no_pin_never_offers_the_form(tmp_path, stripe_server):
@@ -205,7 +287,7 @@ def test_two_saves_at_once_keep_the_first_and_tell_the_second(fresh, stripe_serv
     first, second = KioskClient(fresh), KioskClient(fresh)
     revision = envfile.revision(env_of(fresh))
     for c in (first, second):
-        c.get("/staff/setup")
+        with_key(c).get("/staff/setup")
     ok = first.post("/staff/setup", data={**setup_form(stripe_server), "revision": revision}, headers=screen(first))
     assert ok.status_code == 302
     saved = env_of(fresh).read_text()

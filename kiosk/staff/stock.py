@@ -1,7 +1,7 @@
 """Stock: copies on hand per book, and setting a count after checking the shelf."""
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from .. import orders
+from .. import catalog_edits, orders
 from ..db import get_db
 from ..state import current_kiosk
 from ..views import whole_number
@@ -26,16 +26,20 @@ def stock():
 @bp.post("/stock")
 def adjust_stock():
     """Set a book's copies on hand after counting the shelf, with a reason."""
-    book = current_kiosk().catalog.get(request.form.get("isbn", ""))
+    k = current_kiosk()
+    book = k.catalog.get(request.form.get("isbn", ""))
     count = whole_number(request.form.get("count", "").strip(), 6)
+    note = request.form.get("note", "").strip()[:200]
     query = request.form.get("q", "")[:100]
     if book is None:
         abort(404)
-    if count is None:
-        flash("Write the number of copies on the shelf as a whole number.", "error")
+    if count is None or not note:
+        flash("Write the number of copies on the shelf as a whole number." if count is None else
+              "Say why the stock changes (for example: shelf count, damaged copy).", "error")
         return redirect(url_for("staff.stock", q=query))
     try:
-        delta = orders.adjust_stock(get_db(), book.isbn13, count, request.form.get("note", ""))
+        # count_shelf writes the audit line in the same transaction as the count (README: the audit list).
+        delta = orders.count_shelf(get_db(), book.isbn13, count, note, catalog_edits.who(k))
     except orders.LedgerError as exc:
         flash(str(exc), "error")
         return redirect(url_for("staff.stock", q=query))

@@ -1,7 +1,7 @@
 """The kiosk itself: reloading the catalog file, a check with Stripe now, and closing the kiosk."""
 from flask import flash, redirect, render_template, session, url_for
 
-from .. import catalog_edits
+from .. import catalog_edits, orders
 from ..catalog import CatalogError
 from ..db import get_db
 from ..reconcile import last_check
@@ -22,6 +22,8 @@ def catalog_reload():
         return redirect(url_for("staff.catalog_page"))
     for warning in fresh.warnings:
         log.warning("catalog: %s", warning)
+    orders.record_audit(get_db(), catalog_edits.who(k), "catalog", f"reloaded the catalog file "
+                        f"{k.settings.catalog_path.name}: {len(fresh.books)} books, {len(fresh.warnings)} warnings")
     flash(f"Catalog reloaded: {len(fresh.books)} books, {len(fresh.warnings)} warnings.", "info")
     return redirect(url_for("staff.catalog_page"))
 

@@ -131,6 +131,29 @@ def reset(window, app, out):
     out["after"] = wait_for(lambda: window.run_js(state) == " | null" and " | null") or window.run_js(state)
 
 
+def setup(window, app, out):
+    """The first-run form opens in the window, which alone was given the setup key; again after an idle reset,
+    which clears the window's cookies (that key's among them)."""
+    loads = []
+    window.events.loaded += lambda: loads.append(window.get_current_url())
+    origin = window.get_current_url().rstrip("/")
+    out["first_page"] = window.get_current_url()
+    form = ("document.getElementById('f-secret_key') ? 'form' : "
+            "document.getElementById('setup-elsewhere') ? 'elsewhere' : ''")
+    window.load_url(origin + "/staff/setup")
+    out["before_reset"] = wait_for(lambda: window.run_js(form))
+    window.load_url(origin + "/")
+    wait_for(lambda: len(loads) == 2 and window.run_js("!!window.kiosk"))  # the form's page, then the shop's
+    seen = len(loads)
+    window.run_js("window.kiosk.post('/session/reset', {}).then(function () { location.href = '/attract'; })")
+    # The attract screen loads, then loads again through the setup address (the launcher gives the key back).
+    wait_for(lambda: len(loads) >= seen + 2)
+    out["after_reset_loads"] = len(loads) - seen
+    window.load_url(origin + "/staff/setup")
+    out["after_reset"] = wait_for(lambda: (window.get_current_url() or "").endswith("/staff/setup") and
+                                  window.run_js(form))
+
+
 def close(window, app, out):
     """Closing is refused until staff confirm; then the window closes and the process ends."""
     window.destroy()

@@ -8,8 +8,9 @@ import ssl
 import subprocess
 import sys
 import time
+from http.cookiejar import CookieJar
 from pathlib import Path
-from urllib.request import urlopen
+from urllib.request import HTTPCookieProcessor, build_opener, urlopen
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -41,9 +42,11 @@ def test_guard_refuses_close_until_exit_confirmed():
     assert guard.on_closing() is True
 
 
-def test_a_page_that_left_the_origin_is_sent_back_home():
+def _guard_on(url):
+    """A Guard for https://127.0.0.1:5000 over a stand-in window showing `url`; the window lists what it loads."""
     class Window:
-        url, loads = "https://example.com/elsewhere", []
+        def __init__(self):
+            self.url, self.loads = url, []
 
         def get_current_url(self):
             return self.url
@@ -53,11 +56,32 @@ def test_a_page_that_left_the_origin_is_sent_back_home():
 
     guard = launcher.Guard()
     guard.origin, guard.window = "https://127.0.0.1:5000", Window()
+    return guard, guard.window
+
+
+def test_a_page_that_left_the_origin_is_sent_back_home():
+    guard, window = _guard_on("https://example.com/elsewhere")
     guard.on_loaded()
-    assert Window.loads == ["https://127.0.0.1:5000/"]
-    Window.url = "https://127.0.0.1:5000/cart"
+    assert window.loads == ["https://127.0.0.1:5000/"]
+    window.url = "https://127.0.0.1:5000/cart"
     guard.on_loaded()
-    assert Window.loads == ["https://127.0.0.1:5000/"]
+    assert window.loads == ["https://127.0.0.1:5000/"]
+
+
+def test_after_an_idle_reset_the_next_page_gets_the_setup_key_back(tmp_path):
+    guard, window = _guard_on("https://127.0.0.1:5000/attract")
+    setup = {"open": True}
+    guard.setup_path = lambda then: f"/staff/setup?key=K&next={then}" if setup["open"] else None
+    guard.on_loaded()
+    assert window.loads == []  # no reset yet: the cookie from the first page is still there
+    guard.forgot()
+    guard.on_loaded()
+    guard.on_loaded()  # that page again, now with the key: loaded once only
+    assert window.loads == ["https://127.0.0.1:5000/staff/setup?key=K&next=/attract"]
+    setup["open"] = False  # set up: the key opens nothing any more, and no page is loaded twice
+    guard.forgot()
+    guard.on_loaded()
+    assert window.loads == ["https://127.0.0.1:5000/staff/setup?key=K&next=/attract"]
 
 
 def test_window_options_full_screen_unless_windowed(tmp_path):
@@ -133,24 +157,36 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def serves_headless_instead(tmp_path, env):
-    """Run `python -m kiosk` (window wanted) until it answers on plain HTTP; returns its stderr."""
+def running_kiosk(tmp_path, env, args=(), while_up=None):
+    """Run `python -m kiosk` until it answers on plain HTTP, call while_up(address, stdout so far), stop it;
+    returns (stdout, stderr)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    printed = tmp_path / "stdout.txt"
+    with printed.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--port", str(port), *args], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.PIPE, text=True)
+    address = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                with urlopen(address, timeout=5) as reply:
                     assert reply.status == 200
                     break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.2)
+        if while_up is not None:
+            while_up(address, printed.read_text())
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
+    return printed.read_text(), err
+
+
+def serves_headless_instead(tmp_path, env):
+    """Run `python -m kiosk` (window wanted) until it answers on plain HTTP; returns its stderr."""
+    _out, err = running_kiosk(tmp_path, env)
     assert "serving headless instead" in err
     return err
 
@@ -167,6 +203,50 @@ def test_without_pywebview_it_says_so_and_serves_headless(tmp_path):
     err = serves_headless_instead(tmp_path, cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(broken)))
     assert "the kiosk window cannot open (ImportError: No module named PySide6)" in err
     assert "pip install -r requirements.txt" in err
+
+
+def pywebview_without(tmp_path):
+    """A pywebview that loads, but lacks a method the kiosk replaces: launcher.run() raises WindowUnavailable."""
+    stub = tmp_path / "stub"
+    (stub / "webview" / "platforms").mkdir(parents=True)
+    (stub / "webview" / "__init__.py").write_text("settings = {}\n")
+    (stub / "webview" / "platforms" / "__init__.py").write_text("")
+    (stub / "webview" / "platforms" / "qt.py").write_text(
+        "class QWebPage:\n    pass\n\n\nclass BrowserView:\n    class WebPage(QWebPage):\n        pass\n")
+    return str(stub)
+
+
+def test_a_window_that_cannot_be_made_safe_says_so_and_serves_headless(tmp_path):
+    env = cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=pywebview_without(tmp_path))
+    err = serves_headless_instead(tmp_path, env)
+    assert "this pywebview has no WebPage.onFeaturePermissionRequested" in err and "Traceback" not in err
+    assert "no window, serving headless" in (tmp_path / "data" / "logs" / "kiosk.log").read_text()
+
+
+def test_a_window_that_cannot_be_made_safe_with_live_keys_stops_cleanly(tmp_path):
+    env = cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=pywebview_without(tmp_path),
+                  STRIPE_SECRET_KEY="sk_live_" + "a" * 24, STRIPE_PUBLISHABLE_KEY="pk_live_" + "b" * 24)
+    proc = subprocess.run([sys.executable, "-m", "kiosk", "--port", str(free_port())], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot start: this pywebview has no" in proc.stderr and "live Stripe keys need HTTPS" in proc.stderr
+
+
+def test_headless_prints_the_setup_address_to_whoever_started_it(tmp_path):
+    pages = {}
+
+    def visit(address, printed):
+        [line] = [line for line in printed.splitlines() if "to set it up, open" in line]
+        pages["address"] = line.split("open ", 1)[1].split()[0]
+        for who, path in (("other program", address + "staff/setup"), ("terminal", pages["address"])):
+            with build_opener(HTTPCookieProcessor(CookieJar())).open(path, timeout=10) as reply:
+                pages[who] = reply.read().decode()
+
+    running_kiosk(tmp_path, cli_env(tmp_path), ["--headless"], visit)
+    assert pages["address"].startswith("http://127.0.0.1:") and "/staff/setup?key=" in pages["address"]
+    assert 'id="f-secret_key"' in pages["terminal"]  # the address's cookie opens the form
+    assert 'id="f-secret_key"' not in pages["other program"] and "printed in the terminal" in pages["other program"]
+    assert pages["address"].split("key=")[1] not in (tmp_path / "data" / "logs" / "kiosk.log").read_text()
 
 
 def test_only_the_launcher_imports_webview():

@@ -86,3 +86,13 @@ def test_the_idle_reset_clears_the_windows_cookies_and_storage(tmp_path):
     assert result["before"] == "tracker=1 | behind"
     assert result["reset_status"] == 200 and result["reset_seconds"] < 5
     assert result["after"] == " | null"
+
+
+def test_the_window_alone_opens_the_first_run_form_even_after_an_idle_reset(tmp_path):
+    result, _proc = run_window("setup", tmp_path)
+    assert result["first_page"].endswith("/") and "key=" not in result["first_page"]
+    assert result["before_reset"] == "form"
+    assert result["after_reset_loads"] == 2  # the attract screen, then again through the setup address
+    assert result["after_reset"] == "form"
+    log = (tmp_path / "data" / "logs" / "kiosk.log").read_text()
+    assert "key=" not in log  # the key is never written down
