@@ -10,9 +10,12 @@ When the database does not answer (PostgreSQL stopped, the network down, a lock 
 LedgerUnavailable says so, after a few seconds at most: the shop keeps browsing and checkout says
 payments are paused; the pool reconnects by itself when the database is back.
 """
+import functools
 import logging
+import random
 import re
 import threading
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
@@ -138,6 +141,36 @@ class LedgerUnavailable(Exception):
     """The ledger's database does not answer; the message is for staff (customers are told payments pause)."""
 
 
+class LedgerConflict(LedgerUnavailable):
+    """PostgreSQL broke off a transaction to end a deadlock, a serialization conflict or a lock wait too long:
+    nothing of it was written, and running it again is safe (retry_conflicts)."""
+
+
+# SQLSTATEs after which the whole transaction may simply run again: deadlock_detected, serialization_failure,
+# lock_not_available (lock_timeout).
+CONFLICT_STATES = frozenset({"40P01", "40001", "55P03"})
+CONFLICT_TRIES = 4
+
+
+def retry_conflicts(fn):
+    """Run `fn`, one ledger transaction of its own, again when PostgreSQL broke it off (LedgerConflict).
+
+    Every stock row is locked in ISBN order, after its order's row, so two counters should never deadlock; this
+    is for what the database may still do, so that no customer, paid or paying, is ever shown it."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                return fn(*args, **kwargs)
+            except LedgerConflict as conflict:
+                if attempt == CONFLICT_TRIES:
+                    raise
+                log.warning("%s: %s; running it again (%d)", fn.__name__, conflict, attempt)
+                time.sleep(random.uniform(0.005, 0.03) * attempt)  # noqa: S311 (jitter, not a secret)
+        raise AssertionError("unreachable")
+    return run
+
+
 class IntegrityError(Exception):
     """A write the schema refused: a CHECK, a unique key or a foreign key."""
 
@@ -246,6 +279,8 @@ class LedgerConnection:
         except exc.IntegrityError as error:
             raise IntegrityError(str(error.orig)) from None
         except (exc.OperationalError, exc.InterfaceError) as error:
+            if getattr(error.orig, "sqlstate", None) in CONFLICT_STATES:
+                raise LedgerConflict(str(error.orig).strip().splitlines()[0][:200]) from None
             raise self.ledger.unavailable(error) from None
 
     def _execute_sqlite(self, sql, params):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from . import isbn as isbnlib
 from . import tax
-from .db import IntegrityError, LedgerUnavailable, get_meta, set_meta, transaction
+from .db import IntegrityError, LedgerUnavailable, get_meta, retry_conflicts, set_meta, transaction
 from .money import exponent
 
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
@@ -15,6 +15,12 @@ SOLD = ("paid", "partially_refunded", "refunded")
 REFUNDABLE = ("paid", "partially_refunded")
 SOLD_SQL = "status IN ('paid', 'partially_refunded', 'refunded')"
 STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+# One lock order everywhere, so two counters never deadlock on PostgreSQL: an order's own rows first (orders,
+# order_lines, refunds), then stock rows in ISBN order. Holds, sales, releases, refunds' restocking, shelf counts
+# and the catalog's counts all follow it; each function that is one transaction runs again (retry_conflicts) if
+# the database still breaks one off.
 
 
 class LedgerError(ValueError):
@@ -86,6 +92,7 @@ class OutOfStock(LedgerError):
         self.isbn, self.title, self.available = isbn, title, available
 
 
+@retry_conflicts
 def create_pending(db, *, attempt, priced_lines, currency, reference=None, intent=None, status="pending",
                    amount=None, adopted=False, created_at=None, note=None, kiosk_id=None, counter=None, hold=False,
                    tax_lines=(), inclusive=False, method="card"):
@@ -116,8 +123,9 @@ def create_pending(db, *, attempt, priced_lines, currency, reference=None, inten
                        "tax_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (order_id, ln["isbn"], ln["title"], ln["unit_price"], ln["quantity"],
                         ln["quantity"] if hold else 0, tax_class, rates.get(tax_class)))
-            if hold and not db.execute("UPDATE stock SET held = held + ? WHERE isbn = ? AND on_hand - held >= ?",
-                                       (ln["quantity"], ln["isbn"], ln["quantity"])).rowcount:
+        for ln in sorted(priced_lines, key=lambda ln: ln["isbn"]) if hold else ():  # stock rows in ISBN order
+            if not db.execute("UPDATE stock SET held = held + ? WHERE isbn = ? AND on_hand - held >= ?",
+                              (ln["quantity"], ln["isbn"], ln["quantity"])).rowcount:
                 row = db.execute("SELECT on_hand - held FROM stock WHERE isbn = ?", (ln["isbn"],)).fetchone()
                 raise OutOfStock(ln["isbn"], ln["title"], max(0, row[0] if row else 0))
     return get(db, order_id=order_id)
@@ -139,6 +147,7 @@ def intent_key(kiosk_id, order):
     return base if not order["intent_tries"] else f"{base}-{order['intent_tries']}"
 
 
+@retry_conflicts
 def switch_method(db, order_id, method, canceled_intent=None):
     """The customer pays another way (the card reader, or typing the card): the order forgets its PaymentIntent,
     which Stripe has canceled, and the next one is made with a new Idempotency-Key. The copies stay held.
@@ -163,6 +172,7 @@ def bump_intent_tries(db, order_id):
     db.execute("UPDATE orders SET intent_tries = intent_tries + 1, updated_at = ? WHERE id = ?", (now(), order_id))
 
 
+@retry_conflicts
 def count_receipt_email(db, order_id, limit):
     """Count one more receipt email for an order, if fewer than `limit` were sent; True if this one may go.
 
@@ -196,11 +206,13 @@ def _move_stock(db, isbn, delta, reason, *, order_id=None, refund_id=None, note=
 
 def _release_holds(db, order_id):
     """Give the shelf back the copies an order holds, in the caller's transaction."""
-    for line in db.execute("SELECT isbn, held FROM order_lines WHERE order_id = ? AND held > 0", (order_id,)):
+    for line in db.execute("SELECT isbn, held FROM order_lines WHERE order_id = ? AND held > 0 ORDER BY isbn",
+                           (order_id,)).fetchall():
         db.execute("UPDATE stock SET held = held - ? WHERE isbn = ?", (line["held"], line["isbn"]))
     db.execute("UPDATE order_lines SET held = 0 WHERE order_id = ? AND held > 0", (order_id,))
 
 
+@retry_conflicts
 def mark_paid(db, order_id, paid_at=None):
     """pending/failed/canceled -> paid, taking stock once (a hold becomes the sale); False if already paid."""
     with transaction(db):
@@ -221,6 +233,7 @@ def mark_paid(db, order_id, paid_at=None):
     return True
 
 
+@retry_conflicts
 def mark_failed(db, order_id, message, release=False):
     """pending -> failed with Stripe's message; the customer may still retry the same intent (and keeps the
     copies held), unless `release`."""
@@ -232,6 +245,7 @@ def mark_failed(db, order_id, message, release=False):
     return True
 
 
+@retry_conflicts
 def mark_canceled(db, order_id, note=None):
     """pending/failed -> canceled, giving back the copies it held."""
     with transaction(db):
@@ -260,6 +274,7 @@ def settle(db, order, intent, paid_at=None):
     return get(db, order_id=order["id"])["status"]
 
 
+@retry_conflicts
 def sync_stock(db, books):
     """Take stock counts from the catalog: new books start at the sheet's count; a count edited in the sheet
     adds (or takes away) the difference. It never sets a count outright, so a counter starting up with the
@@ -267,7 +282,7 @@ def sync_stock(db, books):
     stamp = now()
     known = {r["isbn"]: r["catalog_qty"] for r in db.execute("SELECT isbn, catalog_qty FROM stock")}
     with transaction(db):
-        for book in books:
+        for book in sorted(books, key=lambda book: book.isbn13):  # stock rows in ISBN order
             was = known.get(book.isbn13)
             if was is None:
                 db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, ?) ON CONFLICT (isbn) "
@@ -414,7 +429,7 @@ def _reserve(db, order_id, amount, returned, request_key, reason, status="pendin
     try:
         db.execute("UPDATE orders SET refund_pending = refund_pending + ?, updated_at = ? WHERE id = ?",
                    (amount, now(), order_id))
-        for isbn, quantity in returned.items():
+        for isbn, quantity in sorted(returned.items()):
             if quantity > 0:
                 db.execute("UPDATE order_lines SET returned = returned + ? WHERE order_id = ? AND isbn = ?",
                            (quantity, order_id, isbn))
@@ -432,6 +447,7 @@ def _reserve(db, order_id, amount, returned, request_key, reason, status="pendin
                        json.dumps(shares, sort_keys=True))).fetchone()[0]
 
 
+@retry_conflicts
 def reserve_refund(db, order_id, *, amount, returned, request_key, reason=None):
     """Write a pending refund before Stripe is asked to make it; returns its row id. Raises LedgerError."""
     with transaction(db):
@@ -454,12 +470,14 @@ def _complete(db, refund, stripe_refund, amount):
     return True
 
 
+@retry_conflicts
 def complete_refund(db, refund_id, *, stripe_refund, amount):
     """Record that Stripe made a pending refund; False if it was settled already."""
     with transaction(db):
         return _complete(db, refund_by_id(db, refund_id), stripe_refund, amount)
 
 
+@retry_conflicts
 def release_refund(db, refund_id):
     """Stripe did not make a pending refund: give back the amount and copies it held, and forget it."""
     with transaction(db):
@@ -468,7 +486,7 @@ def release_refund(db, refund_id):
             return False
         db.execute("UPDATE orders SET refund_pending = refund_pending - ?, updated_at = ? WHERE id = ?",
                    (refund["amount"], now(), refund["order_id"]))
-        for isbn, quantity in json.loads(refund["returns"]).items():
+        for isbn, quantity in sorted(json.loads(refund["returns"]).items()):
             db.execute("UPDATE order_lines SET returned = returned - ? WHERE order_id = ? AND isbn = ?",
                        (quantity, refund["order_id"], isbn))
         db.execute("DELETE FROM refunds WHERE id = ?", (refund_id,))
@@ -481,6 +499,7 @@ def pending_refunds(db):
                       "WHERE r.status = 'pending' ORDER BY r.id").fetchall()
 
 
+@retry_conflicts
 def record_refund(db, order_id, *, stripe_refund, amount, request_key, returned, reason=None):
     """Write a refund Stripe already made, in one go; False if it (or its request) was already recorded."""
     with transaction(db):
@@ -491,6 +510,7 @@ def record_refund(db, order_id, *, stripe_refund, amount, request_key, returned,
         return _complete(db, refund_by_id(db, refund_id), stripe_refund, amount)
 
 
+@retry_conflicts
 def adjust_stock(db, isbn, count, note):
     """Set a book's copies on hand after a count, logging the difference; returns the change."""
     if not note or not note.strip():
@@ -748,6 +768,7 @@ def save_catalog_entries(db, entries, who, what):
     return version
 
 
+@retry_conflicts
 def count_shelf(db, isbn, count, note, who):
     """Set a book's copies on hand from the staff screen, with its audit line, in one transaction; returns the
     change. The row stays locked until written, so a sale at another counter meanwhile is never undone."""
