@@ -23,10 +23,12 @@ from typing import ClassVar
 from flask import current_app, g
 
 log = logging.getLogger("kiosk.db")
-SCHEMA_VERSION = 8
-# Forward migrations of an SQLite ledger, applied in order to one older than SCHEMA_VERSION (version 1 is
-# the first release's schema). Each only adds: never DROP or rewrite the order log. A new ledger, and every
-# PostgreSQL one, is made at the latest version from schema.py.
+SCHEMA_VERSION = 9
+# Forward migrations, applied in order to a ledger older than SCHEMA_VERSION (version 1 is the first release's
+# schema, SQLite only; PostgreSQL ledgers start at 5). Each only adds: never DROP or rewrite the order log. A new
+# ledger is made at the latest version from schema.py. A statement is the same on both databases, or a dict of
+# one per dialect where they spell a thing differently ({"sqlite": ..., "postgresql": ...}; a dialect left out
+# runs nothing), so that a migrated ledger means what a new one means (tests/test_migrations.py).
 MIGRATIONS = {
     2: [
         # A refund form submitted twice (double tap, reload) records one refund.
@@ -121,16 +123,25 @@ MIGRATIONS = {
             hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1)),
             updated_at TEXT NOT NULL
         )""",
-        """CREATE TABLE IF NOT EXISTS audit_log (
-            id INTEGER PRIMARY KEY,
+        # An id the database numbers itself: INTEGER PRIMARY KEY on SQLite; on PostgreSQL that has no default,
+        # and SERIAL is what schema.py makes there.
+        {dialect: f"""CREATE TABLE IF NOT EXISTS audit_log (
+            id {id_type} PRIMARY KEY,
             at TEXT NOT NULL,
             kiosk_id TEXT NOT NULL,
             counter TEXT NOT NULL,
             area TEXT NOT NULL CHECK (area IN ('setup', 'settings', 'catalog', 'stock')),
             what TEXT NOT NULL CHECK (length(what) BETWEEN 1 AND 2000),
             isbn TEXT
-        )""",
+        )""" for dialect, id_type in (("sqlite", "INTEGER"), ("postgresql", "SERIAL"))},
         "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
+    ],
+    9: [
+        # A PostgreSQL ledger that took migration 8 before it said SERIAL has an audit_log.id nothing numbers, so
+        # every audit line failed: give it the sequence SERIAL would have made, starting after the last id.
+        {"postgresql": "CREATE SEQUENCE IF NOT EXISTS audit_log_id_seq OWNED BY audit_log.id"},
+        {"postgresql": "ALTER TABLE audit_log ALTER COLUMN id SET DEFAULT nextval('audit_log_id_seq')"},
+        {"postgresql": "SELECT setval('audit_log_id_seq', COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)"},
     ],
 }
 
@@ -409,7 +420,7 @@ def close_db(e=None):
 
 
 def init_db(url):
-    """Make the ledger's tables if there are none, or bring an older SQLite ledger forward; data is kept."""
+    """Make the ledger's tables if there are none, or bring an older ledger forward; data is kept."""
     from . import schema
 
     ledger = ledger_for(url)
@@ -431,7 +442,9 @@ def init_db(url):
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 with transaction(db):
                     for statement in MIGRATIONS[target]:
-                        db.execute(statement)
+                        statement = statement.get(ledger.dialect) if isinstance(statement, dict) else statement
+                        if statement:
+                            db.execute(statement)
                     set_meta(db, "schema_version", target)
         finally:
             if ledger.dialect != "sqlite":
