@@ -211,6 +211,7 @@ def sweep_refunds(db, kiosk, now, report):
     ones are looked up by whichever counter sweeps first after the grace period."""
     gateway = kiosk.gateway
     since = float(get_meta(db, mine(REFUND_WATERMARK, kiosk), now - FIRST_LOOK_BACK)) - CLOCK_SKEW
+    watermark = now
     for refund in gateway.refunds_since(since):
         order = orders.get(db, intent=refund.payment_intent) if refund.payment_intent else None
         if refund.created < since or not refund.made or order is None or orders.refund_made(db, refund.id):
@@ -226,10 +227,13 @@ def sweep_refunds(db, kiosk, now, report):
         except IntegrityError:
             continue  # another counter recorded it a moment ago
         except orders.LedgerError as exc:
+            # Not recorded (a held refund of the same sale takes what is left): the watermark stays at it, so
+            # the next sweeps list it again until the hold is resolved and it fits.
             report.errors.append(f"{refund.id}: {exc}")
+            watermark = min(watermark, refund.created)
             continue
         report.refunds.append(order["reference"])
-    set_meta(db, mine(REFUND_WATERMARK, kiosk), int(now))
+    set_meta(db, mine(REFUND_WATERMARK, kiosk), int(watermark))
     for held in orders.pending_refunds(db):
         if held["created_at"] > orders.stamp_of(now - PENDING_REFUND_GRACE):
             continue  # staff may be pressing Refund again right now
