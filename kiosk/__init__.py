@@ -26,7 +26,7 @@ from . import (
     webhooks,
 )
 from .catalog import CatalogError, load_catalog
-from .config import load_settings, resource_dir
+from .config import Problem, load_settings, resource_dir
 from .state import Kiosk
 
 log = logging.getLogger("kiosk")
@@ -55,6 +55,14 @@ def prepare_ledger(kiosk):
     with kiosk.ledger.connect() as conn:
         catalog_edits.refresh(kiosk, conn)
         orders.claim_orders(conn, kiosk.kiosk_id, kiosk.settings.counter_name)
+        namesakes = orders.register_counter(conn, kiosk.kiosk_id, kiosk.settings.counter_name)
+    if namesakes:
+        # Said at start (the log also goes to the terminal) and on the staff screen, with the settings' problems.
+        problem = Problem("KIOSK_COUNTER_NAME", f"{kiosk.settings.counter_name!r} is also the name of another kiosk "
+                          f"on this ledger ({', '.join(namesakes)}); the day's figures tell them apart by id.",
+                          "Give each counter its own name in Settings.", warning=True)
+        log.warning("%s", problem)
+        kiosk.settings.problems = [*(p for p in kiosk.settings.problems if p.setting != problem.setting), problem]
     kiosk.ledger_ready = True
 
 

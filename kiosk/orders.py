@@ -353,6 +353,29 @@ def claim_orders(db, kiosk_id, counter):
     db.execute("UPDATE orders SET kiosk_id = ?, counter = ? WHERE kiosk_id IS NULL", (kiosk_id, counter))
 
 
+def register_counter(db, kiosk_id, counter):
+    """Note this kiosk and its counter name in the shared ledger; returns the ids of other kiosks of that name.
+
+    Counters are counted by their kiosk id, but staff know them by name: two of one name must be told apart."""
+    set_meta(db, f"counter:{kiosk_id}", counter)
+    return sorted(row["key"].split(":", 1)[1] for row in db.execute(
+        "SELECT key FROM meta WHERE key LIKE 'counter:%' AND key <> ? AND value = ?", (f"counter:{kiosk_id}", counter)))
+
+
+def _counter_labels(names):
+    """{kiosk key: label}: the counter's name, with the kiosk's id beside it where two kiosks share that name."""
+    taken = {}
+    for name in names.values():
+        taken[name] = taken.get(name, 0) + 1
+    return {key: f"{name} ({key})" if taken[name] > 1 and key else name for key, name in names.items()}
+
+
+def _per_counter(rows):
+    """[(label, takings)] by label, from {kiosk key: (counter name, takings)}."""
+    labels = _counter_labels({key: name for key, (name, _) in rows.items()})
+    return sorted((labels[key], t) for key, (_, t) in rows.items())
+
+
 def returned_quantities(db, order_id):
     """Copies of each book already put back on the shelf from this order."""
     rows = db.execute("SELECT isbn, SUM(delta) AS n FROM stock_movements WHERE order_id = ? AND reason = 'return' "
@@ -601,6 +624,11 @@ def _finish_day(t):
     return t
 
 
+def _counter(counters, row):
+    """The running takings of the counter (kiosk) that took an order, kept by kiosk id with its name."""
+    return counters.setdefault(row["kiosk_id"] or "", (row["counter"] or "", _blank_day()))[1]
+
+
 def day_report(db, first, last=None):
     """Closing the day (or days `first`..`last`): sales, refunds, net, tax per rate, orders and books, first and
     last sale, in all, per counter and per way to pay (card reader or typed card). Everything in minor units;
@@ -610,7 +638,7 @@ def day_report(db, first, last=None):
     the order (wherever they were made), their tax apportioned as recorded with each refund."""
     start, end = local_day_bounds(first, last)
     total, counters, methods, rates = _blank_day(), {}, {}, {}
-    paid = db.execute(f"SELECT id, counter, method, amount, tax, paid_at FROM orders WHERE paid_at >= ? "
+    paid = db.execute(f"SELECT id, kiosk_id, counter, method, amount, tax, paid_at FROM orders WHERE paid_at >= ? "
                       f"AND paid_at < ? AND {SOLD_SQL} ORDER BY paid_at", (start, end)).fetchall()
     books = {r[0]: r[1] for r in db.execute(
         f"SELECT l.order_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
@@ -621,7 +649,7 @@ def day_report(db, first, last=None):
         f"t.order_id WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')}",
         (start, end)).fetchall()
     for order in paid:
-        for t in (total, counters.setdefault(order["counter"] or "", _blank_day()),
+        for t in (total, _counter(counters, order),
                   methods.setdefault(order["method"], _blank_day())):
             t["orders"] += 1
             t["books"] += books.get(order["id"], 0)
@@ -633,12 +661,12 @@ def day_report(db, first, last=None):
         rate = rates.setdefault((row["tax_class"], row["rate"]), {"taxable": 0, "tax": 0, "tax_refunded": 0})
         rate["taxable"] += row["taxable"]
         rate["tax"] += row["tax"]
-    refunded = db.execute("SELECT r.amount, r.tax, r.taxes, r.order_id, o.counter, o.method FROM refunds r "
+    refunded = db.execute("SELECT r.amount, r.tax, r.taxes, r.order_id, o.kiosk_id, o.counter, o.method FROM refunds r "
                           "JOIN orders o ON o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? "
                           "AND r.status = 'succeeded'",
                           (start, end)).fetchall()
     for refund in refunded:
-        for t in (total, counters.setdefault(refund["counter"] or "", _blank_day()),
+        for t in (total, _counter(counters, refund),
                   methods.setdefault(refund["method"], _blank_day())):
             t["refunds"] += refund["amount"]
             t["tax_refunded"] += refund["tax"]
@@ -647,7 +675,7 @@ def day_report(db, first, last=None):
             key = (tax_class, order_rates.get(tax_class, "?"))
             rates.setdefault(key, {"taxable": 0, "tax": 0, "tax_refunded": 0})["tax_refunded"] += amount
     return {"first_day": first, "last_day": last or first, "total": _finish_day(total),
-            "counters": sorted((name, _finish_day(t)) for name, t in counters.items()),
+            "counters": [(name, _finish_day(t)) for name, t in _per_counter(counters)],
             "methods": sorted((name, _finish_day(t)) for name, t in methods.items()),
             "rates": [(tax_class, rate, {**r, "net_tax": r["tax"] - r["tax_refunded"]})
                       for (tax_class, rate), r in sorted(rates.items())]}
@@ -671,19 +699,21 @@ def _sales_in(db, first, last, bucket):
 def takings_by_counter(db, day):
     """Today's sales, refunds and paid orders for each counter that sold: [(counter, takings dict)], by name.
 
-    Refunds count against the counter that took the order, wherever they were made."""
+    Counted by kiosk id (two kiosks given one name are two counters); refunds count against the counter that took
+    the order, wherever they were made."""
     start, end = local_day_bounds(day)
     found = {}
-    for counter, count, amount in db.execute(
-            f"SELECT COALESCE(counter, ''), COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE paid_at >= ? "
-            f"AND paid_at < ? AND {SOLD_SQL} GROUP BY COALESCE(counter, '')", (start, end)):
-        found[counter] = {"orders": count, "sales": amount, "refunds": 0}
-    for counter, amount in db.execute(
-            "SELECT COALESCE(o.counter, ''), COALESCE(SUM(r.amount), 0) FROM refunds r JOIN orders o ON o.id = "
-            "r.order_id WHERE r.created_at >= ? AND r.created_at < ? AND r.status = 'succeeded' "
-            "GROUP BY COALESCE(o.counter, '')", (start, end)):
-        found.setdefault(counter, {"orders": 0, "sales": 0, "refunds": 0})["refunds"] = amount
-    return [(name, {**t, "net": t["sales"] - t["refunds"]}) for name, t in sorted(found.items())]
+    for kiosk_id, counter, count, amount in db.execute(
+            f"SELECT COALESCE(kiosk_id, ''), MAX(COALESCE(counter, '')), COUNT(*), COALESCE(SUM(amount), 0) "
+            f"FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} GROUP BY COALESCE(kiosk_id, '')",
+            (start, end)):
+        found[kiosk_id] = (counter, {"orders": count, "sales": amount, "refunds": 0})
+    for kiosk_id, counter, amount in db.execute(
+            "SELECT COALESCE(o.kiosk_id, ''), MAX(COALESCE(o.counter, '')), COALESCE(SUM(r.amount), 0) FROM refunds r "
+            "JOIN orders o ON o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? AND "
+            "r.status = 'succeeded' GROUP BY COALESCE(o.kiosk_id, '')", (start, end)):
+        found.setdefault(kiosk_id, (counter, {"orders": 0, "sales": 0, "refunds": 0}))[1]["refunds"] = amount
+    return [(name, {**t, "net": t["sales"] - t["refunds"]}) for name, t in _per_counter(found)]
 
 
 def sales_by_hour(db, day):

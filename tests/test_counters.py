@@ -220,3 +220,29 @@ def test_with_postgresql_stopped_the_shop_browses_and_payments_pause_then_recove
     assert order(front, reply.json["reference"])["status"] == "paid"
     assert on_hand(front, book.isbn13) == book.stock - 1
     assert [c.amount for c in stripe_server.charges() if c.status == "succeeded"] == [book.price]
+
+
+def test_two_kiosks_of_one_name_are_counted_apart_and_warned_about(tmp_path, stripe_server, pg_url):
+    apps = [create_app({"TESTING": True, "SETTINGS": make_settings(
+        tmp_path / f"till{n}", stripe_server, KIOSK_DATABASE_URL=pg_url, KIOSK_COUNTER_NAME="Front",
+        KIOSK_STAFF_PIN="2468")}) for n in (1, 2)]
+    first, second = (app.extensions["kiosk"] for app in apps)
+    # The second to start sees the first: warned at start and on its staff screen.
+    [warning] = [p for p in second.settings.problems if p.setting == "KIOSK_COUNTER_NAME"]
+    assert first.kiosk_id in warning.message and warning.warning
+    assert "also the name of another kiosk" in staff(apps[1]).get("/staff/").get_data(as_text=True)
+    book = next(b for b in first.catalog.books if b.stock >= 3)
+    buy(apps[0], stripe_server, {book.isbn13: 1})
+    buy(apps[1], stripe_server, {book.isbn13: 2})
+    with closing(ledger(apps[0])) as db:
+        labels = {first.kiosk_id: f"Front ({first.kiosk_id})", second.kiosk_id: f"Front ({second.kiosk_id})"}
+        expected = sorted([(labels[first.kiosk_id], book.price, 1), (labels[second.kiosk_id], 2 * book.price, 1)])
+        by_counter = orders.takings_by_counter(db, orders.today())
+        assert [(name, t["sales"], t["orders"]) for name, t in by_counter] == expected
+        report = orders.day_report(db, orders.today())
+        assert [(name, t["sales"], t["orders"]) for name, t in report["counters"]] == expected
+        # The counters add up to the shop.
+        assert sum(t["sales"] for _, t in report["counters"]) == report["total"]["sales"] == 3 * book.price
+    # Close the day's CSV too: two rows, not one "Front".
+    csv_text = staff(apps[0]).get(f"/staff/day.csv?date={orders.today().isoformat()}").data.decode("utf-8-sig")
+    assert csv_text.count("Front (kiosk_") == 2
