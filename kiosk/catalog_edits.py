@@ -5,6 +5,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -181,6 +182,9 @@ def _cover_names(archive):
             path = PurePosixPath(*path.parts[1:])  # a zipped covers/ folder goes into covers/, not covers/covers/
         if path.suffix.lower() not in COVER_SUFFIXES or path.name.startswith("."):
             continue  # thumbnails.db, __MACOSX/…: not covers
+        if member.flag_bits & 0x1:
+            raise CatalogError(f"{member.filename} is encrypted in the zip; nothing was saved. Zip the covers again "
+                               "without a password.")
         if member.file_size > MAX_COVER:
             raise CatalogError(f"{member.filename} is larger than {MAX_COVER // (1024 * 1024)} MB; nothing was saved. "
                                "Make the covers smaller (a few hundred KB is plenty on screen).")
@@ -202,18 +206,43 @@ def covers_folder(catalog_path):
     return Path(catalog_path).parent / "covers"
 
 
+# Everything zipfile and zlib raise for an archive that is damaged, lies about a size, is encrypted or uses a
+# compression this Python cannot undo.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+              ValueError, OSError)
+
+
 def _open_zip(data):
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise CatalogError("That file is not a zip archive; nothing was saved. Zip the cover images and try "
-                           "again.") from None
+    except ZIP_ERRORS:
+        raise CatalogError("That file is not a zip archive, or it is damaged; nothing was saved. Zip the cover images "
+                           "again and try again.") from None
+
+
+def _read_member(archive, member):
+    """A cover's bytes, read whole so that zipfile checks its CRC; CatalogError when the zip is damaged or lies."""
+    damaged = CatalogError(f"{member.filename} is damaged in the zip (it does not unpack as its header says); nothing "
+                           "was saved. Zip the cover images again and try again.")
+    try:
+        with archive.open(member) as src:
+            data = src.read(member.file_size + 1)  # at most what the zip declared: a lying header cannot unpack more
+            if len(data) > member.file_size:
+                raise damaged
+            src.read()  # to the end, where zipfile checks the CRC
+    except ZIP_ERRORS:
+        raise damaged from None
+    return data
 
 
 def check_covers(data):
-    """How many covers a zip holds; CatalogError when it is not a zip, too big, or names a path outside it."""
+    """How many covers a zip holds; CatalogError when it is not a zip, damaged, encrypted, too big, or names a path
+    outside it. Every cover is unpacked in memory to be sure, so a form that checked it saves it."""
     with _open_zip(data) as archive:
-        return len(_cover_names(archive))
+        names = _cover_names(archive)
+        for member, _ in names:
+            _read_member(archive, member)
+        return len(names)
 
 
 def save_covers(folder, data):
@@ -230,9 +259,7 @@ def save_covers(folder, data):
             for member, path in names:
                 target = staging.joinpath(*path.parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as src, open(target, "wb") as dst:
-                    # Read at most what the zip declared: a lying header cannot unpack more.
-                    dst.write(src.read(member.file_size + 1)[:member.file_size])
+                target.write_bytes(_read_member(archive, member))
             for _, path in names:
                 dest = folder.joinpath(*path.parts)
                 dest.parent.mkdir(parents=True, exist_ok=True)

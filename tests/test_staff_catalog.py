@@ -253,3 +253,50 @@ def test_edits_reach_every_counter_on_a_shared_ledger(tmp_path, stripe_server, l
     assert catalog_of(back).get("9780306406157").price == 3000
     assert on_hand(back, NEW) == 3 and on_hand(back, "9780306406157") == 3
     assert [c for _, c, _ in audit(back)] == ["Front", "Front"]
+
+
+def _zip_of_covers():
+    """A zip of two covers stored as they are (no compression), as bytes."""
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("good.png", b"P" * 64)
+        z.writestr("second.png", b"Q" * 64)
+    return bytearray(out.getvalue())
+
+
+def _patch_headers(data, local_at, central_at, fmt, value):
+    """Set one field of the last member's local and central headers (offsets from each header's start)."""
+    import struct
+    for signature, at in ((b"PK\x03\x04", local_at), (b"PK\x01\x02", central_at)):
+        start = data.rfind(signature)
+        struct.pack_into(fmt, data, start + at, value)
+    return bytes(data)
+
+
+def _damaged_zips():
+    data = _zip_of_covers()
+    bad_crc = bytearray(data)
+    bad_crc[data.rfind(b"Q" * 64) + 10] ^= 0xFF  # one byte of the second cover changed after it was zipped
+    return {
+        "bad CRC": bytes(bad_crc),
+        "size under-stated": _patch_headers(bytearray(data), 22, 24, "<I", 10),
+        "encrypted": _patch_headers(bytearray(data), 6, 8, "<H", 0x1),
+        "unknown compression": _patch_headers(bytearray(data), 8, 10, "<H", 99),
+        "cut short": bytes(data[:len(data) // 2]),
+        "not a zip": b"PNG, not a zip at all",
+    }
+
+
+@pytest.mark.parametrize("kind", list(_damaged_zips()))
+def test_a_damaged_covers_zip_is_refused_with_a_message_and_unpacks_nothing(app, tmp_path, kind):
+    from kiosk import catalog_edits
+    from kiosk.catalog import CatalogError
+    damaged = _damaged_zips()[kind]
+    with pytest.raises(CatalogError):  # the set-up form's check refuses it before anything is saved
+        catalog_edits.check_covers(damaged)
+    reply = staff(app).post("/staff/catalog/covers", data={"covers": (io.BytesIO(damaged), "covers.zip")},
+                            content_type="multipart/form-data", follow_redirects=True)
+    page = text(reply)
+    assert reply.status_code == 200 and "nothing was saved" in page and "Something went wrong" not in page
+    assert not (tmp_path / "covers").exists() or not any((tmp_path / "covers").iterdir())
