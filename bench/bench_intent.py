@@ -47,7 +47,8 @@ def _measure(server, app, rounds, warmup, sample=None):
 
     def plain_create(n):
         plain.v1.payment_intents.create(
-            {"amount": books[n].price + books[n + 1].price, "currency": "usd", "payment_method_types": ["card"],
+            {"amount": books[n].price + books[n + 1].price, "currency": "usd",
+             "allowed_payment_method_types": ["card"],
              "metadata": {"kiosk_id": "kiosk_0123456789abcdef", "order_ref": "BK-ABCD-EFGH",
                           "items": f"{books[n].isbn13}x1,{books[n + 1].isbn13}x1"},
              "description": "Book Counter order BK-ABCD-EFGH"},
@@ -67,7 +68,8 @@ def _measure(server, app, rounds, warmup, sample=None):
                 raise RuntimeError(f"the sample answered {reply.status_code}: {reply.get_data()[:300]}")
             after_sample = time.perf_counter()
             # The sample's own call made plainly, so its overhead is over the same request to Stripe.
-            plain.v1.payment_intents.create({"amount": 1999, "currency": "usd", "payment_method_types": ["card"]})
+            plain.v1.payment_intents.create({"amount": 1999, "currency": "usd",
+                                             "allowed_payment_method_types": ["card"]})
             if n >= warmup:
                 sample_ms.append(((after_sample - end) - (time.perf_counter() - after_sample)) * 1000)
         if n >= warmup:

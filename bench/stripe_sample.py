@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, jsonify
 
 INDEX = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Accept a payment</title>
-<link rel="stylesheet" href="css/base.css"><script src="https://js.stripe.com/v3/"></script>
+<link rel="stylesheet" href="css/base.css"><script src="https://js.stripe.com/endive/stripe.js"></script>
 <script src="/utils.js" defer></script><script src="/index.js" defer></script></head>
 <body><main><h1>Payment</h1><form id="payment-form"><div id="payment-element"></div>
 <button id="submit">Pay now</button><div id="error-messages"></div></form></main></body></html>
@@ -39,7 +39,9 @@ def make_sample(secret_key, api_base, publishable_key, static_dir):
     def create_payment():
         # As the sample: one call, its fixed amount, and the client secret back (or Stripe's message).
         try:
-            intent = stripe.PaymentIntent.create(amount=1999, currency="usd", payment_method_types=["card"])
+            # At the pinned API version (Endive) the sample's payment_method_types is refused: the parameter that
+            # replaced it, so that the comparison is of requests Stripe would take.
+            intent = stripe.PaymentIntent.create(amount=1999, currency="usd", allowed_payment_method_types=["card"])
             return jsonify(clientSecret=intent.client_secret)
         except stripe.StripeError as e:
             return jsonify(error={"message": str(e)}), 400

@@ -1,7 +1,7 @@
 """`kiosk --check`: is the configuration valid, does Stripe answer, which catalog loads."""
 from .catalog import CatalogError, load_catalog
 from .db import LedgerUnavailable, ledger_for
-from .payments import Gateway, PaymentError
+from .payments import STRIPE_API_VERSION, STRIPE_JS_URL, STRIPE_SDK_VERSION, Gateway, PaymentError
 
 
 def run_check(settings, out=print):
@@ -20,6 +20,7 @@ def run_check(settings, out=print):
     else:
         out("Configuration: valid")
     out(f"  currency {settings.currency}, locale {settings.locale}, data folder {settings.data_dir}")
+    out(f"Stripe API version {STRIPE_API_VERSION} (stripe-python {STRIPE_SDK_VERSION}), Stripe.js {STRIPE_JS_URL}")
     if settings.payments_ready:
         mode = "test" if settings.test_mode else "live"
         try:

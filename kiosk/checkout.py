@@ -12,7 +12,7 @@ from . import customer, orders, receipts, tax, terminal
 from .db import get_db
 from .i18n import gettext as _
 from .i18n import ngettext
-from .payments import PaymentError
+from .payments import STRIPE_JS_URL, PaymentError
 from .state import current_kiosk
 from .views import reply
 
@@ -92,11 +92,13 @@ def checkout():
     # Back on this page while the reader still waits for this payment: the page follows it again.
     reader_waiting = order is not None and order["method"] == terminal.METHOD and order["status"] == "pending" \
         and bool(order["payment_intent"])
+    # Stripe.js of the release train the server's API version names (payments.STRIPE_JS_URL), with only the
+    # options that train defines: allowedPaymentMethodTypes replaced paymentMethodTypes in Endive.
     return render_template("checkout.html", cart=priced, attempt=attempt, reader=bool(reader),
-                           reader_waiting=reader_waiting,
-                           stripe_config={"publishableKey": k.settings.publishable_key,
+                           reader_waiting=reader_waiting, stripe_js_url=STRIPE_JS_URL,
+                           stripe_config={"publishableKey": k.settings.publishable_key, "stripeJs": STRIPE_JS_URL,
                                           "amount": priced.total, "currency": k.settings.currency.lower(),
-                                          "paymentMethodTypes": list(k.settings.payment_methods),
+                                          "allowedPaymentMethodTypes": list(k.settings.payment_methods),
                                           "attempt": attempt})
 
 
@@ -252,8 +254,9 @@ def _payment_for_attempt(k, db, attempt, priced, method):
         else:
             types = [terminal.METHOD] if method == terminal.METHOD else k.settings.payment_methods
             intent = k.gateway.create_intent(
-                amount=order["amount"], currency=order["currency"], payment_method_types=types,
-                metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], **_items_metadata(priced.lines),
+                amount=order["amount"], currency=order["currency"], allowed_types=types,
+                metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], "method": method,
+                          **_items_metadata(priced.lines),
                           **_tax_metadata(priced)},
                 description=f"{k.settings.shop_name} order {order['reference']}",
                 idempotency_key=orders.intent_key(k.kiosk_id, order))

@@ -1,5 +1,31 @@
 """The payments gateway: the only module that imports `stripe`; Stripe errors become PaymentError."""
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+if TYPE_CHECKING:  # the pinned SDK's generated request types: mypy (scripts/test.sh) holds every call to them
+    from stripe import StripeClient
+    from stripe.params import (
+        PaymentIntentCreateParams,
+        PaymentIntentListParams,
+        RefundCreateParams,
+        RefundListParams,
+    )
+    from stripe.params.terminal import LocationListParams, ReaderListParams
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+# The versions of Stripe the kiosk speaks, in one place (README: "Which Stripe the kiosk speaks"). The SDK is
+# pinned in requirements.txt; every request it sends carries STRIPE_API_VERSION (stripe/_api_version.py), and
+# its generated stripe/params/ define what a request at that version may carry. Stripe.js is versioned by
+# release train, named like the API version's major ("Stripe.js versioning and support policy"): the page loads
+# the train of the same name. tests/test_stripe_versions.py holds these against the installed SDK and the
+# @stripe/stripe-js types the front end is checked with.
+STRIPE_SDK_VERSION = "16.1.0"
+STRIPE_API_VERSION = "2026-10-28.endive"
+STRIPE_JS_RELEASE = STRIPE_API_VERSION.rsplit(".", 1)[1]
+STRIPE_JS_URL = f"https://js.stripe.com/{STRIPE_JS_RELEASE}/stripe.js"
 
 
 def _sdk():
@@ -42,9 +68,19 @@ class Intent:
     last_error: str = ""
     receipt_url: str = ""
     amount_received: int = 0
-    payment_method_types: tuple = ("card",)
+    payment_method_types: tuple = ("card",)  # read-only: what Stripe kept of the allowed types
     # For a card read by a card reader: what card networks require on the receipt (see _card_present).
     card_present: dict = field(default_factory=dict)
+
+
+    @property
+    def method(self):
+        """How it was offered: "card_present" (the card reader) or "card" (typed on the screen).
+
+        The kiosk writes its choice into metadata["method"] when it creates the intent; the read-only
+        `payment_method_types` answers for intents made before it did."""
+        return self.metadata.get("method") or ("card_present" if "card_present" in self.payment_method_types
+                                               else "card")
 
 
 @dataclass
@@ -176,29 +212,37 @@ class Gateway:
     def __init__(self, secret_key, api_base=None, timeout=20.0, retries=2):
         stripe = _sdk()
         # Retries are safe: stripe-python sends an idempotency key with every POST it retries.
-        self._client = stripe.StripeClient(
+        self._client: StripeClient = stripe.StripeClient(
             secret_key,
+            stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=retries,
             http_client=stripe.RequestsClient(timeout=timeout),
         )
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """fn(*args, **kwargs), with Stripe's errors as PaymentError; typed so that mypy checks the arguments
+        against the SDK method's own params type."""
         try:
             return fn(*args, **kwargs)
         except _sdk().StripeError as exc:
             raise _translate(exc) from exc
 
-    def create_intent(self, *, amount, currency, payment_method_types, metadata, description,
-                      idempotency_key, receipt_email=None):
-        """Create a PaymentIntent; the same idempotency key always yields the same intent."""
-        params = {"amount": amount, "currency": currency.lower(),
-                  "payment_method_types": list(payment_method_types), "metadata": metadata,
-                  "description": description}
+    def create_intent(self, *, amount, currency, allowed_types, metadata, description, idempotency_key,
+                      receipt_email=None):
+        """Create a PaymentIntent; the same idempotency key always yields the same intent.
+
+        `allowed_types` are the payment method types the kiosk offers for it: card on the screen, card_present on
+        the reader. Stripe's API reference, "Create a PaymentIntent" at 2026-10-28.endive: Endive removed the
+        writable `payment_method_types` (400 payment_method_types_no_longer_supported) in favour of
+        `allowed_payment_method_types`, which takes card_present too. Stripe returns the types it kept, read-only,
+        as the intent's `payment_method_types`."""
+        params: PaymentIntentCreateParams = {
+            "amount": amount, "currency": currency.lower(), "allowed_payment_method_types": list(allowed_types),
+            "metadata": metadata, "description": description}
         if receipt_email:
             params["receipt_email"] = receipt_email
-        obj = self._call(self._client.v1.payment_intents.create, params,
-                         {"idempotency_key": idempotency_key})
+        obj = self._call(self._client.v1.payment_intents.create, params, {"idempotency_key": idempotency_key})
         return _intent(obj)
 
     def retrieve(self, intent_id):
@@ -233,7 +277,7 @@ class Gateway:
 
     def list_since(self, created_gte, limit=100):
         """Every PaymentIntent created at or after a Unix time, newest first, following pagination."""
-        params = {"limit": limit, "created": {"gte": int(created_gte)}}
+        params: PaymentIntentListParams = {"limit": limit, "created": {"gte": int(created_gte)}}
         return (_intent(obj) for obj in self._pages(self._client.v1.payment_intents.list, params))
 
     def find_intent(self, metadata_key, value, since):
@@ -248,14 +292,14 @@ class Gateway:
 
     def refund(self, intent_id, amount, idempotency_key, metadata=None):
         """Refund part or all of a payment."""
-        params = {"payment_intent": intent_id, "amount": amount}
+        params: RefundCreateParams = {"payment_intent": intent_id, "amount": amount}
         if metadata:
             params["metadata"] = metadata
         return _refund(self._call(self._client.v1.refunds.create, params, {"idempotency_key": idempotency_key}))
 
     def refunds_for(self, intent_id):
         """Every refund of a payment, newest first."""
-        params = {"payment_intent": intent_id, "limit": 100}
+        params: RefundListParams = {"payment_intent": intent_id, "limit": 100}
         return [_refund(obj) for obj in self._pages(self._client.v1.refunds.list, params)]
 
     def find_refund(self, intent_id, request_key):
@@ -264,7 +308,7 @@ class Gateway:
 
     def refunds_since(self, created_gte):
         """Every refund in the account created at or after a Unix time (the Dashboard's included), newest first."""
-        params = {"limit": 100, "created": {"gte": int(created_gte)}}
+        params: RefundListParams = {"limit": 100, "created": {"gte": int(created_gte)}}
         return (_refund(obj) for obj in self._pages(self._client.v1.refunds.list, params))
 
     # Stripe Terminal, server-driven ("Collect card payments", terminal-sdk-platform=server-driven).
@@ -275,12 +319,13 @@ class Gateway:
 
     def readers(self):
         """Every reader registered in the account."""
-        return [_reader(obj) for obj in self._pages(self._client.v1.terminal.readers.list, {"limit": 100})]
+        params: ReaderListParams = {"limit": 100}
+        return [_reader(obj) for obj in self._pages(self._client.v1.terminal.readers.list, params)]
 
     def locations(self):
         """Every Terminal location as (id, display name)."""
-        return [(obj.id, obj.display_name) for obj in self._pages(self._client.v1.terminal.locations.list,
-                                                                   {"limit": 100})]
+        params: LocationListParams = {"limit": 100}
+        return [(obj.id, obj.display_name) for obj in self._pages(self._client.v1.terminal.locations.list, params)]
 
     def create_location(self, display_name, address, idempotency_key):
         """Create a Terminal location (the shop's address); returns its id."""

@@ -119,7 +119,7 @@ def adopt(db, catalog, intent, counter=None):
                                   reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
                                   created_at=orders.stamp_of(intent.created), note=" ".join(note),
                                   kiosk_id=intent.metadata.get("kiosk_id"), counter=counter,
-                                  method=terminal.METHOD if terminal.METHOD in intent.payment_method_types else "card")
+                                  method=intent.method)
     orders.settle(db, order, intent, paid_at=orders.stamp_of(intent.created))
     log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
     return orders.get(db, order_id=order["id"])
@@ -155,7 +155,7 @@ def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
 
 def _abandon(db, kiosk, intent, order, report):
     """Cancel an intent nobody paid, then settle its order from what Stripe answers."""
-    if terminal.METHOD in intent.payment_method_types:
+    if intent.method == terminal.METHOD:
         terminal.release(kiosk, db, intent.id)  # a card reader still showing the amount stops
     # If it moved on (paid, or canceled) since we looked, settle from its state now.
     intent = kiosk.gateway.cancel_or_retrieve(intent.id)

@@ -37,7 +37,7 @@ def reader(client, location):
 def in_person_intent(client, amount=1234, **params):
     """A PaymentIntent a reader may take."""
     return client.v1.payment_intents.create({"amount": amount, "currency": "usd",
-                                             "payment_method_types": ["card_present"], **params})
+                                             "allowed_payment_method_types": ["card_present"], **params})
 
 
 def tap(client, reader, number=None):
@@ -72,12 +72,14 @@ def test_location_is_created_retrieved_listed_updated_and_deleted(client, locati
     assert stripe_error(lambda: client.v1.terminal.locations.retrieve(location.id)).http_status == 404
 
 
-def test_location_needs_a_name_and_a_country(client):
+def test_location_needs_a_name_and_a_country(fake, client):
     error = stripe_error(lambda: client.v1.terminal.locations.create({"address": ADDRESS}))
     assert (error.http_status, error.code, error.param) == (400, "parameter_missing", "display_name")
     error = stripe_error(lambda: client.v1.terminal.locations.create(
         {"display_name": "Shop", "address": {"line1": "1 High Street"}}))
     assert (error.code, error.param) == ("parameter_missing", "address[country]")
+    # The SDK's LocationCreateParamsAddress requires country: the contract check refuses it before the fake.
+    assert [(v.code, v.param) for v in fake.expect_violations()] == [("parameter_missing", "address[country]")]
 
 
 def test_simulated_reader_has_stripes_shape(client, reader, location):
@@ -216,7 +218,8 @@ def test_each_decline_card_gives_its_own_code(client, reader, number, code, decl
 
 
 def test_reader_refuses_an_intent_without_card_present(client, reader):
-    intent = client.v1.payment_intents.create({"amount": 500, "currency": "usd", "payment_method_types": ["card"]})
+    intent = client.v1.payment_intents.create({"amount": 500, "currency": "usd",
+                                               "allowed_payment_method_types": ["card"]})
     error = stripe_error(lambda: client.v1.terminal.readers.process_payment_intent(
         reader.id, {"payment_intent": intent.id}))
     assert (error.http_status, error.param) == (400, "payment_intent")
@@ -316,7 +319,7 @@ def test_expanding_the_action_intent_leaves_the_reader_alone(client, reader):
     assert client.v1.terminal.readers.retrieve(reader.id).action.process_payment_intent.payment_intent == intent.id
 
 
-def test_process_config_is_kept_on_the_action(client, reader):
+def test_process_config_is_kept_on_the_action(fake, client, reader):
     intent = in_person_intent(client)
     action = client.v1.terminal.readers.process_payment_intent(
         reader.id, {"payment_intent": intent.id, "process_config": {"enable_customer_cancellation": True}}).action
@@ -324,6 +327,7 @@ def test_process_config_is_kept_on_the_action(client, reader):
     error = stripe_error(lambda: client.v1.terminal.readers.process_payment_intent(
         reader.id, {"payment_intent": intent.id, "process_config": {"tip_jar": "yes"}}))
     assert error.code == "parameter_unknown"
+    assert [v.param for v in fake.expect_violations()] == ["process_config[tip_jar]"]
 
 
 def test_card_cannot_pay_an_in_person_only_intent(fake, client):
@@ -334,7 +338,8 @@ def test_card_cannot_pay_an_in_person_only_intent(fake, client):
 
 
 def test_online_card_payments_still_work(fake, client):
-    intent = client.v1.payment_intents.create({"amount": 700, "currency": "usd", "payment_method_types": ["card"]})
+    intent = client.v1.payment_intents.create({"amount": 700, "currency": "usd",
+                                               "allowed_payment_method_types": ["card"]})
     assert fake.pay(intent.id) == "succeeded"
     assert fake.pay(client.v1.payment_intents.create({"amount": 700, "currency": "usd"}).id,
                     card="4000000000000002") == "requires_payment_method"

@@ -213,7 +213,7 @@ def test_a_5xx_replayed_for_the_same_key_is_what_stripe_does(stripe_server):
     """The fake keeps Stripe's promise: the same Idempotency-Key gets the same 500 again."""
     stripe_server.inject("500", CREATE_INTENT, times=1)
     client = stripe_server.client()
-    params = {"amount": 100, "currency": "usd", "payment_method_types": ["card"]}
+    params = {"amount": 100, "currency": "usd", "allowed_payment_method_types": ["card"]}
     for _ in range(2):
         with pytest.raises(stripe.APIError):
             client.v1.payment_intents.create(params, {"idempotency_key": "same-key"})

@@ -10,7 +10,7 @@ def gateway(stripe_server):
 
 
 def create(gateway, key="attempt-1", amount=2300, **extra):
-    return gateway.create_intent(amount=amount, currency="USD", payment_method_types=["card"],
+    return gateway.create_intent(amount=amount, currency="USD", allowed_types=["card"],
                                  metadata={"kiosk_id": "k1", "order_ref": "BK-TEST"},
                                  description="test order", idempotency_key=key, **extra)
 

@@ -149,7 +149,7 @@ def test_pending_order_without_any_intent_is_canceled_when_abandoned(app, stripe
 def intent(stripe_server, kiosk_id, amount=1000, items="9783434922599x1", ref="BK-ZZZZ-ZZZZ"):
     """An intent made straight at Stripe, with kiosk metadata, as if by a kiosk whose ledger is gone."""
     return stripe_server.client().v1.payment_intents.create({
-        "amount": amount, "currency": "usd", "payment_method_types": ["card"],
+        "amount": amount, "currency": "usd", "allowed_payment_method_types": ["card"],
         "metadata": {"kiosk_id": kiosk_id, "order_ref": ref, "items": items}})
 
 

@@ -236,7 +236,7 @@ def test_gateway_terminal_calls(stripe_server, reader):
     registered = gateway.register_reader("simulated-wpe", "Till 2", location, "reg-1")
     assert registered.id.startswith("tmr_") and registered.label == "Till 2" and registered.online
     assert {r.id for r in gateway.readers()} == {reader, registered.id}
-    intent = gateway.create_intent(amount=1234, currency="usd", payment_method_types=["card_present"],
+    intent = gateway.create_intent(amount=1234, currency="usd", allowed_types=["card_present"],
                                    metadata={}, description="t", idempotency_key="k-1")
     waiting = gateway.process_on_reader(registered.id, intent.id)
     assert waiting.waiting_for(intent.id) == "in_progress" and waiting.waiting_for("pi_other") is None
@@ -266,7 +266,7 @@ def test_adopted_reader_payments_are_marked_as_reader(app, stripe_server, reader
     kiosk = app.extensions["kiosk"]
     isbn = an_isbn(app)
     price = kiosk.catalog.get(isbn).price
-    intent = kiosk.gateway.create_intent(amount=price, currency="usd", payment_method_types=["card_present"],
+    intent = kiosk.gateway.create_intent(amount=price, currency="usd", allowed_types=["card_present"],
                                          metadata={"kiosk_id": kiosk.kiosk_id, "order_ref": "BK-LOST",
                                                    "items": f"{isbn}x1"}, description="lost", idempotency_key="lost")
     kiosk.gateway.process_on_reader(reader, intent.id)

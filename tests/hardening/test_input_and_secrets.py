@@ -182,7 +182,7 @@ def test_stripe_client_has_timeouts_few_retries_and_idempotent_retries(tmp_path,
     # A dropped connection after Stripe did the work: the retry carries the same key, so one intent.
     stripe_server.inject("drop", CREATE_INTENT, after=True, times=1)
     replays = stripe_server.idempotency.replays
-    intent = gateway.create_intent(amount=500, currency="usd", payment_method_types=["card"], metadata={},
+    intent = gateway.create_intent(amount=500, currency="usd", allowed_types=["card"], metadata={},
                                    description="x", idempotency_key="key-1")
     assert [pi.id for pi in stripe_server.intents()] == [intent.id]
     assert stripe_server.idempotency.replays == replays + 1

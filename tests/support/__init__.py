@@ -3,11 +3,16 @@
 Fixtures here: the in-process fake Stripe, an app on a temporary data folder, and its client; the browser
 fixtures come from tests/support/browser.py. Helpers live in the modules beside this one: settings, client,
 ledger (purchases and what the ledger and Stripe hold), live (a real HTTP server), process (the kiosk as its
-own process), fakestripe, pgcluster.
+own process), fakestripe, stripe_contract, pgcluster.
+
+Every test also runs under `_stripe_contract`: a request the fake refused for breaking Stripe's contract at the
+pinned API version (tests/support/stripe_contract.py) fails the test that made it, whether the request came from
+this process or from a kiosk running as its own process against the same fake.
 """
 import pytest
 
 from kiosk import create_app
+from tests.support import fakestripe, stripe_contract
 from tests.support.client import KioskClient
 from tests.support.fakestripe import FakeStripe
 from tests.support.settings import make_settings
@@ -21,6 +26,27 @@ def fake_stripe():
     server = FakeStripe()
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def _stripe_contract():
+    """Fail the test when any running fake refused one of its requests as Stripe would (a contract violation).
+
+    A test that sends such a request on purpose takes it with `fake.expect_violations()`. Checked at teardown, so
+    requests from the test's own fixtures (a kiosk subprocess, say) count too; it does not start a fake."""
+    yield
+    found = [violation for fake in fakestripe.RUNNING for violation in fake.expect_violations()]
+    assert not found, "Stripe would refuse these requests (API {}):\n{}".format(
+        stripe_contract.API_VERSION,
+        "\n".join(f"  {v.method} {v.path}: {v.code or 'invalid_request_error'} {v.param or ''} - {v.message}"
+                  for v in found))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line: how many requests the fake checked against Stripe's contract, refused, and trimmed."""
+    totals = stripe_contract.TOTALS
+    terminalreporter.write_line(stripe_contract.summary_line(
+        totals["checked"], totals["violations"], totals["dropped"]))
 
 
 @pytest.fixture

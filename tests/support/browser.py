@@ -1,6 +1,8 @@
 """Browser fixtures: Debian's Chromium via Playwright (one per session, a new context per test), the real
-kiosk served by waitress, Stripe.js replaced by tests/stripejs/stripe-v3.js, and api.stripe.com answered
-from localstripe (tests/support/stripe_api.py)."""
+kiosk served by waitress, Stripe.js of the kiosk's release train (kiosk.payments.STRIPE_JS_URL) replaced by
+tests/stripejs/stripe-endive.js, and api.stripe.com answered from localstripe (tests/support/stripe_api.py)."""
+import functools
+import json
 import re
 
 import pytest
@@ -11,10 +13,20 @@ from tests.support.chromium import shared_browser
 from tests.support.live import LiveServer
 from tests.support.settings import ROOT, make_settings
 from tests.support.stripe_api import STRIPE_JS_URL, StripeApi
+from tests.support.stripe_types import release_train, train_options
 
-STRIPE_JS_DOUBLE = ROOT / "tests" / "stripejs" / "stripe-v3.js"
+STRIPE_JS_DOUBLE = ROOT / "tests" / "stripejs" / "stripe-endive.js"
 # Chromium reports every 4xx/5xx fetch on the console; the tests provoke those (declines, refusals) on purpose.
 EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of (4\d\d|5\d\d)")
+
+
+@functools.cache
+def stripe_js_double():
+    """The double's source, with the option names of the installed @stripe/stripe-js types written in."""
+    source = STRIPE_JS_DOUBLE.read_text(encoding="utf-8")
+    train = json.dumps({"release": release_train(), "options": train_options()})
+    assert source.count("/*@TRAIN@*/null") == 1
+    return source.replace("/*@TRAIN@*/null", train)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +107,7 @@ class BrowserWatch:
 
     def serve_stripe_js(self, route, request):
         self.stripe_js_loads += 1
-        route.fulfill(status=200, path=str(STRIPE_JS_DOUBLE), content_type="application/javascript; charset=utf-8")
+        route.fulfill(status=200, body=stripe_js_double(), content_type="application/javascript; charset=utf-8")
 
     def allow(self, text):
         """Console errors containing `text` are provoked by the test on purpose: do not count them."""
@@ -118,9 +130,11 @@ def open_page(browser, stripe_api, start_kiosk):
         context = browser.new_context(base_url=kiosk.url, viewport={"width": 1080, "height": 1600})
         context.set_default_timeout(10_000)
         watch = BrowserWatch(stripe_api)
-        # Playwright tries routes last-registered first: the catch-all goes in first.
+        # Playwright tries routes last-registered first: the catch-all goes in first. Of js.stripe.com only the
+        # release train's Stripe.js is served; anything else there (the legacy /v3/ included) fails the test.
         kiosk_origin = re.escape(kiosk.url + "/")
-        context.route(re.compile(rf"^(?!{kiosk_origin}|https://(js|api)\.stripe\.com/)"), watch.outside)
+        stripe_js = re.escape(STRIPE_JS_URL)
+        context.route(re.compile(rf"^(?!{kiosk_origin}|{stripe_js}$|https://api\.stripe\.com/)"), watch.outside)
         context.route(STRIPE_JS_URL, watch.serve_stripe_js)
         context.route("https://api.stripe.com/**", stripe_api)
         page = context.new_page()

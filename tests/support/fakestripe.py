@@ -9,7 +9,8 @@ import re
 import threading
 import warnings
 
-from tests.support import fakestripe_terminal
+from tests.support import fakestripe_terminal, stripe_contract
+from tests.support.stripe_contract import ContractChecker
 
 with warnings.catch_warnings():
     # localstripe imports an aiohttp API that warns as deprecated.
@@ -157,6 +158,19 @@ def _refund_init_like_stripe(self, charge=None, payment_intent=None, amount=None
 ls_resources.Refund.__init__ = _refund_init_like_stripe
 
 
+# Gap: localstripe's webhook events carry each object as it exports it (a PaymentIntent's `invoice`, a refund's
+# `date`). Real Stripe sends the object as the API version defines it, as in its answers (stripe_contract.prune).
+_event_init = ls_resources.Event.__init__
+
+
+def _event_init_like_stripe(self, *args, **kwargs):
+    _event_init(self, *args, **kwargs)
+    stripe_contract.prune_event_object(self.data["object"])
+
+
+ls_resources.Event.__init__ = _event_init_like_stripe
+
+
 class IdempotencyCache:
     """Gap: localstripe ignores Idempotency-Key. Real Stripe replays the first response for 24 h, a 500
     included ("Subsequent requests with the same key return the same result, including 500 errors"), and
@@ -265,13 +279,22 @@ class Fault:
         return web.Response(status=599)  # never reaches the client: the connection is gone
 
 
+# Every FakeStripe started in this process, so the tests' plugin can look for contract violations without starting one.
+RUNNING = []
+
+
 class FakeStripe:
-    """A running localstripe: `url` for STRIPE_API_BASE, `sk` and `pk` test keys, helpers for tests."""
+    """A running localstripe: `url` for STRIPE_API_BASE, `sk` and `pk` test keys, helpers for tests.
+
+    Every request to /v1/ is first checked against the pinned stripe-python's definitions (stripe_contract):
+    what Stripe would refuse is refused here too and kept in `violations`, which fail the test that made them
+    unless it takes them with expect_violations()."""
 
     sk = "sk_test_kioskfake0000000000000000"
     pk = "pk_test_kioskfake0000000000000000"
 
     def __init__(self):
+        self.contract = ContractChecker()
         self.idempotency = IdempotencyCache()
         self.faults = []
         self.requests = []
@@ -283,6 +306,27 @@ class FakeStripe:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("localstripe did not start")
+        RUNNING.append(self)
+
+    @property
+    def violations(self):
+        """Requests refused for breaking Stripe's contract since the last reset(): stripe_contract.Violation."""
+        return self.contract.violations
+
+    @property
+    def checked(self):
+        """Requests checked against the contract, over this server's life."""
+        return self.contract.checked
+
+    @property
+    def dropped(self):
+        """Fields dropped from answers because this API version does not define them: "object.field" -> count."""
+        return self.contract.dropped
+
+    def expect_violations(self):
+        """The violations so far, which a test meant to cause: returned, and no longer held against it."""
+        taken, self.contract.violations[:] = list(self.contract.violations), []
+        return taken
 
     @web.middleware
     async def _record_and_fault(self, request, handler):
@@ -299,8 +343,10 @@ class FakeStripe:
 
     def _run(self):
         asyncio.set_event_loop(self._loop)
-        app = web.Application(middlewares=[self._record_and_fault, self.idempotency.middleware,
-                                           *ls_server.app.middlewares])
+        # The contract check comes before the idempotency cache: Stripe keeps no result for a request that failed
+        # validation ("Results are only saved if an API endpoint started executing").
+        app = web.Application(middlewares=[self._record_and_fault, self.contract.middleware,
+                                           self.idempotency.middleware, *ls_server.app.middlewares])
         for route in ls_server.app.router.routes():
             app.router.add_route(route.method, route.resource.canonical, route.handler)
         # Gap: localstripe has no Terminal; fakestripe_terminal adds locations, simulated readers and their actions.
@@ -316,8 +362,9 @@ class FakeStripe:
         self._loop.run_forever()
 
     def reset(self):
-        """Forget every object, cached idempotent response and fault."""
+        """Forget every object, cached idempotent response, fault and contract violation."""
         self.clear_faults()
+        self.contract.violations.clear()
         self.refused_keys.clear()
         self._loop.call_soon_threadsafe(ls_resources.store.clear)
         self.idempotency.responses.clear()
@@ -344,6 +391,8 @@ class FakeStripe:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if self in RUNNING:
+            RUNNING.remove(self)
 
     def client(self):
         """A stripe-python client on this server, as a test would use to play the customer's side."""

@@ -531,22 +531,47 @@ def _set_auth_failure_card_present(self):
 ls_resources.Charge._set_auth_failure = _set_auth_failure_card_present
 
 
-# Gap: localstripe takes `payment_method_types` on a PaymentIntent but drops it. Real Stripe keeps and returns it
-# (["card"] when none is given), and Terminal needs it: a reader processes only intents that allow card_present.
+# Gap: localstripe knows nothing of `allowed_payment_method_types`, which replaced the writable
+# `payment_method_types` at API version 2026-10-28.endive (stripe_contract refuses the old one before it gets here).
+# Real Stripe keeps the allowed list (["card"] here when none is given, as before) and returns the types it kept as
+# the read-only `payment_method_types`; Terminal needs card_present there. Stripe also silently drops types that do
+# not fit the currency, amount or account; this fake keeps every type it is given, in order, once each.
 _pi_init = ls_resources.PaymentIntent.__init__
 
 
-def _pi_init_with_types(self, payment_method_types=None, **kwargs):
-    if payment_method_types is None:
-        payment_method_types = ["card"]
-    if not (isinstance(payment_method_types, list) and payment_method_types
-            and all(isinstance(name, str) for name in payment_method_types)):
-        raise UserError(400, "Invalid array", {"param": "payment_method_types"})
+def _allowed_types(value):
+    """The allowed_payment_method_types parameter as a list (stripe_contract has checked its values)."""
+    if value is None:
+        return ["card"]
+    if isinstance(value, dict):  # a[0]=x arrives from localstripe's form parsing as {"0": x}
+        value = [value[key] for key in sorted(value, key=int)]
+    if not (isinstance(value, list) and value and all(isinstance(name, str) for name in value)):
+        raise UserError(400, "Invalid array", {"param": "allowed_payment_method_types"})
+    return list(dict.fromkeys(value))
+
+
+def _pi_init_with_types(self, allowed_payment_method_types=None, **kwargs):
+    allowed = _allowed_types(allowed_payment_method_types)
     _pi_init(self, **kwargs)
-    self.payment_method_types = list(payment_method_types)
+    self.allowed_payment_method_types = allowed
+    self.payment_method_types = list(allowed)
 
 
 ls_resources.PaymentIntent.__init__ = _pi_init_with_types
+
+# The same on update: new allowed types give the intent its new payment_method_types.
+_pi_update = ls_resources.PaymentIntent._update
+
+
+def _pi_update_types(self, allowed_payment_method_types=None, **data):
+    allowed = None if allowed_payment_method_types is None else _allowed_types(allowed_payment_method_types)
+    _pi_update(self, **data)
+    if allowed is not None:
+        self.allowed_payment_method_types = allowed
+        self.payment_method_types = list(allowed)
+
+
+ls_resources.PaymentIntent._update = _pi_update_types
 
 # Gap: localstripe confirms an intent with any payment method. Real Stripe refuses one whose type the intent does
 # not allow, as here a card on an in-person-only intent (its message, from a Terminal integration's report). Only

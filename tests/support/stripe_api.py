@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-STRIPE_JS_URL = "https://js.stripe.com/v3/"  # where the checkout page loads Stripe.js from
+from kiosk.payments import STRIPE_JS_URL  # noqa: F401 - re-exported: where the checkout page loads Stripe.js from
 
 # The PaymentIntent fields Stripe returns to a publishable key (Stripe API reference, "The PaymentIntent
 # object": fields marked retrievable with a publishable key). Metadata and charges stay server-side.
@@ -45,6 +45,7 @@ class StripeApi:
         self.http.headers["Authorization"] = f"Bearer {fake.sk}"
         self.calls = []     # (method, path) of every browser request, in order
         self.problems = []  # requests Stripe would refuse or that this layer does not know: each fails the test
+        self.elements_sessions = []  # the parameters of every elements session the Payment Element asked for
         self.routes = [
             ("GET", re.compile(r"/v1/elements/sessions"), self.elements_session),
             ("POST", re.compile(r"/v1/payment_intents/(pi_\w+)/confirm"), self.confirm),
@@ -119,8 +120,15 @@ class StripeApi:
 
     def elements_session(self, params, query):
         """What Stripe.js fetches when the Payment Element loads in deferred mode."""
+        self.elements_sessions.append(dict(params))
         # Gap: localstripe has no elements sessions; answer the few fields the element needs.
-        types = [v for k, v in sorted(params.items()) if k.startswith("deferred_intent[payment_method_types]")]
+        if any(k.startswith("deferred_intent[payment_method_types]") for k in params):
+            # Endive replaced it with allowed_payment_method_types (allowedPaymentMethodTypes in Stripe.js).
+            self.problems.append("GET /v1/elements/sessions: deferred_intent[payment_method_types] is not a "
+                                 "parameter of the Endive release train")
+        prefix = "deferred_intent[allowed_payment_method_types]["
+        types = [v for _, v in sorted((int(k[len(prefix):-1]), v) for k, v in params.items()
+                                      if k.startswith(prefix) and k.endswith("]") and k[len(prefix):-1].isdigit())]
         return 200, {"object": "elements_session", "livemode": False, "payment_method_types": types or ["card"],
                      "deferred_intent": {"mode": params.get("deferred_intent[mode]"),
                                          "amount": params.get("deferred_intent[amount]"),

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from kiosk import launcher, tls
+from kiosk.payments import STRIPE_JS_URL
 
 ORIGIN = "https://127.0.0.1:40123"
 
@@ -32,7 +33,7 @@ def test_the_decision(certs):
     assert tls.trust_decision(ORIGIN, ORIGIN + "/", None, own) == tls.REFUSE
     assert tls.trust_decision(ORIGIN, ORIGIN + "/", b"", own) == tls.REFUSE
     # Every other host, the kiosk's certificate included, is for the system's validation to judge.
-    for url in ("https://js.stripe.com/v3/", "https://api.stripe.com/v1/payment_intents",
+    for url in (STRIPE_JS_URL, "https://api.stripe.com/v1/payment_intents",
                 "https://127.0.0.1:40124/", "http://127.0.0.1:40123/", "https://localhost:40123/"):
         assert tls.trust_decision(ORIGIN, url, own, own) == tls.SYSTEM
         assert tls.trust_decision(ORIGIN, url, forged, own) == tls.SYSTEM
@@ -56,9 +57,9 @@ ACTIONS = SimpleNamespace(AlwaysAllow="AlwaysAllow", Cancel="Cancel", Default="D
     (ORIGIN + "/", "own", "AlwaysAllow"),
     (ORIGIN + "/static/css/kiosk.css", "own", "AlwaysAllow"),
     (ORIGIN + "/", "forged", "Cancel"),               # someone else's server on the kiosk's port
-    ("https://js.stripe.com/v3/", "forged", "Cancel"),  # a forged Stripe.js on a hostile network
+    (STRIPE_JS_URL, "forged", "Cancel"),              # a forged Stripe.js on a hostile network
     ("https://api.stripe.com/v1/tokens", "forged", "Cancel"),
-    ("https://js.stripe.com/v3/", "own", "Cancel"),   # the kiosk's key is good for its own origin only
+    (STRIPE_JS_URL, "own", "Cancel"),                 # the kiosk's key is good for its own origin only
 ])
 def test_webview2_accepts_only_the_kiosks_own_certificate(certs, uri, which, action):
     own, forged = certs

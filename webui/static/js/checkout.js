@@ -8,14 +8,18 @@
   "use strict";
   var cfg = JSON.parse(document.getElementById("stripe-config").textContent);
   var form = document.getElementById("payment-form");
-  var button = document.getElementById("pay");
+  var button = /** @type {HTMLButtonElement} */ (document.getElementById("pay"));
   var message = document.getElementById("payment-message");
   var text = window.kiosk.text;
   var idle = window.kioskIdle || { poke: function () {}, pause: function () {}, resume: function () {} };
-  var STRIPE_JS = "https://js.stripe.com/v3/";
+  // Stripe.js of the release train the server speaks (kiosk/payments.py STRIPE_JS_URL), as the <head> tag.
+  var STRIPE_JS = cfg.stripeJs;
   var WAITS = [3000, 5000, 10000, 20000, 30000]; // ms before each new try; then every 30 s
   var tries = 0;
+  // Typed for the check against Stripe's published types (tests/node/tsconfig.json); null until loaded.
+  /** @type {import("@stripe/stripe-js").Stripe | null} */
   var stripe = null;
+  /** @type {import("@stripe/stripe-js").StripeElements | null} */
   var elements = null;
 
   function show(note) {
@@ -40,7 +44,7 @@
   // Stripe.js from js.stripe.com (never bundled); when the tag in <head> failed, add a fresh one.
   function loadStripe() {
     if (typeof window.Stripe === "function") return Promise.resolve();
-    return new Promise(function (resolve, reject) {
+    return new Promise(/** @param {(value?: void) => void} resolve */ function (resolve, reject) {
       var script = document.createElement("script");
       script.src = STRIPE_JS;
       script.onload = function () { return typeof window.Stripe === "function" ? resolve() : reject(); };
@@ -55,14 +59,16 @@
 
   function mount() {
     stripe = stripe || window.Stripe(cfg.publishableKey);
-    // paymentMethodTypes comes from the server and is ['card'] unless staff choose otherwise: with card
+    // allowedPaymentMethodTypes comes from the server and is ['card'] unless staff choose otherwise: with card
     // alone the Payment Element offers no Link sign-up, so no Link cookie or saved payment details stay
-    // on this shared kiosk (and the idle reset forgets the session and the page).
+    // on this shared kiosk (and the idle reset forgets the session and the page). It replaced
+    // paymentMethodTypes in the Endive release train, whose Stripe.js refuses the old name.
+    // Every option here is checked against @stripe/stripe-js's types (tests/node: npm run typecheck).
     var group = stripe.elements({
       mode: "payment",
       amount: cfg.amount,  // minor units, as the server priced the cart: 1500 is ¥1,500 or $15.00
       currency: cfg.currency,
-      paymentMethodTypes: cfg.paymentMethodTypes,
+      allowedPaymentMethodTypes: cfg.allowedPaymentMethodTypes,
       appearance: { theme: "stripe", variables: { fontSizeBase: "20px", spacingUnit: "5px" } }
     });
     var element = group.create("payment", {

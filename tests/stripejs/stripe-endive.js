@@ -1,6 +1,9 @@
-/* A Stripe.js v3 test double for the browser tests: the Payment Element surface the kiosk's checkout uses.
+/* A test double of Stripe.js of the Endive release train for the browser tests: the Payment Element surface the
+ * kiosk's checkout uses.
  *
- * The tests serve this file in place of https://js.stripe.com/v3/ (a Playwright route); nothing here ships.
+ * The tests serve this file in place of https://js.stripe.com/endive/stripe.js (kiosk/payments.py
+ * STRIPE_JS_URL; a Playwright route in tests/support/browser.py); the legacy https://js.stripe.com/v3/ is not
+ * served at all. Nothing here ships.
  * It follows Stripe's Stripe.js reference ("Elements without an Intent", elements.submit(),
  * stripe.confirmPayment(), stripe.retrievePaymentIntent()) and talks to https://api.stripe.com/v1 the way
  * Stripe.js does: form-encoded, the publishable key as `key`, and the PaymentIntent's client secret.
@@ -9,6 +12,14 @@
  * Like real Stripe.js it throws an IntegrationError when the page calls it wrongly (confirmPayment before
  * elements.submit(), no client secret, mounting twice...). Every such error is also kept in
  * window.__stripeDouble.integrationErrors so a test fails even when the page catches the throw.
+ *
+ * Like Stripe.js of its train, it accepts only the options that train defines. The names come from Stripe's
+ * published types of the train (@stripe/stripe-js in tests/node: dist/stripe-js/elements-group.d.ts,
+ * elements/payment.d.ts, stripe.d.ts, payment-intents.d.ts), read by tests/support/stripe_types.py and written
+ * into TRAIN below as the tests serve this file. Any other option of stripe.elements(), elements.update(),
+ * elements.create("payment"), paymentElement.update() or stripe.confirmPayment() (and its confirmParams) is an
+ * IntegrationError; so is paymentMethodTypes, which Endive replaced with allowedPaymentMethodTypes. Every such
+ * call is kept, with the options passed, in window.__stripeDouble.calls.
  */
 (function () {
   "use strict";
@@ -17,7 +28,11 @@
   var AUTH_FAILED = "We are unable to authenticate your payment method. Please choose a different payment " +
     "method and try again.";
   var CONNECTION = "An error occurred with our connection to Stripe. Request was retried 0 times.";
-  var state = window.__stripeDouble = { integrationErrors: [], requests: [] };
+  // {release, options: {elements, elementsUpdate, paymentElement, paymentElementUpdate, confirmPayment,
+  // confirmParams}}: written in by tests/support/browser.py from the installed @stripe/stripe-js types.
+  var TRAIN = /*@TRAIN@*/null;
+  if (!TRAIN) throw new Error("stripe-endive.js: served without the release train's option names (TRAIN).");
+  var state = window.__stripeDouble = { release: TRAIN.release, integrationErrors: [], requests: [], calls: [] };
 
   function integrationError(message) {
     state.integrationErrors.push(message);
@@ -25,6 +40,36 @@
     var error = new Error(message);
     error.name = "IntegrationError";
     return error;
+  }
+
+  // A JSON copy of what the page passed (its Elements instance named, not copied), kept in state.calls.
+  function record(method, options) {
+    var copy = null;
+    try {
+      copy = JSON.parse(JSON.stringify(options === undefined ? null : options, function (key, value) {
+        return value instanceof Elements ? "[Elements]" : value;
+      }));
+    } catch (err) {
+      copy = String(options);
+    }
+    var names = options && typeof options === "object" ? Object.keys(options) : [];
+    state.calls.push({ method: method, names: names, options: copy });
+  }
+
+  // Only the options the train's types define (TRAIN.options[kind]); the first one it does not is an error.
+  function checkNames(options, kind, method) {
+    if (!options || typeof options !== "object") return;
+    if ("paymentMethodTypes" in options) {
+      throw integrationError("Invalid " + method + " parameter: paymentMethodTypes is not supported in the " +
+        TRAIN.release + " release of Stripe.js. Use allowedPaymentMethodTypes instead.");
+    }
+    var allowed = TRAIN.options[kind];
+    Object.keys(options).forEach(function (name) {
+      if (allowed.indexOf(name) < 0) {
+        throw integrationError("Invalid " + method + " parameter: " + name + " is not a recognized parameter in " +
+          "the " + TRAIN.release + " release of Stripe.js.");
+      }
+    });
   }
 
   // Styling through CSSOM (a constructed sheet), so no inline style attributes are written.
@@ -177,7 +222,9 @@
     var params = { key: this._elements._stripe._key, type: "deferred_intent",
       "deferred_intent[mode]": opts.mode, "deferred_intent[amount]": opts.amount,
       "deferred_intent[currency]": opts.currency };
-    (opts.paymentMethodTypes || []).forEach(function (t, i) { params["deferred_intent[payment_method_types][" + i + "]"] = t; });
+    (opts.allowedPaymentMethodTypes || []).forEach(function (t, i) {
+      params["deferred_intent[allowed_payment_method_types][" + i + "]"] = t;
+    });
     api("GET", "/elements/sessions", params).then(function (result) {
       if (!self._root) return;
       if (result.error) self._emit("loaderror", { elementType: "payment", error: result.error });
@@ -197,6 +244,8 @@
   };
 
   PaymentElement.prototype.update = function (options) {
+    record("paymentElement.update", options);
+    checkNames(options, "paymentElementUpdate", "paymentElement.update()");
     Object.assign(this._options, options || {});
   };
 
@@ -275,9 +324,12 @@
       throw integrationError("Invalid value for " + method + ": currency should be a lowercase three-letter ISO " +
         "code. You specified: " + options.currency + ".");
     }
-    if ("paymentMethodTypes" in options && !(Array.isArray(options.paymentMethodTypes) &&
-        options.paymentMethodTypes.length)) {
-      throw integrationError("Invalid value for " + method + ": paymentMethodTypes should be a non-empty array.");
+    if ("allowedPaymentMethodTypes" in options && !(Array.isArray(options.allowedPaymentMethodTypes) &&
+        options.allowedPaymentMethodTypes.length && options.allowedPaymentMethodTypes.every(function (t) {
+          return typeof t === "string";
+        }))) {
+      throw integrationError("Invalid value for " + method + ": allowedPaymentMethodTypes should be a non-empty " +
+        "array of payment method types.");
     }
   }
 
@@ -290,8 +342,10 @@
   }
 
   Elements.prototype.create = function (type, options) {
+    record("elements.create:" + type, options);
     if (type !== "payment") throw integrationError("This test double only implements the `payment` Element.");
     if (this._payment) throw integrationError("Can only create one Element of type payment.");
+    checkNames(options, "paymentElement", "elements.create('payment')");
     this._payment = new PaymentElement(this, options);
     return this._payment;
   };
@@ -301,7 +355,9 @@
   };
 
   Elements.prototype.update = function (options) {
+    record("elements.update", options);
     if (!options || typeof options !== "object") throw integrationError("elements.update(): expected an object.");
+    checkNames(options, "elementsUpdate", "elements.update()");
     checkElementsOptions(options, "elements.update()");
     Object.assign(this._options, options);
   };
@@ -373,7 +429,9 @@
   }
 
   Stripe.prototype.elements = function (options) {
+    record("elements", options);
     options = Object.assign({}, options || {});
+    checkNames(options, "elements", "elements()");
     if (options.clientSecret) throw integrationError("This test double only implements Elements without an Intent.");
     if (!options.mode) throw integrationError("elements(): `mode` is required when no clientSecret is given.");
     if (options.mode === "payment" && !("amount" in options)) {
@@ -398,9 +456,12 @@
   };
 
   Stripe.prototype.confirmPayment = function (options) {
+    record("confirmPayment", options);
     if (!options || typeof options !== "object") {
       throw integrationError("stripe.confirmPayment(): expected an options object.");
     }
+    checkNames(options, "confirmPayment", "stripe.confirmPayment()");
+    checkNames(options.confirmParams, "confirmParams", "stripe.confirmPayment() confirmParams");
     var elements = options.elements;
     if (!(elements instanceof Elements) || this._elements.indexOf(elements) < 0) {
       throw integrationError("stripe.confirmPayment(): `elements` must be the Elements instance created by this " +
