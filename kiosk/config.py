@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
 from . import tax
+from .payments import LIVE_KEYS, STRIPE_API
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -30,7 +31,7 @@ def env_file_path():
 
 
 SAMPLE_CATALOG = "sample_catalog/books.csv"
-STRIPE_API_BASE = "https://api.stripe.com"
+STRIPE_API_BASE = STRIPE_API
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Settings:
     @property
     def live_mode(self):
         """True when the keys are Stripe live keys."""
-        return self.secret_key.startswith(("sk_live_", "rk_live_"))
+        return self.secret_key.startswith(LIVE_KEYS)
 
 
 def _key_mode(key):
@@ -162,6 +163,21 @@ def check_keys(secret, publishable):
     return problems
 
 
+def _check_api_base(s, api_base):
+    """Take STRIPE_API_BASE only with test keys: the secret key goes to whatever server it names, and a live key
+    goes to Stripe's own API alone. Problems to report; s.api_base is left as Stripe's when it is refused."""
+    if not api_base or api_base.rstrip("/") == STRIPE_API_BASE:
+        return []
+    if s.live_mode:
+        return [Problem("STRIPE_API_BASE", f"sends Stripe calls to {api_base}, and a live secret key goes only to "
+                        f"Stripe's own API ({STRIPE_API_BASE}).",
+                        "Remove STRIPE_API_BASE from .env and the environment (it is for tests with test keys), then "
+                        "restart the kiosk.", blocks_payments=True)]
+    s.api_base = api_base
+    return [Problem("STRIPE_API_BASE", f"sends Stripe calls (with the test secret key) to {api_base} instead of "
+                    "Stripe.", "This is for tests only: remove it to reach Stripe.", warning=True)]
+
+
 def known_currency(code):
     """True for a three-letter ISO currency code Babel (and so Stripe) knows."""
     return len(code) == 3 and get_currency_name(code.upper(), locale="en") != code.upper()
@@ -197,7 +213,7 @@ def load_settings(environ=None, env_file=None):
     s.secret_key = values.get("STRIPE_SECRET_KEY", "")
     s.publishable_key = values.get("STRIPE_PUBLISHABLE_KEY", "")
     problems += check_keys(s.secret_key, s.publishable_key)
-    s.api_base = values.get("STRIPE_API_BASE") or s.api_base
+    problems += _check_api_base(s, values.get("STRIPE_API_BASE", ""))
     s.webhook_secret = values.get("STRIPE_WEBHOOK_SECRET", "")
     reader = values.get("STRIPE_TERMINAL_READER", "")
     if reader and not re.fullmatch(r"tmr_[A-Za-z0-9]{4,64}", reader):

@@ -11,9 +11,9 @@ from babel.numbers import get_territory_currencies
 
 from . import catalog_edits, envfile, orders, pin, reconcile, tax
 from .catalog import CatalogError, load_catalog, parse_upload
-from .config import check_keys, known_currency, load_settings
+from .config import STRIPE_API_BASE, check_keys, known_currency, load_settings
 from .datadir import write_private
-from .payments import Gateway, PaymentError
+from .payments import LIVE_KEYS, Gateway, PaymentError
 
 # The form's fields and the settings they write.
 SETTINGS = {"shop_name": "KIOSK_SHOP_NAME", "currency": "KIOSK_CURRENCY", "locale": "KIOSK_LOCALE",
@@ -88,7 +88,19 @@ def _key_refused(exc):
     return f"Stripe would not check this key (HTTP {exc.status}), so nothing was saved. {DASHBOARD}"
 
 
-def _check_keys(form, settings, proposal, first_run):
+def _live_key_refused(settings, secure):
+    """Why this kiosk cannot take live keys, or None when it can."""
+    if not secure:
+        return ("Live keys need the kiosk's window: this kiosk is served without it (headless, plain HTTP), where "
+                "Stripe.js refuses live keys. Use test keys here, or set the kiosk up from its own window.")
+    if settings.api_base != STRIPE_API_BASE:
+        # The key would be sent to whatever STRIPE_API_BASE names: a live one goes to Stripe alone.
+        return (f"This kiosk sends Stripe calls to {settings.api_base} (STRIPE_API_BASE), and a live key goes only "
+                "to Stripe. Remove STRIPE_API_BASE first.")
+    return None
+
+
+def _check_keys(form, settings, proposal, first_run, secure):
     secret = (form.get("secret_key") or "").strip()
     publishable = (form.get("publishable_key") or "").strip()
     if not secret and not first_run:
@@ -104,6 +116,11 @@ def _check_keys(form, settings, proposal, first_run):
         proposal.errors.setdefault(fields[problem.setting], message)
     if problems or (secret, publishable) == (settings.secret_key, settings.publishable_key):
         return
+    live = secret.startswith(LIVE_KEYS)
+    refused = _live_key_refused(settings, secure) if live else None
+    if refused:
+        proposal.errors["secret_key"] = refused
+        return
     try:
         # An authenticated call: a key Stripe refuses (mistyped, revoked, another account's) is caught here.
         Gateway(secret, settings.api_base, timeout=10, retries=0).ping()
@@ -111,7 +128,7 @@ def _check_keys(form, settings, proposal, first_run):
         proposal.errors["secret_key"] = _key_refused(exc)
         return
     proposal.changes.update({"STRIPE_SECRET_KEY": secret, "STRIPE_PUBLISHABLE_KEY": publishable})
-    proposal.said.append("Stripe keys (" + ("live" if secret.startswith(("sk_live_", "rk_live_")) else "test") + ")")
+    proposal.said.append("Stripe keys (" + ("live" if live else "test") + ")")
 
 
 def _check_pin(form, proposal, first_run):
@@ -223,11 +240,12 @@ def _check_environment(settings, proposal):
                                                    "settings file: remove it there, then change it here.")
 
 
-def check(form, files, settings, first_run):
-    """Check a settings form; nothing is written. The keys are tried with Stripe when they are new."""
+def check(form, files, settings, first_run, secure=True):
+    """Check a settings form; nothing is written. The keys are tried with Stripe when they are new; `secure` says
+    the form came over the window's HTTPS (live keys are refused on a headless kiosk's plain HTTP)."""
     proposal = Proposal()
     _check_shop(form, settings, proposal)
-    _check_keys(form, settings, proposal, first_run)
+    _check_keys(form, settings, proposal, first_run, secure)
     _check_pin(form, proposal, first_run)
     if not first_run:
         _check_later(form, settings, proposal)

@@ -26,6 +26,9 @@ STRIPE_SDK_VERSION = "16.1.0"
 STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_JS_RELEASE = STRIPE_API_VERSION.rsplit(".", 1)[1]
 STRIPE_JS_URL = f"https://js.stripe.com/{STRIPE_JS_RELEASE}/stripe.js"
+# Stripe's own API: the only address a live secret key is ever sent to (STRIPE_API_BASE is for tests with test keys).
+STRIPE_API = "https://api.stripe.com"
+LIVE_KEYS = ("sk_live_", "rk_live_")
 
 
 def _sdk():
@@ -210,6 +213,10 @@ class Gateway:
     """Talks to Stripe (or any server at `api_base`) with explicit timeouts and a few safe retries."""
 
     def __init__(self, secret_key, api_base=None, timeout=20.0, retries=2):
+        if secret_key.startswith(LIVE_KEYS) and api_base and api_base.rstrip("/") != STRIPE_API:
+            # Settings refuse this already (config._check_api_base); the one place that sends the key makes sure.
+            raise PaymentError(f"A live secret key goes only to Stripe's own API ({STRIPE_API}), not to {api_base}. "
+                               "Staff: remove STRIPE_API_BASE from .env.", "config")
         stripe = _sdk()
         # Retries are safe: stripe-python sends an idempotency key with every POST it retries.
         self._client: StripeClient = stripe.StripeClient(

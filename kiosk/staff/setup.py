@@ -52,7 +52,7 @@ def _submit(template, area, first_run):
     """Check the posted form, and save it when every field passes; the form again, with each problem, if not."""
     k = current_kiosk()
     form, files = request.form, request.files
-    proposal = configure.check(form, files, k.settings, first_run)
+    proposal = configure.check(form, files, k.settings, first_run, secure=request.is_secure)
     values = {**configure.form_values(k.settings), **{n: form.get(n, "") for n in configure.SETTINGS
                                                         if n not in ("secret_key", "pin")}}
     values["prices_include_tax"] = bool(form.get("prices_include_tax"))
