@@ -6,6 +6,7 @@ import sys
 
 from . import StartupError, create_app
 from .config import load_settings
+from .configure import first_run_open
 from .launcher import WindowUnavailable, close_splash, load_webview
 from .launcher import run as run_window
 from .logs import setup_logging
@@ -54,12 +55,13 @@ def serve(app, port):
     kiosk = app.extensions["kiosk"]
     address = f"http://127.0.0.1:{server.effective_port}/"
     print(f"[kiosk] serving {kiosk.settings.shop_name} at {address}", flush=True)
-    setup_path = kiosk.setup_path()
-    if setup_path:
-        # Only here, for whoever started the kiosk: the first-run form takes no save without this key, as
-        # any program on the computer can reach 127.0.0.1. Never logged: the log outlives this launch.
-        print(f"[kiosk] to set it up, open {address.rstrip('/')}{setup_path} (this address works until the "
-              "kiosk stops; keep it to yourself)", flush=True)
+    # Only here, for whoever started the kiosk: the browser that opens this address is the kiosk's screen (the
+    # first-run form takes saves from it alone, and others' wrong PINs never lock it out), as any program on the
+    # computer can reach 127.0.0.1. Never logged: the log outlives this launch.
+    what = "to set it up" if first_run_open(kiosk.settings) else "for the staff area"
+    then = "/staff/setup" if first_run_open(kiosk.settings) else "/staff/"
+    print(f"[kiosk] {what}, open {address.rstrip('/')}{kiosk.screen_path(then)} (this address works until the "
+          "kiosk stops; keep it to yourself)", flush=True)
     close_splash()
     kiosk.start_background()
     try:

@@ -81,9 +81,9 @@ class Guard:
         self.exit_allowed = threading.Event()
         self.started = time.monotonic()
         self.loaded_once = False
-        # run(): Kiosk.setup_path, the address that gives the window the first-run form's key (None once set
-        # up); `rekey` is set by the idle reset, which clears that cookie with the rest.
-        self.setup_path = lambda then: None
+        # run(): Kiosk.screen_path, the address that gives the window this launch's screen key (staff/screen.py);
+        # `rekey` is set by the idle reset, which clears that cookie with the rest.
+        self.screen_path = None
         self.rekey = False
 
     def allows(self, url):
@@ -118,14 +118,13 @@ class Guard:
         if url and not self.allows(url) and not url.startswith(("about:", "chrome-error:")):
             self.refuse(url, "page")
             self.window.load_url(self.origin + "/")
-        elif self.rekey and self.allows(url):
+        elif self.rekey and self.allows(url) and self.screen_path is not None:
             self.rekey = False
-            path = self.setup_path(urlsplit(url).path)
-            if path:  # still not set up: the same page again, through the address that gives the key back
-                self.window.load_url(self.origin + path)
+            # The same page again, through the address that gives the key back.
+            self.window.load_url(self.origin + self.screen_path(urlsplit(url).path))
 
     def forgot(self):
-        """The idle reset cleared the window's cookies: the next page loaded gets the setup key back."""
+        """The idle reset cleared the window's cookies: the next page loaded gets the screen key back."""
         self.rekey = True
 
 
@@ -352,11 +351,9 @@ def run(app, on_started=None):
             (_harden_edge if sys.platform == "win32" else _harden_cocoa)(guard.origin, kiosk_der)
             ssl_args = {"ssl": True, "server_args": {"keyfile": keyfile, "certfile": certfile}}
 
-        # The first page comes through the first-run form's key (while there is no PIN and no keys): only
-        # this window is given it, never a page.
-        window = webview.create_window(url=guard.origin + (kiosk.setup_path("/") or "/"),
-                                       **window_options(kiosk.settings))
-        guard.window, guard.setup_path = window, kiosk.setup_path
+        # The first page comes through the screen key's address: only this window is given it, never a page.
+        window = webview.create_window(url=guard.origin + kiosk.screen_path("/"), **window_options(kiosk.settings))
+        guard.window, guard.screen_path = window, kiosk.screen_path
         window.events.closing += guard.on_closing
         window.events.shown += close_splash
         window.events.loaded += guard.on_loaded

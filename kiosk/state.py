@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
-from .configure import first_run_open
 from .money import format_money
 from .payments import Gateway
 
@@ -40,10 +39,12 @@ class Kiosk:
         self.background = False  # start_background() ran: a reconciler made later starts at once
         self._locks = {}
         self._locks_guard = threading.Lock()
-        # This launch's key to the first-run form: any program on the computer can reach 127.0.0.1 and forge
-        # Origin, so only the kiosk's own window (launcher.py) and whoever started it headless (the terminal)
-        # are given it. The form turns it into a cookie (staff/setup.py).
-        self.setup_token = secrets.token_urlsafe(32)
+        # This launch's screen key: any program on the computer can reach 127.0.0.1 and forge any header, so only
+        # the kiosk's own window (launcher.py) and whoever started it headless (the terminal) are given it. It
+        # becomes a cookie (staff/screen.py) that opens the first-run form and gives the screen its own count of
+        # wrong PINs, which no other program can run up.
+        self.screen_token = secrets.token_urlsafe(32)
+        self.wrong_keys = []  # when screen keys that were not this launch's were offered (a rate limit)
 
     @property
     def gateway(self):
@@ -61,11 +62,9 @@ class Kiosk:
             self.settings = settings
             self._gateway = None
 
-    def setup_path(self, then=None):
-        """The address that gives a browser this launch's setup key, then shows `then`; None once set up."""
-        if not first_run_open(self.settings):
-            return None
-        return "/staff/setup?" + urlencode({"key": self.setup_token, **({"next": then} if then else {})})
+    def screen_path(self, then=None):
+        """The address that gives a browser this launch's screen key, then shows `then`."""
+        return "/staff/screen?" + urlencode({"key": self.screen_token, **({"next": then} if then else {})})
 
     def _due(self, what, every):
         now = time.monotonic()

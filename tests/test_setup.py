@@ -54,9 +54,7 @@ def screen(client):
 
 def with_key(client):
     """Open the address the kiosk gives its own window (or prints in the terminal): it sets the setup cookie."""
-    path = client.app.extensions["kiosk"].setup_path()
-    if path:
-        assert client.get(path).status_code == 303
+    assert client.get(client.app.extensions["kiosk"].screen_path()).status_code == 303
     return client
 
 
@@ -245,10 +243,10 @@ def test_only_the_kiosks_own_screen_may_set_it_up(fresh, tmp_path, stripe_server
     assert 'id="f-secret_key"' not in page
     assert "from the kiosk's own window" in page and "printed in the terminal" in page
     # A made-up key gives no cookie; nor does the key of another launch of the same kiosk.
-    assert client.get("/staff/setup?key=" + "A" * 43).status_code == 303 and not client.http.get_cookie(
-        "kiosk_setup", path="/staff/setup")
+    assert client.get("/staff/screen?key=" + "A" * 43).status_code == 303 and not client.http.get_cookie(
+        "kiosk_screen", path="/staff/")
     other = create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server)})
-    client.http.set_cookie("kiosk_setup", other.extensions["kiosk"].setup_token, path="/staff/setup")
+    client.http.set_cookie("kiosk_screen", other.extensions["kiosk"].screen_token, path="/staff/")
     assert refused_without_the_key(client, fresh, form)
     # Without the CSRF token, even with the key: refused.
     with_key(client)
@@ -262,17 +260,17 @@ def test_only_the_kiosks_own_screen_may_set_it_up(fresh, tmp_path, stripe_server
 
 def test_the_setup_address_sets_a_strict_cookie_and_leaves_the_address_bar(fresh):
     client = KioskClient(fresh)
-    key = fresh.extensions["kiosk"].setup_token
-    reply = client.get(f"/staff/setup?key={key}")
+    key = fresh.extensions["kiosk"].screen_token
+    reply = client.get(f"/staff/screen?key={key}&next=/staff/setup")
     assert reply.status_code == 303 and reply.headers["Location"] == "/staff/setup"  # the key is not kept there
-    [cookie] = [c for c in reply.headers.getlist("Set-Cookie") if c.startswith("kiosk_setup=")]
-    assert f"kiosk_setup={key};" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert "Path=/staff/setup" in cookie and "Max-Age" not in cookie and "Expires" not in cookie
+    [cookie] = [c for c in reply.headers.getlist("Set-Cookie") if c.startswith("kiosk_screen=")]
+    assert f"kiosk_screen={key};" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/staff/" in cookie and "Max-Age" not in cookie and "Expires" not in cookie
     assert key not in body(client.get("/staff/setup")) and key not in body(client.get("/"))
     # The window opens the shop through it; nowhere but this kiosk.
-    assert client.get(f"/staff/setup?key={key}&next=/").headers["Location"] == "/"
+    assert client.get(f"/staff/screen?key={key}&next=/").headers["Location"] == "/"
     for away in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
-        assert client.get(f"/staff/setup?key={key}&next={away}").headers["Location"] == "/staff/setup", away
+        assert client.get(f"/staff/screen?key={key}&next={away}").headers["Location"] == "/staff/", away
 
 
 def test_a_kiosk_with_keys_but_no_pin_never_offers_the_form(tmp_path, stripe_server):

@@ -139,6 +139,27 @@ def test_five_wrong_pins_lock_for_five_minutes_even_across_a_restart(app, tmp_pa
     assert KioskClient(restarted).post("/staff/login", data={"pin": PIN}).status_code == 302
 
 
+def test_wrong_pins_from_a_script_lock_the_script_out_not_the_kiosks_screen(app, clock):
+    """Any program on the computer can send PINs: its five wrong tries lock its own count only, while the kiosk's
+    screen (which holds this launch's screen key) signs in; the screen's own wrong tries still lock the screen."""
+    script = KioskClient(app)
+    for _ in range(5):
+        script.post("/staff/login", data={"pin": "0000"})
+    assert script.post("/staff/login", data={"pin": PIN}).status_code == 429  # the script stays locked out
+    assert KioskClient(app).post("/staff/login", data={"pin": PIN}).status_code == 429  # and every other program
+    screen = KioskClient(app)
+    assert screen.get(app.extensions["kiosk"].screen_path()).status_code == 303
+    screen.token()
+    assert screen.post("/staff/login", data={"pin": PIN}).status_code == 302  # staff at the screen get in
+    at_screen = KioskClient(app)
+    at_screen.get(app.extensions["kiosk"].screen_path())
+    for _ in range(5):
+        at_screen.post("/staff/login", data={"pin": "0000"})
+    assert at_screen.post("/staff/login", data={"pin": PIN}).status_code == 429  # guessing at the screen stops too
+    clock[0] += staff.LOCK_SECONDS + 1
+    assert at_screen.post("/staff/login", data={"pin": PIN}).status_code == 302
+
+
 def test_the_pin_is_compared_in_constant_time(app, monkeypatch):
     seen = []
     real = staff.signin.hmac.compare_digest

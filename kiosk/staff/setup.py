@@ -1,6 +1,4 @@
 """Setting the kiosk up from its own screen: the first-run form (no PIN, no keys yet) and, behind the PIN, Settings."""
-import hmac
-
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from .. import configure, envfile
@@ -8,34 +6,11 @@ from ..catalog import CatalogError
 from ..db import get_db
 from ..i18n import gettext as _
 from ..state import current_kiosk
-from ..views import safe_next
 from .base import bp, log
+from .screen import own_screen
 
 CURRENCIES = ("usd", "eur", "gbp", "cad", "aud", "chf", "jpy", "sek", "nok", "dkk", "nzd")
 LOCALES = ("en_US", "en_GB", "en_CA", "en_AU", "fr_FR", "de_DE", "es_ES", "it_IT", "nl_NL", "ja_JP")
-SETUP_COOKIE = "kiosk_setup"
-
-
-def _own_screen():
-    """The browser holds this launch's setup cookie: it is the kiosk's own window, or was opened from the address
-    printed in the terminal that started the kiosk. Origin and Referer prove nothing: any local program sends them."""
-    given = request.cookies.get(SETUP_COOKIE, "")
-    return hmac.compare_digest(given.encode(), current_kiosk().setup_token.encode())
-
-
-def _take_key():
-    """GET ?key=: a right key becomes the setup cookie, and the address bar (and history) loses it."""
-    key = request.args.get("key", "")
-    # A backslash counts as a slash to browsers: "/\\evil.example" would leave the kiosk.
-    then = request.args.get("next", "").replace("\\", "/")
-    response = redirect(safe_next(then, url_for("staff.setup")), 303)
-    if hmac.compare_digest(key.encode(), current_kiosk().setup_token.encode()):
-        # Until the browser closes; the idle reset clears it in the window, and the launcher hands it back.
-        response.set_cookie(SETUP_COOKIE, key, httponly=True, samesite="Strict", secure=request.is_secure,
-                            path=url_for("staff.setup"))
-    else:
-        log.warning("first-run form: a setup key that is not this launch's was refused")
-    return response
 
 
 def _form_page(template, proposal=None, values=None, status=200):
@@ -45,7 +20,7 @@ def _form_page(template, proposal=None, values=None, status=200):
                            warnings=proposal.warnings if proposal else {},
                            revision=envfile.revision(k.settings.env_file), env_file=k.settings.env_file,
                            secret_hint=configure.key_hint(k.settings.secret_key), currencies=CURRENCIES,
-                           locales=LOCALES, catalog=k.catalog, own_screen=_own_screen()), status
+                           locales=LOCALES, catalog=k.catalog, own_screen=own_screen()), status
 
 
 def _submit(template, area, first_run):
@@ -76,8 +51,8 @@ def setup():
     if not configure.first_run_open(current_kiosk().settings):
         return redirect(url_for("staff.index"))
     if request.method == "GET":
-        return _take_key() if "key" in request.args else _form_page("staff/setup.html")
-    if not _own_screen():
+        return _form_page("staff/setup.html")
+    if not own_screen():
         log.warning("first-run form: a save without this launch's setup key was refused")
         return _form_page("staff/setup.html", status=403)
     failed = _submit("staff/setup.html", "setup", first_run=True)

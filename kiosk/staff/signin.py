@@ -10,12 +10,13 @@ from ..sessions import SessionEnded, store
 from ..state import current_kiosk
 from . import today
 from .base import bp, log
+from .screen import own_screen
 
 MAX_TRIES = 5
 LOCK_SECONDS = 5 * 60
 IDLE_SECONDS = 5 * 60
 MIN_PIN = 4
-OPEN_ENDPOINTS = ("staff.index", "staff.login", "staff.lock")
+OPEN_ENDPOINTS = ("staff.index", "staff.login", "staff.lock", "staff.screen")
 # Open without a PIN only while the kiosk has no PIN and no Stripe keys (the first run).
 SETUP_ENDPOINTS = ("staff.setup",)
 
@@ -78,11 +79,18 @@ def staff_context():
     return {"signed_in": session.stored and store().staff_signed_in(session.key)}
 
 
-def _lockout(db, now):
-    """Seconds the PIN stays locked, and wrong tries so far."""
-    until = float(get_meta(db, "staff_locked_until", 0))
+def _source():
+    """Whose wrong PINs these are, as the ledger counts them: this counter's own screen (it holds the screen key), or
+    anything else. A script on the computer runs up and locks only its own count, never the screen's, and five
+    tries in five minutes still stop it guessing; on a shared ledger each counter counts its own."""
+    return f"{current_kiosk().kiosk_id}:{'screen' if own_screen() else 'other'}"
+
+
+def _lockout(db, now, source):
+    """Seconds the PIN stays locked for this source, and its wrong tries so far."""
+    until = float(get_meta(db, f"staff_locked_until:{source}", 0))
     # Capped, so a clock set back cannot lock staff out for longer than one lock.
-    return min(LOCK_SECONDS, max(0, until - now)), int(get_meta(db, "staff_pin_failures", 0))
+    return min(LOCK_SECONDS, max(0, until - now)), int(get_meta(db, f"staff_pin_failures:{source}", 0))
 
 
 def pin_matches(typed):
@@ -95,21 +103,21 @@ def pin_matches(typed):
 
 def check_pin(db, pin):
     """Compare a PIN in constant time, counting wrong tries in the ledger; returns (ok, message, locked)."""
-    now = clock()
+    now, source = clock(), _source()
     with transaction(db):  # one try at a time, even from two windows
-        locked, failures = _lockout(db, now)
+        locked, failures = _lockout(db, now, source)
         if locked:
             return False, f"Too many wrong PINs. Try again in {-(-int(locked) // 60)} minutes.", True
         if pin_matches(pin):
-            set_meta(db, "staff_pin_failures", 0)
+            set_meta(db, f"staff_pin_failures:{source}", 0)
             return True, "", False
         failures += 1
         if failures >= MAX_TRIES:
-            set_meta(db, "staff_locked_until", now + LOCK_SECONDS)
-            set_meta(db, "staff_pin_failures", 0)
-            log.warning("staff PIN: %s wrong tries, locked for %s s", MAX_TRIES, LOCK_SECONDS)
+            set_meta(db, f"staff_locked_until:{source}", now + LOCK_SECONDS)
+            set_meta(db, f"staff_pin_failures:{source}", 0)
+            log.warning("staff PIN: %s wrong tries from %s, locked for %s s", MAX_TRIES, source, LOCK_SECONDS)
             return False, f"Too many wrong PINs. The staff area is locked for {LOCK_SECONDS // 60} minutes.", True
-        set_meta(db, "staff_pin_failures", failures)
+        set_meta(db, f"staff_pin_failures:{source}", failures)
         left = MAX_TRIES - failures
         return False, f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before a 5-minute lock.", False
 

@@ -62,7 +62,7 @@ def test_set_up_on_screen_then_sell_then_restart(new_kiosk, open_page, stripe_se
     expect(page.locator("#f-secret_key")).to_have_count(0)
     started = time.monotonic()
     # The address the terminal shows whoever started the kiosk (the window opens the shop through it too).
-    page.goto(kiosk.app.extensions["kiosk"].setup_path("/"), wait_until="domcontentloaded")
+    page.goto(kiosk.app.extensions["kiosk"].screen_path("/"), wait_until="domcontentloaded")
     assert urlsplit(page.url).path == "/" and "key=" not in page.url
     person = Taps(page)
     person.tap(page.locator("#staff-corner"))

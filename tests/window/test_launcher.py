@@ -68,20 +68,19 @@ def test_a_page_that_left_the_origin_is_sent_back_home():
     assert window.loads == ["https://127.0.0.1:5000/"]
 
 
-def test_after_an_idle_reset_the_next_page_gets_the_setup_key_back(tmp_path):
+def test_after_an_idle_reset_the_next_page_gets_the_screen_key_back(tmp_path):
     guard, window = _guard_on("https://127.0.0.1:5000/attract")
-    setup = {"open": True}
-    guard.setup_path = lambda then: f"/staff/setup?key=K&next={then}" if setup["open"] else None
+    guard.screen_path = lambda then: f"/staff/screen?key=K&next={then}"
     guard.on_loaded()
     assert window.loads == []  # no reset yet: the cookie from the first page is still there
     guard.forgot()
     guard.on_loaded()
     guard.on_loaded()  # that page again, now with the key: loaded once only
-    assert window.loads == ["https://127.0.0.1:5000/staff/setup?key=K&next=/attract"]
-    setup["open"] = False  # set up: the key opens nothing any more, and no page is loaded twice
-    guard.forgot()
+    assert window.loads == ["https://127.0.0.1:5000/staff/screen?key=K&next=/attract"]
+    window.url = "https://127.0.0.1:5000/"
+    guard.forgot()  # every reset: the key comes back each time
     guard.on_loaded()
-    assert window.loads == ["https://127.0.0.1:5000/staff/setup?key=K&next=/attract"]
+    assert window.loads[1:] == ["https://127.0.0.1:5000/staff/screen?key=K&next=/"]
 
 
 def test_window_options_full_screen_unless_windowed(tmp_path):
@@ -243,7 +242,7 @@ def test_headless_prints_the_setup_address_to_whoever_started_it(tmp_path):
                 pages[who] = reply.read().decode()
 
     running_kiosk(tmp_path, cli_env(tmp_path), ["--headless"], visit)
-    assert pages["address"].startswith("http://127.0.0.1:") and "/staff/setup?key=" in pages["address"]
+    assert pages["address"].startswith("http://127.0.0.1:") and "/staff/screen?key=" in pages["address"]
     assert 'id="f-secret_key"' in pages["terminal"]  # the address's cookie opens the form
     assert 'id="f-secret_key"' not in pages["other program"] and "printed in the terminal" in pages["other program"]
     assert pages["address"].split("key=")[1] not in (tmp_path / "data" / "logs" / "kiosk.log").read_text()
