@@ -215,6 +215,13 @@ def _payment_for_attempt(k, db, attempt, priced, method):
     """(order, its open PaymentIntent for this way to pay), or (a reply saying why there is none, None)."""
     order = orders.get(db, attempt=attempt)
     if order is None:
+        try:
+            room = method != "card" or customer.make_room(k, db)
+        except PaymentError as exc:
+            return _stripe_error(exc), None
+        if not room:
+            return reply(409, _("Another payment is under way at this counter. Please try again in a moment."),
+                         retry=True), None
         # The pending order is committed before any client secret leaves the server.
         try:
             # The copies are held as the order is written: another counter cannot sell them meanwhile.

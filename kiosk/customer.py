@@ -18,6 +18,12 @@ from .payments import PaymentError
 from .sessions import SessionEnded, store
 
 log = logging.getLogger("kiosk.customer")
+# Copies are held from Pay until the payment ends. A counter has one screen, so at most MAX_HOLDING typed-card
+# payments hold copies there at once, and no one script can hold the shelves empty: past that, a payment nobody
+# confirmed within CONFIRM_GRACE seconds of Pay makes way (its intent canceled at Stripe first). A customer
+# typing a card holds nothing yet (the intent is made at Pay), and one in 3-D Secure is never made to wait.
+MAX_HOLDING = 3
+CONFIRM_GRACE = 30
 
 class PaymentInFlight(cartlib.CartError):
     """The cart cannot change while its payment is under way."""
@@ -200,6 +206,28 @@ def find_intent(gateway, db, order):
         return None  # a canceled one (the customer chose another way to pay) can never be paid
     orders.attach_intent(db, order["id"], found.id)
     return orders.get(db, order_id=order["id"])["payment_intent"]
+
+
+def release_if_untouched(kiosk, db, order, note):
+    """Cancel an order's payment if nobody is paying it (never confirmed, or declined and not tried again), giving
+    its copies back; True when it was released. Raises PaymentError when Stripe cannot be asked."""
+    intent_id = find_intent(kiosk.gateway, db, order)
+    if intent_id is not None and kiosk.gateway.retrieve(intent_id).status != "requires_payment_method":
+        return False  # in 3-D Secure, processing, paid or canceled: not for this to decide
+    return resolve(kiosk, db, order, cancel=True, note=note) == "canceled"
+
+
+def make_room(kiosk, db):
+    """True when this counter may hold copies for one more typed-card payment (see MAX_HOLDING)."""
+    held = orders.holding_orders(db, kiosk.kiosk_id)
+    if len(held) < MAX_HOLDING:
+        return True
+    for order in held:  # least recently changed first
+        if orders.unix_of(order["updated_at"]) <= time.time() - CONFIRM_GRACE and release_if_untouched(
+                kiosk, db, order, "Canceled: nobody paid it, and another customer was paying at this counter."):
+            log.warning("order %s: released its copies for a new payment at this counter", order["reference"])
+            return True
+    return False
 
 
 def _cancel(kiosk, db, order, intent_id):

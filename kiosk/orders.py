@@ -348,6 +348,13 @@ def open_orders(db, kiosk_id=None):
                       "IS NULL) ORDER BY id", (kiosk_id,)).fetchall()
 
 
+def holding_orders(db, kiosk_id, method="card"):
+    """This counter's open orders (pending or failed) paid `method` that hold copies, least recently changed first."""
+    return db.execute("SELECT * FROM orders o WHERE status IN ('pending', 'failed') AND kiosk_id = ? AND method = ? "
+                      "AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.held > 0) "
+                      "ORDER BY updated_at, id", (kiosk_id, method)).fetchall()
+
+
 def claim_orders(db, kiosk_id, counter):
     """Orders from before counters were recorded belong to this one (the only one there was)."""
     db.execute("UPDATE orders SET kiosk_id = ?, counter = ? WHERE kiosk_id IS NULL", (kiosk_id, counter))

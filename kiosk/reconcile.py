@@ -171,6 +171,9 @@ def sweep(db, kiosk, now=None):
     now = now if now is not None else time.time()
     gateway, report = kiosk.gateway, Report()
     abandon_before = now - kiosk.settings.abandon_minutes * 60
+    # A typed-card payment nobody has touched for the idle time (and a minute more) holds nothing: the kiosk's own
+    # screen resets by then, so this is a browser elsewhere, or a script, holding copies.
+    idle_before = now - kiosk.settings.idle_seconds - 60
     since = float(get_meta(db, mine(WATERMARK, kiosk), now - FIRST_LOOK_BACK)) - CLOCK_SKEW
     listed = {}
     for intent in gateway.list_since(since):
@@ -189,6 +192,8 @@ def sweep(db, kiosk, now=None):
     for order in orders.open_orders(db, kiosk.kiosk_id):
         try:
             intent = _settle_open(db, kiosk, order, listed, abandon_before, report)
+            if intent is not None and _untouched(orders.get(db, order_id=order["id"]), intent, idle_before):
+                intent = _abandon(db, kiosk, intent, orders.get(db, order_id=order["id"]), report)
         except PaymentError as exc:
             report.errors.append(f"{order['reference']}: {exc.message}")
             log.warning("reconcile %s: %s (%s)", order["reference"], exc.kind, exc.status)
@@ -244,6 +249,12 @@ def sweep_refunds(db, kiosk, now, report):
             orders.release_refund(db, held["id"])
             log.warning("refund %s of %s was never made at Stripe; released", held["request_key"], held["reference"])
         report.refunds.append(held["reference"])
+
+
+def _untouched(order, intent, idle_before):
+    """True for a typed-card order still open, holding copies, that nobody has paid or touched since idle_before."""
+    return order["status"] in orders.OPEN and order["method"] == "card" and \
+        intent.status == "requires_payment_method" and orders.unix_of(order["updated_at"]) < idle_before
 
 
 def _settle_open(db, kiosk, order, listed, abandon_before, report):
