@@ -2,6 +2,7 @@
 import secrets
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 from flask import current_app
@@ -94,12 +95,24 @@ class Kiosk:
         self.on_exit()
         return True
 
+    @contextmanager
     def lock(self, key):
-        """A lock per checkout attempt, so a double tap runs the payment steps once."""
+        """`with kiosk.lock(attempt):` one holder per checkout attempt, so a double tap runs the payment steps once.
+
+        Each lock counts who holds it or waits for it and is forgotten when the last one leaves: a lock about to
+        be taken is never dropped (pruning unheld locks could drop one just handed out, and the next request for
+        that attempt would get a second lock)."""
         with self._locks_guard:
-            if len(self._locks) > 1000:
-                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-            return self._locks.setdefault(key, threading.Lock())
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._locks_guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[key]
 
     def money(self, minor):
         """Format minor units in the shop currency and locale."""
