@@ -1,10 +1,14 @@
 """Writing `.env` from the screen: the keys changed in place, every other line kept, owner-only, atomically."""
+import getpass
 import hashlib
 import os
 import re
+import subprocess
 import tempfile
 import threading
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
+
+WINDOWS = os.name == "nt"
 
 # One save at a time in this process; revision() catches a save made meanwhile by another screen or process.
 _lock = threading.Lock()
@@ -75,8 +79,25 @@ def save(path, changes, expected_revision=None):
         return before
 
 
+def owner_only_command(path, environ=os.environ):
+    """The icacls call (Windows' own tool, by its full path) that leaves `path` readable by this user alone."""
+    icacls = PureWindowsPath(environ.get("SystemRoot", r"C:\Windows")) / "System32" / "icacls.exe"
+    user = "\\".join(part for part in (environ.get("USERDOMAIN"), environ.get("USERNAME") or getpass.getuser()) if part)
+    # No inherited entries (beside the executable they often let every user read), and full control for this user.
+    return [str(icacls), str(path), "/inheritance:r", "/grant:r", f"{user}:F"]
+
+
+def _owner_only_on_windows(path):
+    """On Windows mkstemp's 0600 means nothing: the file takes its folder's ACL. Give it one of its own."""
+    try:
+        subprocess.run(owner_only_command(path), check=True, capture_output=True, timeout=30)  # noqa: S603
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise OSError(f"icacls could not make the file owner-only ({exc})") from None
+
+
 def write(path, text):
-    """Replace the file with `text`, owner-only (0600), atomically; raises EnvFileError."""
+    """Replace the file with `text`, owner-only (0600, or on Windows an ACL for this user alone), atomically; raises
+    EnvFileError."""
     path = Path(path)
     tmp = None
     try:
@@ -85,6 +106,8 @@ def write(path, text):
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if WINDOWS:
+            _owner_only_on_windows(tmp)  # before the rename: the keys are never under the name with a wider ACL
         os.replace(tmp, path)
         tmp = None
         if os.name == "posix":
