@@ -291,7 +291,8 @@ static int safe_path(const char *path) {
     return 1;
 }
 
-/* A symlink target that stays inside the folder, from the link's own place. */
+/* A symlink target that stays inside the folder, from the link's own place, read as text: a first filter as each
+ * link is made (links_inside() then checks where each one really leads, through the links it passes). */
 static int safe_link(const char *path, const char *target) {
     if (!*target || *target == '/') return 0;
     int depth = 0;
@@ -332,7 +333,30 @@ static void append(text_t *t, const char *fmt, ...) {
     }
 }
 
-/* Unpack the payload into the empty folder `dir`, then write its marker (the manifest) last. */
+/* 1 when every link the manifest lists resolves to a place inside `dir`. By the kernel's own resolution, not by its
+ * text: a link through another link that points up ("up -> ..", then "x -> up/../..") reads as inside but leads
+ * out. A link that leads nowhere is refused too. */
+static int links_inside(const char *dir, const text_t *manifest, char *bad, size_t badlen) {
+    char root[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
+    if (!realpath(dir, root)) return 0;
+    size_t rootlen = strlen(root);
+    for (const char *line = manifest->data; line && line < manifest->data + manifest->len;) {
+        const char *end = memchr(line, '\n', (size_t)(manifest->data + manifest->len - line));
+        if (!end) break;
+        if (line[0] == 'l') {
+            snprintf(bad, badlen, "%.*s", (int)(end - line - 4), line + 4); /* "l 0 name" */
+            join(path, dir, bad);
+            if (!realpath(path, real) || strncmp(real, root, rootlen) != 0 ||
+                (real[rootlen] != '/' && real[rootlen] != 0))
+                return 0;
+        }
+        line = end + 1;
+    }
+    return 1;
+}
+
+/* Unpack the payload into the empty folder `dir`, then write its marker (the manifest) last, once everything
+ * before it is on disk. */
 static void unpack(int self_fd, uint64_t offset, uint64_t size, const char *dir, const char *hash) {
     zreader z = {.fd = self_fd, .pos = offset, .end = offset + size};
     z.dctx = ZSTD_createDCtx();
@@ -404,9 +428,14 @@ static void unpack(int self_fd, uint64_t offset, uint64_t size, const char *dir,
         manifest.count++;
         zread(&z, NULL, -2, (512 - fsize % 512) % 512);
     }
+    char bad[PATH_MAX];
+    if (!links_inside(dir, &manifest, bad, sizeof bad)) die("the kiosk's payload has an unsafe link: %s", bad);
     int fd = openat(dfd, IN_USE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) die("cannot create %s/%s: %s", dir, IN_USE, strerror(errno));
     close(fd);
+    /* Every file's data on disk before the marker says the folder is complete: after a power cut the marker never
+     * vouches for files the disk did not keep (ready() checks sizes, not contents). */
+    if (syncfs(dfd) != 0) die("cannot write %s: %s", dir, strerror(errno));
     fd = openat(dfd, MARKER ".partial", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) die("cannot create %s/%s: %s", dir, MARKER, strerror(errno));
     FILE *f = fdopen(fd, "w");
@@ -414,8 +443,9 @@ static void unpack(int self_fd, uint64_t offset, uint64_t size, const char *dir,
     fprintf(f, "kstub 1 %s\n", hash);
     fwrite(manifest.data, 1, manifest.len, f);
     fprintf(f, "end %lu\n", manifest.count);
-    if (fclose(f) != 0) die("cannot write %s/%s: %s", dir, MARKER, strerror(errno));
+    if (fflush(f) != 0 || fsync(fd) != 0 || fclose(f) != 0) die("cannot write %s/%s: %s", dir, MARKER, strerror(errno));
     if (renameat(dfd, MARKER ".partial", dfd, MARKER) != 0) die("cannot write %s/%s: %s", dir, MARKER, strerror(errno));
+    if (fsync(dfd) != 0) die("cannot write %s: %s", dir, strerror(errno)); /* the rename itself, kept */
     close(dfd);
     free(manifest.data);
     free(z.in), free(z.out);
@@ -593,6 +623,9 @@ int main(int argc, char **argv) {
             }
             if (rename(tmp, dir) != 0) die("cannot rename %s to %s: %s", tmp, dir, strerror(errno));
             tmp_to_remove[0] = 0;
+            int app_fd = open(app, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (app_fd < 0 || fsync(app_fd) != 0) die("cannot write %s: %s", app, strerror(errno)); /* the rename */
+            close(app_fd);
             if (!ready(dir, hash, &in_use)) die("%s is incomplete right after unpacking it", dir);
             clean_up(app, hash);
         }

@@ -429,6 +429,45 @@ def test_a_new_build_removes_older_ones_not_in_use(stub, tmp_path):
                                                                               new_folder.name])
 
 
+def crafted_single_file(stub, out, links):
+    """A single file whose payload pack.py would never write (it refuses links that lead out): a program and the
+    given links, as a tampered file could carry them."""
+    import hashlib
+    import io
+    import tarfile
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        program = b"#!/bin/sh\nexit 3\n"
+        for name, kind, data in [("_internal", tarfile.DIRTYPE, None), ("kiosk", tarfile.REGTYPE, program),
+                                 *((link, tarfile.SYMTYPE, target) for link, target in links)]:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, 0o700
+            if kind == tarfile.SYMTYPE:
+                info.linkname = data
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    payload = subprocess.run(["zstd", "-q", "-c"], input=raw.getvalue(), capture_output=True, check=True).stdout
+    body = stub.read_bytes()
+    out.write_bytes(body + payload + pack.TRAILER.pack(pack.MAGIC, len(body), len(payload),
+                                                       hashlib.sha256(payload).digest(), pack.MAGIC))
+    out.chmod(0o755)
+    return out
+
+
+def test_a_link_leading_out_through_another_link_is_refused(stub, tmp_path):
+    """Read as text, "up/../.." from _internal/ stays inside; through the link up -> .. it leads out of the folder.
+    The launcher follows where each link really leads, and keeps nothing it unpacked."""
+    exe = crafted_single_file(stub, tmp_path / "kiosk", [("_internal/up", ".."), ("_internal/out", "up/../..")])
+    cache = tmp_path / "cache"
+    proc = subprocess.run([str(exe)], cwd=tmp_path, env=exe_env(tmp_path, cache), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 70 and "unsafe link: _internal/out" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == [".lock"]  # nothing half unpacked is left
+    # The same file with only links that stay inside runs.
+    exe = crafted_single_file(stub, tmp_path / "kiosk", [("_internal/up", ".."), ("_internal/in", "up/kiosk")])
+    assert subprocess.run([str(exe)], cwd=tmp_path, env=exe_env(tmp_path, cache), timeout=60).returncode == 3
+
+
 def test_a_damaged_single_file_says_so(stub, tmp_path):
     exe = fake_build(stub, tmp_path, "shop", "a")
     data = bytearray(exe.read_bytes())
