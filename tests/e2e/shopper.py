@@ -112,3 +112,13 @@ def post_json(page, url, body):
               headers: {"Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf}});
             return [r.status, await r.json()];
         }""", [url, body])
+
+
+def misuse_stripe_js(page, script, arg):
+    """Open the checkout with one book (the page's own Stripe.js calls must raise nothing), then run `script`, which
+    misuses Stripe.js on purpose: the IntegrationErrors it provokes are allowed. Returns what the script returns."""
+    page.watch.allow("IntegrationError")
+    [book] = pick_books(1)
+    put_in_cart(page, book["isbn"])
+    open_checkout(page)
+    return page.evaluate(script, arg)

@@ -2,7 +2,7 @@
 pass on a page that breaks against the real thing."""
 from playwright.sync_api import expect
 
-from tests.e2e.shopper import open_checkout, pick_books, put_in_cart
+from tests.e2e.shopper import misuse_stripe_js, open_checkout, pick_books, put_in_cart
 
 MISUSES = """(pk) => {
     const fresh = () => {
@@ -43,12 +43,7 @@ MISUSES = """(pk) => {
 
 
 def test_the_double_throws_an_integration_error_for_each_misuse(page, kiosk):
-    page.watch.allow("IntegrationError")  # provoked below, on purpose
-    [book] = pick_books(1)
-    put_in_cart(page, book["isbn"])
-    open_checkout(page)  # the page's own calls must not have raised any
-
-    outcome, recorded = page.evaluate(MISUSES, kiosk.settings.publishable_key)
+    outcome, recorded = misuse_stripe_js(page, MISUSES, kiosk.settings.publishable_key)
 
     assert outcome == dict.fromkeys(outcome, "IntegrationError")
     assert recorded == len(outcome)

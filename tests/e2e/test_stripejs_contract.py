@@ -12,6 +12,7 @@ from tests.e2e.shopper import (
     CARD_3DS,
     cents,
     expect_confirmation,
+    misuse_stripe_js,
     open_checkout,
     pay,
     pick_books,
@@ -150,12 +151,7 @@ MISUSES = """([pk, secret]) => {
 
 
 def test_the_double_throws_on_options_the_train_does_not_define(page, kiosk):
-    page.watch.allow("IntegrationError")  # provoked below, on purpose
-    [book] = pick_books(1)
-    put_in_cart(page, book["isbn"])
-    open_checkout(page)  # the page's own calls must not have raised any
-
-    outcome, recorded, release = page.evaluate(MISUSES, [kiosk.settings.publishable_key, "pi_123_secret_456"])
+    outcome, recorded, release = misuse_stripe_js(page, MISUSES, [kiosk.settings.publishable_key, "pi_123_secret_456"])
 
     assert release == release_train() == "endive"
     assert all((v or "").startswith("IntegrationError: ") for v in outcome.values()), outcome

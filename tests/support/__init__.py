@@ -56,6 +56,12 @@ def stripe_server(fake_stripe):
     return fake_stripe
 
 
+@pytest.fixture
+def stripe_client(stripe_server):
+    """stripe-python on the emptied localstripe, as the kiosk's server code uses it."""
+    return stripe_server.client()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A throw-away PostgreSQL server for the whole run (Debian's postgresql, started by the test command)."""
