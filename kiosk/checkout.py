@@ -8,39 +8,16 @@ import logging
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from . import customer, orders, receipts, tax, terminal
+from . import customer, orders, receipts, stripe_terms, terminal
 from .db import get_db
 from .i18n import gettext as _
 from .i18n import ngettext
 from .payments import STRIPE_JS_URL, PaymentError
 from .state import current_kiosk
-from .views import reply
+from .views import payment_status, reply
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 log = logging.getLogger("kiosk.checkout")
-METADATA_VALUE_MAX = 500  # Stripe's limit on one metadata value
-
-
-def _items_metadata(lines):
-    """ISBN×quantity pairs, split across keys so no value passes Stripe's 500-character limit."""
-    chunks, current = [], ""
-    for line in lines:
-        item = f"{line['isbn']}x{line['quantity']}"
-        if current and len(current) + 1 + len(item) > METADATA_VALUE_MAX:
-            chunks.append(current)
-            current = item
-        else:
-            current = f"{current},{item}" if current else item
-    chunks.append(current)
-    return {("items" if i == 0 else f"items_{i + 1}"): chunk for i, chunk in enumerate(chunks)}
-
-
-def _tax_metadata(priced):
-    """The tax on the PaymentIntent too, class:rate:tax per class, so Stripe's record matches the receipt."""
-    if not priced.taxes:
-        return {}
-    return {"subtotal": str(priced.subtotal), "tax_included": "yes" if priced.inclusive else "no",
-            "tax": ",".join(f"{t.tax_class}:{tax.percent(t.rate)}:{t.tax}" for t in priced.taxes)}
 
 
 def _receipt(order):
@@ -103,7 +80,7 @@ def checkout():
 
 
 def _stripe_error(exc):
-    return reply(exc.reply_status, exc.message, retry=exc.retryable)
+    return reply(payment_status(exc), exc.message, retry=exc.retryable)
 
 
 def _checked_attempt(k, db):
@@ -180,7 +157,7 @@ def reader_status():
         return settled
     try:
         intent = k.gateway.retrieve(order["payment_intent"])
-        if intent.status in ("succeeded", "canceled"):
+        if intent.closed:
             orders.settle(db, order, intent)
             settled = _reader_settled(k, db, orders.get(db, order_id=order["id"]))
             # Succeeded but not for what the ledger asked (settle marked it failed): staff must look at it.
@@ -189,12 +166,11 @@ def reader_status():
         reader = k.gateway.reader(terminal.reader_id(k, db))
     except PaymentError as exc:
         return jsonify(state="waiting", message=exc.message)  # Stripe briefly unreachable: keep asking
-    action = reader.waiting_for(intent.id)
-    if action == "failed":
+    if reader.failed(intent.id):
         orders.settle(db, order, intent)  # the decline is on the order; its copies stay held for another try
         message = reader.action.get("failure_message") or intent.last_error or _("The card was declined.")
         return jsonify(state="declined", message=_("%(message)s Try again, or use another card.", message=message))
-    if action in ("in_progress", "succeeded") or intent.status == "processing":
+    if reader.collecting(intent.id) or intent.processing:
         offline = "" if reader.online else _("The card reader has gone offline. Staff: check its power and network.")
         return jsonify(state="waiting", message=offline)
     return jsonify(state="stopped", message=_("The card reader stopped waiting for this payment. Press Pay with the "
@@ -262,11 +238,9 @@ def _payment_for_attempt(k, db, attempt, priced, method):
             types = [terminal.METHOD] if method == terminal.METHOD else k.settings.payment_methods
             intent = k.gateway.create_intent(
                 amount=order["amount"], currency=order["currency"], allowed_types=types,
-                metadata={"kiosk_id": k.kiosk_id, "order_ref": order["reference"], "method": method,
-                          **_items_metadata(priced.lines),
-                          **_tax_metadata(priced)},
+                metadata=stripe_terms.intent_metadata(k.kiosk_id, order["reference"], method, priced),
                 description=f"{k.settings.shop_name} order {order['reference']}",
-                idempotency_key=orders.intent_key(k.kiosk_id, order))
+                idempotency_key=stripe_terms.intent_key(k.kiosk_id, order["attempt"], order["intent_tries"]))
             orders.attach_intent(db, order["id"], intent.id)
             log.info("order %s: created %s (%s) for %s", order["reference"], intent.id, method, order["amount"])
     except PaymentError as exc:
@@ -278,9 +252,9 @@ def _payment_for_attempt(k, db, attempt, priced, method):
             orders.mark_canceled(db, order["id"], exc.message)
             customer.close_attempt(attempt, "canceled")
         return _stripe_error(exc), None
-    if intent.status == "succeeded":
+    if intent.paid:
         return _paid(order), None
-    if intent.status in ("canceled", "processing"):
+    if intent.canceled or intent.processing:
         orders.settle(db, orders.get(db, order_id=order["id"]), intent)
         customer.sync(k, db)
         return _closed(), None
@@ -360,7 +334,7 @@ def complete():
             return render_template("processing.html", order=order, unreachable=True), 503
         status = orders.settle(db, order, intent)
         if status != "paid":
-            if intent.status == "processing":
+            if intent.processing:
                 return render_template("processing.html", order=order, unreachable=False)
             customer.sync(k, db)
             message = intent.last_error or _("The payment was not completed.")

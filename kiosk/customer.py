@@ -11,7 +11,7 @@ import uuid
 from flask import session
 
 from . import cart as cartlib
-from . import orders, terminal
+from . import orders, stripe_terms, terminal
 from .db import LedgerUnavailable
 from .i18n import gettext as _
 from .payments import PaymentError
@@ -201,8 +201,8 @@ def find_intent(gateway, db, order):
     """The order's PaymentIntent id, looking Stripe up by order reference when the ledger has none."""
     if order["payment_intent"]:
         return order["payment_intent"]
-    found = gateway.find_intent("order_ref", order["reference"], since=orders.unix_of(order["created_at"]))
-    if found is None or found.status == "canceled":
+    found = stripe_terms.find_intent(gateway, order["reference"], since=orders.unix_of(order["created_at"]))
+    if found is None or found.canceled:
         return None  # a canceled one (the customer chose another way to pay) can never be paid
     orders.attach_intent(db, order["id"], found.id)
     return orders.get(db, order_id=order["id"])["payment_intent"]
@@ -212,7 +212,7 @@ def release_if_untouched(kiosk, db, order, note):
     """Cancel an order's payment if nobody is paying it (never confirmed, or declined and not tried again), giving
     its copies back; True when it was released. Raises PaymentError when Stripe cannot be asked."""
     intent_id = find_intent(kiosk.gateway, db, order)
-    if intent_id is not None and kiosk.gateway.retrieve(intent_id).status != "requires_payment_method":
+    if intent_id is not None and not kiosk.gateway.retrieve(intent_id).untouched:
         return False  # in 3-D Secure, processing, paid or canceled: not for this to decide
     return resolve(kiosk, db, order, cancel=True, note=note) == "canceled"
 
@@ -246,7 +246,7 @@ def switch_method(kiosk, db, order, method):
     intent_id = find_intent(kiosk.gateway, db, order)
     if intent_id:
         intent = _cancel(kiosk, db, order, intent_id)
-        if intent.status != "canceled":
+        if not intent.canceled:
             status = orders.settle(db, orders.get(db, order_id=order["id"]), intent)
             return "paid" if status in orders.SOLD else "open"
     return "switched" if orders.switch_method(db, order["id"], method, intent_id) else "open"
@@ -267,7 +267,7 @@ def resolve(kiosk, db, order, *, cancel, note):
         return "canceled"
     intent = _cancel(kiosk, db, order, intent_id) if cancel else gateway.retrieve(intent_id)
     order = orders.get(db, order_id=order["id"])
-    if intent.status == "canceled":
+    if intent.canceled:
         orders.mark_canceled(db, order["id"], note)
         close_attempt(order["attempt"], "canceled")
         return "canceled"

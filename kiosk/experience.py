@@ -12,7 +12,7 @@ from .i18n import ngettext
 from .payments import PaymentError
 from .sessions import store
 from .state import current_kiosk
-from .views import reply, wants_json
+from .views import payment_status, reply, wants_json
 
 bp = Blueprint("experience", __name__)
 log = logging.getLogger("kiosk.experience")
@@ -109,7 +109,7 @@ def receipt_email():
     except PaymentError as exc:
         orders.uncount_receipt_email(db, order["id"])
         log.warning("receipt email for %s failed: %s", order["reference"], exc.kind)
-        return _receipt_reply(back, exc.reply_status,
+        return _receipt_reply(back, payment_status(exc),
                               _("The receipt could not be sent just now. Please try again in a moment."))
     return _receipt_reply(back, 200, _receipt_sent(email if wants_json() else None))
 

@@ -138,15 +138,6 @@ def attach_intent(db, order_id, intent_id):
     return cur.rowcount == 1
 
 
-def intent_key(kiosk_id, order):
-    """The Idempotency-Key for creating the order's PaymentIntent.
-
-    Stripe replays a 5xx for the same key for 24 hours, so after one the next try takes a new key
-    (bump_intent_tries), once Stripe has been asked whether an intent was made after all."""
-    base = f"{kiosk_id}-{order['attempt']}"
-    return base if not order["intent_tries"] else f"{base}-{order['intent_tries']}"
-
-
 @retry_conflicts
 def switch_method(db, order_id, method, canceled_intent=None):
     """The customer pays another way (the card reader, or typing the card): the order forgets its PaymentIntent,
@@ -259,7 +250,7 @@ def settle(db, order, intent, paid_at=None):
     """Bring an order in line with its PaymentIntent; returns the new status. Safe to call any number of times."""
     if intent.id != order["payment_intent"]:
         raise ValueError("intent does not belong to this order")
-    if intent.status == "succeeded":
+    if intent.paid:
         if intent.amount != order["amount"] or intent.currency.upper() != order["currency"]:
             # Never mark paid what the ledger did not ask for; staff see it in the order list. Its copies go
             # back on the shelf: this payment will never be the sale of them.
@@ -267,9 +258,9 @@ def settle(db, order, intent, paid_at=None):
                         release=True)
         else:
             mark_paid(db, order["id"], paid_at)
-    elif intent.status == "canceled":
+    elif intent.canceled:
         mark_canceled(db, order["id"], "Canceled at Stripe.")
-    elif intent.status == "requires_payment_method" and intent.last_error:
+    elif intent.declined:
         mark_failed(db, order["id"], intent.last_error)
     return get(db, order_id=order["id"])["status"]
 

@@ -48,11 +48,6 @@ class PaymentError(Exception):
         self.code = code
         self.status = status
 
-    @property
-    def reply_status(self):
-        """The HTTP status to answer with: 503 (try again soon) or 502 (Stripe refused)."""
-        return 503 if self.retryable else 502
-
 
 UNAVAILABLE = "Payments are briefly unavailable. Your cart is kept; please try again in a moment."
 
@@ -76,14 +71,48 @@ class Intent:
     card_present: dict = field(default_factory=dict)
 
 
-    @property
-    def method(self):
-        """How it was offered: "card_present" (the card reader) or "card" (typed on the screen).
+    # Stripe's PaymentIntent states, read here and nowhere else ("The PaymentIntent object", status): the rest of
+    # the kiosk asks these questions of an intent instead.
 
-        The kiosk writes its choice into metadata["method"] when it creates the intent; the read-only
-        `payment_method_types` answers for intents made before it did."""
-        return self.metadata.get("method") or ("card_present" if "card_present" in self.payment_method_types
-                                               else "card")
+    @property
+    def paid(self):
+        """Stripe took the money."""
+        return self.status == "succeeded"
+
+    @property
+    def canceled(self):
+        """Canceled at Stripe: it can never be paid."""
+        return self.status == "canceled"
+
+    @property
+    def processing(self):
+        """Paid by the customer, not yet settled by the bank (it ends paid, or back for another card)."""
+        return self.status == "processing"
+
+    @property
+    def closed(self):
+        """Paid or canceled: nothing more will happen to it."""
+        return self.paid or self.canceled
+
+    @property
+    def untouched(self):
+        """Waiting for a card: never confirmed, or declined and not tried again; nobody is paying it this moment."""
+        return self.status == "requires_payment_method"
+
+    @property
+    def declined(self):
+        """The last card was declined (Stripe's message in last_error); the same intent takes another card."""
+        return self.untouched and bool(self.last_error)
+
+    @property
+    def abandonable(self):
+        """Not paid and not being paid by the bank: canceling it now loses nothing (3-D Secure included)."""
+        return self.status in ("requires_payment_method", "requires_confirmation", "requires_action")
+
+    @property
+    def open(self):
+        """Could still be paid: everything but paid and canceled."""
+        return not self.closed
 
 
 @dataclass
@@ -106,6 +135,18 @@ class Reader:
         """The state of the reader's action for this PaymentIntent: in_progress, succeeded, failed, or None."""
         handed = self.action.get("process_payment_intent") or {}
         return self.action.get("status") if handed.get("payment_intent") == intent_id else None
+
+    def collecting(self, intent_id):
+        """The reader waits for a card for this PaymentIntent (or has just read one)."""
+        return self.waiting_for(intent_id) in ("in_progress", "succeeded")
+
+    def waiting_only(self, intent_id):
+        """The reader shows this PaymentIntent's amount and no card has been read yet."""
+        return self.waiting_for(intent_id) == "in_progress"
+
+    def failed(self, intent_id):
+        """The reader read a card for this PaymentIntent and it was declined (failure_message says why)."""
+        return self.waiting_for(intent_id) == "failed"
 
 
 @dataclass
@@ -308,10 +349,6 @@ class Gateway:
         """Every refund of a payment, newest first."""
         params: RefundListParams = {"payment_intent": intent_id, "limit": 100}
         return [_refund(obj) for obj in self._pages(self._client.v1.refunds.list, params)]
-
-    def find_refund(self, intent_id, request_key):
-        """The refund of a payment made for a kiosk request key (in its metadata), or None."""
-        return next((r for r in self.refunds_for(intent_id) if r.metadata.get("request_key") == request_key), None)
 
     def refunds_since(self, created_gte):
         """Every refund in the account created at or after a Unix time (the Dashboard's included), newest first."""

@@ -6,15 +6,14 @@ metadata) is matched to the ledger — a paid one the ledger lost is adopted —
 for are canceled. Everything goes through `orders.settle`, like the confirmation page and the webhook.
 """
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 from . import orders, tax, terminal
 from .db import IntegrityError, LedgerUnavailable, connect, get_meta, set_meta
 from .payments import PaymentError
+from .stripe_terms import find_refund, method_of, read_intent_metadata, request_key_of
 
 log = logging.getLogger("kiosk.reconcile")
 
@@ -31,10 +30,6 @@ FIRST_SWEEP_DELAY = 2.0
 # A refund written as pending but never confirmed (the kiosk stopped, or Stripe did not answer) is looked
 # up at Stripe after this long, and given back if Stripe never made it.
 PENDING_REFUND_GRACE = 600
-# States from which a customer may still pay; Stripe allows canceling all of them but `processing`.
-OPEN_AT_STRIPE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
-ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
-ITEM = re.compile(r"([0-9]{13})x([0-9]{1,3})")
 
 
 @dataclass
@@ -65,37 +60,10 @@ def last_check(db, kiosk):
     return get_meta(db, mine(LAST_SWEEP, kiosk)), get_meta(db, mine(LAST_RESULT, kiosk))
 
 
-def items_from_metadata(metadata):
-    """The (ISBN-13, quantity) pairs a PaymentIntent's `items`, `items_2`, … metadata lists."""
-    keys = sorted((k for k in metadata if k == "items" or re.fullmatch(r"items_[0-9]+", k)),
-                  key=lambda k: int(k[6:] or 1))
-    items = {}
-    for match in (m for k in keys for m in ITEM.finditer(metadata[k])):
-        items[match.group(1)] = items.get(match.group(1), 0) + int(match.group(2))
-    return [(isbn, quantity) for isbn, quantity in items.items() if quantity > 0]
-
-
-def tax_from_metadata(metadata, lines):
-    """The tax per class a PaymentIntent's metadata records (class:rate:tax,...), as charged; what each class
-    was charged on comes from the rebuilt lines."""
-    taxable = {}
-    for line in lines:
-        taxable[line["tax_class"]] = taxable.get(line["tax_class"], 0) + line["unit_price"] * line["quantity"]
-    found = []
-    for part in (metadata.get("tax") or "").split(","):
-        bits = part.split(":")
-        if len(bits) == 3 and bits[2].isdigit():
-            try:
-                found.append(tax.TaxLine(bits[0], Decimal(bits[1]), taxable.get(bits[0], 0), int(bits[2])))
-            except InvalidOperation:
-                continue
-    return found
-
-
 def adopt(db, catalog, intent, counter=None):
     """Rebuild a paid order the ledger does not know from the intent's metadata and the catalog."""
-    lines, unknown = [], []
-    for isbn, quantity in items_from_metadata(intent.metadata):
+    record, lines, unknown = read_intent_metadata(intent.metadata), [], []
+    for isbn, quantity in record.items:
         book = catalog.get(isbn)
         if book is None:
             unknown.append(isbn)
@@ -109,17 +77,15 @@ def adopt(db, catalog, intent, counter=None):
                     f"not the {orders.major(intent.amount, intent.currency)} {intent.currency} charged.")
     if unknown or not lines:
         note.append("Some books could not be identified from the payment's metadata.")
-    reference = intent.metadata.get("order_ref") or ""
+    reference = record.reference
     if not reference or orders.get(db, reference=reference) is not None:
         # Never reuse a reference that names another order.
         reference = f"{reference or 'BK'}-{intent.id[-6:].upper()}"
     order = orders.create_pending(db, attempt=None, priced_lines=lines, currency=intent.currency,
-                                  tax_lines=tax_from_metadata(intent.metadata, lines),
-                                  inclusive=intent.metadata.get("tax_included") == "yes",
+                                  tax_lines=record.tax_lines(lines), inclusive=record.inclusive,
                                   reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
                                   created_at=orders.stamp_of(intent.created), note=" ".join(note),
-                                  kiosk_id=intent.metadata.get("kiosk_id"), counter=counter,
-                                  method=intent.method)
+                                  kiosk_id=record.kiosk_id or None, counter=counter, method=method_of(intent))
     orders.settle(db, order, intent, paid_at=orders.stamp_of(intent.created))
     log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
     return orders.get(db, order_id=order["id"])
@@ -127,19 +93,19 @@ def adopt(db, catalog, intent, counter=None):
 
 def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
     """Bring the ledger in line with one PaymentIntent; returns its order row, or None if it has none."""
-    if intent.metadata.get("kiosk_id") != kiosk_id:
+    if read_intent_metadata(intent.metadata).kiosk_id != kiosk_id:
         return None
     order = orders.get(db, intent=intent.id)
     if order is None:
-        by_reference = orders.get(db, reference=intent.metadata.get("order_ref") or "")
+        by_reference = orders.get(db, reference=read_intent_metadata(intent.metadata).reference)
         # A canceled one is not attached: the customer chose another way to pay, and its order waits for that.
-        if by_reference is not None and intent.status != "canceled" and \
+        if by_reference is not None and not intent.canceled and \
                 orders.attach_intent(db, by_reference["id"], intent.id):
             # The kiosk stopped between creating the intent and recording it.
             report.attached.append(by_reference["reference"])
         order = orders.get(db, intent=intent.id)
     if order is None:
-        if intent.status != "succeeded":
+        if not intent.paid:
             return None
         try:
             order = adopt(db, catalog, intent, counter)
@@ -155,13 +121,13 @@ def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
 
 def _abandon(db, kiosk, intent, order, report):
     """Cancel an intent nobody paid, then settle its order from what Stripe answers."""
-    if intent.method == terminal.METHOD:
+    if method_of(intent) == terminal.METHOD:
         terminal.release(kiosk, db, intent.id)  # a card reader still showing the amount stops
     # If it moved on (paid, or canceled) since we looked, settle from its state now.
     intent = kiosk.gateway.cancel_or_retrieve(intent.id)
     if order is not None:
         orders.settle(db, order, intent)
-    if intent.status == "canceled":
+    if intent.canceled:
         report.canceled.append(order["reference"] if order is not None else intent.id)
     return intent
 
@@ -178,10 +144,10 @@ def sweep(db, kiosk, now=None):
     listed = {}
     for intent in gateway.list_since(since):
         # The listing is asked for `created` since then; an older one (a clock set back) is not this sweep's.
-        if intent.created < since or intent.metadata.get("kiosk_id") != kiosk.kiosk_id:
+        if intent.created < since or read_intent_metadata(intent.metadata).kiosk_id != kiosk.kiosk_id:
             continue
         order = apply_intent(db, kiosk.catalog, kiosk.kiosk_id, intent, report, kiosk.settings.counter_name)
-        if order is None and intent.status in ABANDONABLE and intent.created < abandon_before:
+        if order is None and intent.abandonable and intent.created < abandon_before:
             # An intent of ours with no order (a lost ledger): nobody can be paying it any more.
             try:
                 intent = _abandon(db, kiosk, intent, None, report)
@@ -201,7 +167,7 @@ def sweep(db, kiosk, now=None):
         if intent is not None and intent.id in listed:
             listed[intent.id] = intent
     # Next time, list again from the oldest intent that may still be paid, so none is missed.
-    still_open = [i.created for i in listed.values() if i.status in OPEN_AT_STRIPE]
+    still_open = [i.created for i in listed.values() if i.open]
     set_meta(db, mine(WATERMARK, kiosk), int(min([now, *still_open])))
     sweep_refunds(db, kiosk, now, report)
     set_meta(db, mine(LAST_SWEEP, kiosk), orders.stamp_of(now))
@@ -221,7 +187,7 @@ def sweep_refunds(db, kiosk, now, report):
         order = orders.get(db, intent=refund.payment_intent) if refund.payment_intent else None
         if refund.created < since or not refund.made or order is None or orders.refund_made(db, refund.id):
             continue  # another account's payment, or recorded already
-        held = orders.refund_recorded(db, refund.metadata.get("request_key") or "")
+        held = orders.refund_recorded(db, request_key_of(refund))
         try:
             if held is not None and held["status"] == "pending":
                 orders.complete_refund(db, held["id"], stripe_refund=refund.id, amount=refund.amount)
@@ -242,7 +208,7 @@ def sweep_refunds(db, kiosk, now, report):
     for held in orders.pending_refunds(db):
         if held["created_at"] > orders.stamp_of(now - PENDING_REFUND_GRACE):
             continue  # staff may be pressing Refund again right now
-        made = gateway.find_refund(held["payment_intent"], held["request_key"])
+        made = find_refund(gateway, held["payment_intent"], held["request_key"])
         if made is not None and made.made:
             orders.complete_refund(db, held["id"], stripe_refund=made.id, amount=made.amount)
         else:
@@ -254,7 +220,7 @@ def sweep_refunds(db, kiosk, now, report):
 def _untouched(order, intent, idle_before):
     """True for a typed-card order still open, holding copies, that nobody has paid or touched since idle_before."""
     return order["status"] in orders.OPEN and order["method"] == "card" and \
-        intent.status == "requires_payment_method" and orders.unix_of(order["updated_at"]) < idle_before
+        intent.untouched and orders.unix_of(order["updated_at"]) < idle_before
 
 
 def _settle_open(db, kiosk, order, listed, abandon_before, report):
@@ -277,7 +243,7 @@ def _settle_open(db, kiosk, order, listed, abandon_before, report):
             return None
     if orders.settle(db, order, intent) != order["status"]:
         report.settled.append(order["reference"])
-    if intent.status in ABANDONABLE and intent.created < abandon_before:
+    if intent.abandonable and intent.created < abandon_before:
         intent = _abandon(db, kiosk, intent, orders.get(db, order_id=order["id"]), report)
     return intent
 

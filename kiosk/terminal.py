@@ -36,7 +36,7 @@ def choose(kiosk, db, reader):
 def hand_over(gateway, reader, intent_id):
     """Ask the reader to collect this payment, unless it already waits for it: a double tap starts one action."""
     current = gateway.reader(reader)
-    if current.waiting_for(intent_id) == "in_progress":
+    if current.waiting_only(intent_id):
         return current
     if not current.online:
         raise PaymentError(_("The card reader is offline. Staff: check that it is switched on and connected to the "
@@ -51,7 +51,7 @@ def release(kiosk, db, intent_id):
     if not reader or not intent_id:
         return
     try:
-        if kiosk.gateway.reader(reader).waiting_for(intent_id) == "in_progress":
+        if kiosk.gateway.reader(reader).waiting_only(intent_id):
             kiosk.gateway.cancel_reader_action(reader)
     except PaymentError as exc:
         log.warning("could not stop reader %s waiting for %s (%s)", reader, intent_id, exc.kind)

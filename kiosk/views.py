@@ -40,6 +40,12 @@ def wants_json():
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
+def payment_status(exc):
+    """The HTTP status for a payment that failed (payments.PaymentError): 503 to try again soon, 502 when Stripe
+    refused."""
+    return 503 if exc.retryable else 502
+
+
 def reply(status, message, *, back=None, action=None, code=302, **data):
     """The one way a view answers with a message, for both audiences; never a stack trace.
 

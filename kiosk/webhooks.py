@@ -9,6 +9,7 @@ from .payments import PaymentError, verify_webhook
 from .reconcile import Report, apply_intent
 from .security import csrf_exempt
 from .state import current_kiosk
+from .stripe_terms import read_intent_metadata
 
 bp = Blueprint("webhooks", __name__, url_prefix="/stripe")
 # Stripe signs the request instead: a browser's CSRF token cannot come with it.
@@ -37,7 +38,7 @@ def webhook():
     if orders.webhook_seen(db, event["id"]):
         return jsonify(received=True, replayed=True)
     obj = (event.get("data") or {}).get("object") or {}
-    if (obj.get("metadata") or {}).get("kiosk_id") != k.kiosk_id:
+    if read_intent_metadata(obj.get("metadata") or {}).kiosk_id != k.kiosk_id:
         # One Stripe account may serve several kiosks; this payment is another's.
         return jsonify(received=True, ignored="another kiosk")
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import create_app, orders, reconcile
+from kiosk import create_app, orders, reconcile, stripe_terms
 from kiosk.db import get_meta, ledger_for, set_meta
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT
@@ -183,9 +183,9 @@ def test_adopted_order_keeps_a_taken_reference_free(app, stripe_server):
 def test_items_metadata_split_across_keys():
     metadata = {"items": "9783434922599x2,9782031511977x1", "items_2": "9789067349192x3", "items_10": "9785425955470x1",
                 "kiosk_id": "k", "order_ref": "BK"}
-    assert reconcile.items_from_metadata(metadata) == [
+    assert stripe_terms.items_from_metadata(metadata) == [
         ("9783434922599", 2), ("9782031511977", 1), ("9789067349192", 3), ("9785425955470", 1)]
-    assert reconcile.items_from_metadata({"items": "junk,97834349x"}) == []
+    assert stripe_terms.items_from_metadata({"items": "junk,97834349x"}) == []
 
 
 def test_watermark_holds_back_for_intents_that_may_still_be_paid(app, stripe_server):
@@ -259,4 +259,4 @@ def test_adopting_without_readable_items_still_records_the_sale(app, stripe_serv
 
 
 def test_a_book_listed_twice_in_the_metadata_is_one_line():
-    assert reconcile.items_from_metadata({"items": "9783434922599x1,9783434922599x2"}) == [("9783434922599", 3)]
+    assert stripe_terms.items_from_metadata({"items": "9783434922599x1,9783434922599x2"}) == [("9783434922599", 3)]

@@ -8,6 +8,7 @@ import pytest
 
 from kiosk import create_app, orders, receipts, reconcile
 from kiosk.payments import Gateway, PaymentError
+from kiosk.views import payment_status
 from tests.support import fakestripe_terminal
 from tests.support.client import KioskClient, signed_in
 from tests.support.ledger import books, ledger, on_hand
@@ -244,7 +245,7 @@ def test_gateway_terminal_calls(stripe_server, reader):
     fakestripe_terminal.set_busy(registered.id)
     with pytest.raises(PaymentError) as busy:
         gateway.process_on_reader(registered.id, intent.id)
-    assert (busy.value.kind, busy.value.retryable, busy.value.reply_status) == ("reader_busy", True, 503)
+    assert (busy.value.kind, busy.value.retryable, payment_status(busy.value)) == ("reader_busy", True, 503)
     fakestripe_terminal.set_busy(registered.id, False)
     fakestripe_terminal.set_offline(registered.id)
     with pytest.raises(PaymentError) as offline:
