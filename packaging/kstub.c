@@ -333,11 +333,23 @@ static void append(text_t *t, const char *fmt, ...) {
     }
 }
 
-/* 1 when every link the manifest lists resolves to a place inside `dir`. By the kernel's own resolution, not by its
+/* 1 when `path` leads inside `root` by the kernel's own resolution. A path that leads nowhere (a link to a file the
+ * build left out) goes no further than the longest part of it that exists, so that part must be inside. */
+static int leads_inside(const char *root, size_t rootlen, char *path) {
+    char real[PATH_MAX];
+    for (;;) {
+        if (realpath(path, real)) return strncmp(real, root, rootlen) == 0 && (real[rootlen] == '/' || !real[rootlen]);
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path) return 0;
+        *slash = 0;
+    }
+}
+
+/* 1 when every link the manifest lists leads to a place inside `dir`. By the kernel's own resolution, not by its
  * text: a link through another link that points up ("up -> ..", then "x -> up/../..") reads as inside but leads
- * out. A link that leads nowhere is refused too. */
+ * out. */
 static int links_inside(const char *dir, const text_t *manifest, char *bad, size_t badlen) {
-    char root[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
+    char root[PATH_MAX], path[PATH_MAX], target[PATH_MAX], leads[2 * PATH_MAX];
     if (!realpath(dir, root)) return 0;
     size_t rootlen = strlen(root);
     for (const char *line = manifest->data; line && line < manifest->data + manifest->len;) {
@@ -346,9 +358,12 @@ static int links_inside(const char *dir, const text_t *manifest, char *bad, size
         if (line[0] == 'l') {
             snprintf(bad, badlen, "%.*s", (int)(end - line - 4), line + 4); /* "l 0 name" */
             join(path, dir, bad);
-            if (!realpath(path, real) || strncmp(real, root, rootlen) != 0 ||
-                (real[rootlen] != '/' && real[rootlen] != 0))
-                return 0;
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            if (n < 0) return 0;
+            target[n] = 0;
+            char *slash = strrchr(path, '/');
+            snprintf(leads, sizeof leads, "%.*s/%s", (int)(slash - path), path, target); /* from the link's folder */
+            if (!leads_inside(root, rootlen, leads)) return 0;
         }
         line = end + 1;
     }

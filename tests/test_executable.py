@@ -463,8 +463,10 @@ def test_a_link_leading_out_through_another_link_is_refused(stub, tmp_path):
                           timeout=60)
     assert proc.returncode == 70 and "unsafe link: _internal/out" in proc.stderr, proc.stderr
     assert sorted(p.name for p in (cache / APP_DIR).iterdir()) == [".lock"]  # nothing half unpacked is left
-    # The same file with only links that stay inside runs.
-    exe = crafted_single_file(stub, tmp_path / "kiosk", [("_internal/up", ".."), ("_internal/in", "up/kiosk")])
+    # The same file with only links that stay inside runs, one that leads to a file the build left out included (as
+    # PyInstaller's do): it goes no further than the folder it names.
+    exe = crafted_single_file(stub, tmp_path / "kiosk", [("_internal/up", ".."), ("_internal/in", "up/kiosk"),
+                                                         ("_internal/gone.so.6", "lib/missing.so.6")])
     assert subprocess.run([str(exe)], cwd=tmp_path, env=exe_env(tmp_path, cache), timeout=60).returncode == 3
 
 

@@ -11,10 +11,9 @@ import time
 import pytest
 import requests
 
-from kiosk import create_app, orders
 from kiosk import db as dblib
-from tests.support.live import LiveServer
-from tests.support.settings import make_settings
+from kiosk import orders
+from tests.support.process import KioskProcess
 
 PIN = "2468"
 SECONDS = 120
@@ -47,13 +46,19 @@ def _deadlocks(url):
 
 @pytest.fixture
 def counters(tmp_path, stripe_server, pg_url):
-    apps = [create_app({"TESTING": True, "SETTINGS": make_settings(
-        tmp_path / name, stripe_server, KIOSK_DATABASE_URL=pg_url, KIOSK_COUNTER_NAME=name, KIOSK_STAFF_PIN=PIN)})
-        for name in ("Front", "Back")]
-    servers = [LiveServer(app, threads=8) for app in apps]
-    yield servers
-    for server in servers:
-        server.close()
+    """Two counters as a shop runs them: each `python -m kiosk --headless` of its own, on one PostgreSQL."""
+    kiosks = []
+    for name in ("Front", "Back"):
+        (tmp_path / name).mkdir()
+        kiosks.append(KioskProcess(tmp_path / name, stripe_server, KIOSK_DATABASE_URL=pg_url, KIOSK_COUNTER_NAME=name,
+                                   KIOSK_STAFF_PIN=PIN))
+    try:
+        for kiosk in kiosks:
+            kiosk.start()
+        yield kiosks
+    finally:
+        for kiosk in kiosks:
+            kiosk.kill()
 
 
 def test_two_busy_counters_with_shelf_counts_and_refunds_never_deadlock(counters, stripe_server, pg_url):
@@ -79,9 +84,11 @@ def test_two_busy_counters_with_shelf_counts_and_refunds_never_deadlock(counters
                 seen["intent"].append(time.monotonic() - started)
                 seen["intent_5xx"] += reply.status_code >= 500
             if reply.status_code != 200:
+                visit.http.close()
                 continue
             stripe_server.pay(reply.json()["clientSecret"].split("_secret_")[0])
             receipt = visit.http.get(reply.json()["returnUrl"].replace("http://localhost", url), timeout=30)
+            visit.http.close()
             with lock:  # a customer Stripe charged: the receipt, never a 5xx
                 seen["paid"] += 1
                 seen["paid_5xx"] += receipt.status_code >= 500
