@@ -1,29 +1,19 @@
-"""The customer at the kiosk: the cart, its price, the checkout attempt and its payment, and who sees which receipt.
+"""The customer at the kiosk: the cart, its price, the checkout attempt, and who sees which receipt.
 
 One payment in flight per customer: from the moment a checkout attempt asks for its PaymentIntent until
-that payment is paid or canceled, the cart is frozen. A new attempt for a changed cart first asks Stripe
-about the old one: paid is recorded and shown, open is canceled before anything new starts.
+that payment is paid or canceled, the cart is frozen. The payment itself is purchase.py's.
 """
-import logging
 import time
 import uuid
 
 from flask import session
 
 from . import cart as cartlib
-from . import orders, stripe_terms, terminal
+from . import orders
 from .db import LedgerUnavailable
 from .i18n import gettext as _
-from .payments import PaymentError
 from .sessions import SessionEnded, store
 
-log = logging.getLogger("kiosk.customer")
-# Copies are held from Pay until the payment ends. A counter has one screen, so at most MAX_HOLDING typed-card
-# payments hold copies there at once, and no one script can hold the shelves empty: past that, a payment nobody
-# confirmed within CONFIRM_GRACE seconds of Pay makes way (its intent canceled at Stripe first). A customer
-# typing a card holds nothing yet (the intent is made at Pay), and one in 3-D Secure is never made to wait.
-MAX_HOLDING = 3
-CONFIRM_GRACE = 30
 
 class PaymentInFlight(cartlib.CartError):
     """The cart cannot change while its payment is under way."""
@@ -197,95 +187,6 @@ def may_see(order):
     return bool(order["attempt"]) and _known() and store().has_attempt(session.key, order["attempt"])
 
 
-def find_intent(gateway, db, order):
-    """The order's PaymentIntent id, looking Stripe up by order reference when the ledger has none."""
-    if order["payment_intent"]:
-        return order["payment_intent"]
-    found = stripe_terms.find_intent(gateway, order["reference"], since=orders.unix_of(order["created_at"]))
-    if found is None or found.canceled:
-        return None  # a canceled one (the customer chose another way to pay) can never be paid
-    orders.attach_intent(db, order["id"], found.id)
-    return orders.get(db, order_id=order["id"])["payment_intent"]
-
-
-def release_if_untouched(kiosk, db, order, note):
-    """Cancel an order's payment if nobody is paying it (never confirmed, or declined and not tried again), giving
-    its copies back; True when it was released. Raises PaymentError when Stripe cannot be asked."""
-    intent_id = find_intent(kiosk.gateway, db, order)
-    if intent_id is not None and not kiosk.gateway.retrieve(intent_id).untouched:
-        return False  # in 3-D Secure, processing, paid or canceled: not for this to decide
-    return resolve(kiosk, db, order, cancel=True, note=note) == "canceled"
-
-
-def make_room(kiosk, db):
-    """True when this counter may hold copies for one more typed-card payment (see MAX_HOLDING)."""
-    held = orders.holding_orders(db, kiosk.kiosk_id)
-    if len(held) < MAX_HOLDING:
-        return True
-    for order in held:  # least recently changed first
-        if orders.unix_of(order["updated_at"]) <= time.time() - CONFIRM_GRACE and release_if_untouched(
-                kiosk, db, order, "Canceled: nobody paid it, and another customer was paying at this counter."):
-            log.warning("order %s: released its copies for a new payment at this counter", order["reference"])
-            return True
-    return False
-
-
-def _cancel(kiosk, db, order, intent_id):
-    """Cancel an order's PaymentIntent (the card reader stops showing the amount first); the intent as it ends up.
-
-    A payment that succeeded a moment ago is not canceled: cancel_or_retrieve answers its state then."""
-    if order["method"] == terminal.METHOD:
-        terminal.release(kiosk, db, intent_id)
-    return kiosk.gateway.cancel_or_retrieve(intent_id)
-
-
-def switch_method(kiosk, db, order, method):
-    """Pay an order another way (the card reader, or typing the card): its PaymentIntent is canceled at Stripe
-    first, then the order forgets it, keeping its copies held. 'switched', or 'paid'/'open' when the old payment
-    went through or is being processed. Raises PaymentError when Stripe cannot be asked."""
-    intent_id = find_intent(kiosk.gateway, db, order)
-    if intent_id:
-        intent = _cancel(kiosk, db, order, intent_id)
-        if not intent.canceled:
-            status = orders.settle(db, orders.get(db, order_id=order["id"]), intent)
-            return "paid" if status in orders.SOLD else "open"
-    return "switched" if orders.switch_method(db, order["id"], method, intent_id) else "open"
-
-
-def resolve(kiosk, db, order, *, cancel, note):
-    """Ask Stripe where an order's payment stands, canceling it if `cancel`: 'paid', 'canceled' or 'open'.
-
-    Paid and canceled close this session's attempt. Raises PaymentError when Stripe cannot be asked, so a
-    payment is never taken for closed while it might still go through."""
-    gateway = kiosk.gateway
-    intent_id = find_intent(gateway, db, order)
-    if intent_id is None:
-        if not cancel:
-            return "open"
-        orders.mark_canceled(db, order["id"], note)
-        close_attempt(order["attempt"], "canceled")
-        return "canceled"
-    intent = _cancel(kiosk, db, order, intent_id) if cancel else gateway.retrieve(intent_id)
-    order = orders.get(db, order_id=order["id"])
-    if intent.canceled:
-        orders.mark_canceled(db, order["id"], note)
-        close_attempt(order["attempt"], "canceled")
-        return "canceled"
-    if orders.settle(db, order, intent) in orders.SOLD:
-        close_attempt(order["attempt"], "paid", orders.lines(db, order["id"]))
-        return "paid"
-    return "open"
-
-
-def forget(kiosk, db):
-    """The idle reset: cancel a payment under way, then end the session for good (a new customer comes next)."""
-    order = in_flight(kiosk, db) if kiosk.gateway is not None else None
-    if order is not None:
-        with kiosk.lock(order["attempt"]):  # never while this attempt's PaymentIntent is being created
-            try:
-                resolve(kiosk, db, orders.get(db, order_id=order["id"]), cancel=True,
-                        note="Canceled by the idle reset.")
-            except PaymentError as exc:
-                log.warning("idle reset: Stripe unreachable for %s (%s); the reconciler settles it",
-                                  order["reference"], exc.kind)
+def end_visit():
+    """End the session for good: a new customer comes next."""
     store().revoke(session)

@@ -4,12 +4,11 @@ import logging
 from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 
 from . import cart as cartlib
-from . import customer, orders, receipts
+from . import customer, orders, purchase, receipts
 from . import isbn as isbnlib
 from .db import get_db
 from .i18n import gettext as _
 from .i18n import ngettext
-from .payments import PaymentError
 from .sessions import store
 from .state import current_kiosk
 from .views import payment_status, reply, wants_json
@@ -33,7 +32,7 @@ def attract():
 def reset():
     """Forget the customer: cancel any open payment, empty the cart, and end the session for good."""
     k = current_kiosk()
-    customer.forget(k, get_db())
+    purchase.forget(k, get_db())
     if k.on_reset is not None:
         try:
             k.on_reset()  # e.g. the window's cookies, Stripe.js's included
@@ -90,7 +89,7 @@ def scan():
 
 @bp.post("/receipt/email")
 def receipt_email():
-    """Set receipt_email on the paid PaymentIntent, so Stripe emails its receipt (live mode only)."""
+    """Have Stripe email the paid order's receipt (purchase.email_receipt; live mode only)."""
     k = current_kiosk()
     db = get_db()
     reference = request.form.get("ref", "")[:20]
@@ -101,15 +100,12 @@ def receipt_email():
     email = receipts.clean_email(request.form.get("email"))
     if not email:
         return _receipt_reply(back, 400, _("That does not look like an email address. Check it and try again."))
-    if not orders.count_receipt_email(db, order["id"], RECEIPT_EMAILS_PER_ORDER):
+    outcome = purchase.email_receipt(k, db, order, email, RECEIPT_EMAILS_PER_ORDER)
+    if outcome.kind == purchase.TOO_MANY:
         return _receipt_reply(back, 429, _("This receipt was emailed %(num)s times already; it is not sent again.",
                                            num=RECEIPT_EMAILS_PER_ORDER))
-    try:
-        k.gateway.update_receipt_email(order["payment_intent"], email)
-    except PaymentError as exc:
-        orders.uncount_receipt_email(db, order["id"])
-        log.warning("receipt email for %s failed: %s", order["reference"], exc.kind)
-        return _receipt_reply(back, payment_status(exc),
+    if outcome.kind == purchase.FAILED:
+        return _receipt_reply(back, payment_status(outcome.error),
                               _("The receipt could not be sent just now. Please try again in a moment."))
     return _receipt_reply(back, 200, _receipt_sent(email if wants_json() else None))
 

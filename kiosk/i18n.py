@@ -7,7 +7,7 @@ from flask import has_app_context
 from flask_babel import Babel, format_datetime, get_translations, gettext, lazy_gettext, ngettext
 
 from .config import resource_dir
-from .orders import parse_stamp
+from .stamps import parse_stamp
 
 __all__ = ["TRANSLATIONS", "gettext", "init_app", "lazy_gettext", "ngettext"]
 

@@ -81,11 +81,10 @@ def adopt(db, catalog, intent, counter=None):
     if not reference or orders.get(db, reference=reference) is not None:
         # Never reuse a reference that names another order.
         reference = f"{reference or 'BK'}-{intent.id[-6:].upper()}"
-    order = orders.create_pending(db, attempt=None, priced_lines=lines, currency=intent.currency,
-                                  tax_lines=record.tax_lines(lines), inclusive=record.inclusive,
-                                  reference=reference, intent=intent.id, amount=intent.amount, adopted=True,
-                                  created_at=orders.stamp_of(intent.created), note=" ".join(note),
-                                  kiosk_id=record.kiosk_id or None, counter=counter, method=method_of(intent))
+    order = orders.adopt_paid(db, intent=intent.id, lines=lines, currency=intent.currency, amount=intent.amount,
+                              reference=reference, created_at=orders.stamp_of(intent.created), note=" ".join(note),
+                              who=(record.kiosk_id or None, counter), taxes=record.tax_lines(lines),
+                              inclusive=record.inclusive, method=method_of(intent))
     orders.settle(db, order, intent, paid_at=orders.stamp_of(intent.created))
     log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
     return orders.get(db, order_id=order["id"])

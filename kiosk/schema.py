@@ -1,6 +1,6 @@
-"""The ledger's tables as they are now (SCHEMA_VERSION in db.py), for SQLite and PostgreSQL alike.
+"""The ledger's tables as they are now (migrations.SCHEMA_VERSION), for SQLite and PostgreSQL alike.
 
-A new ledger is made from these; an older SQLite ledger is brought here by db.MIGRATIONS. Rules the
+A new ledger is made from these; an older ledger is brought here by migrations.py. Rules the
 money depends on are CHECKs the database enforces, whichever counter writes.
 """
 from sqlalchemy import (

@@ -26,7 +26,7 @@ def shared(ledger_url):
     dblib.init_db(ledger_url)
     with dblib.connect(ledger_url) as db:
         orders.sync_stock(db, CATALOG.books)
-        orders.adjust_stock(db, BOOK.isbn13, 1, "the last copy")
+        orders.count_shelf(db, BOOK.isbn13, 1, "the last copy", ("tests", "Front"))
     return ledger_url
 
 
@@ -37,8 +37,8 @@ def test_twenty_counters_holding_the_last_copy_at_once_make_one_hold(shared):
         with dblib.connect(shared) as db:
             barrier.wait()
             try:
-                orders.create_pending(db, attempt=f"race-{n}", priced_lines=[LINE], currency="USD",
-                                      kiosk_id=f"kiosk_{n}", counter=f"Till {n}", hold=True)
+                orders.open_checkout(db, attempt=f"race-{n}", lines=[LINE], currency="USD",
+                                     who=(f"kiosk_{n}", f"Till {n}"))
                 outcomes.append("held")
             except orders.OutOfStock as short:
                 outcomes.append(("sold out", short.available))
@@ -61,26 +61,26 @@ def test_twenty_counters_holding_the_last_copy_at_once_make_one_hold(shared):
 
 def test_a_hold_becomes_the_sale_or_goes_back_to_the_shelf(shared):
     with dblib.connect(shared) as db:
-        first = orders.create_pending(db, attempt="a", priced_lines=[LINE], currency="USD", hold=True)
+        first = orders.open_checkout(db, attempt="a", lines=[LINE], currency="USD")
         with pytest.raises(orders.OutOfStock):
-            orders.create_pending(db, attempt="b", priced_lines=[LINE], currency="USD", hold=True)
+            orders.open_checkout(db, attempt="b", lines=[LINE], currency="USD")
         assert orders.stock_levels(db, [BOOK.isbn13]) == {BOOK.isbn13: 0}
         assert orders.stock_levels(db, [BOOK.isbn13], order_id=first["id"]) == {BOOK.isbn13: 1}  # its own
         orders.mark_canceled(db, first["id"], "the customer walked away")
         assert orders.stock_levels(db, [BOOK.isbn13]) == {BOOK.isbn13: 1}
-        second = orders.create_pending(db, attempt="c", priced_lines=[LINE], currency="USD", hold=True)
-        assert orders.mark_paid(db, second["id"]) is True
+        second = orders.open_checkout(db, attempt="c", lines=[LINE], currency="USD")
+        assert orders.mark_paid(db, second["id"])["status"] == "paid"
         row = db.execute("SELECT on_hand, held FROM stock WHERE isbn = ?", (BOOK.isbn13,)).fetchone()
         assert tuple(row) == (0, 0) and orders.get(db, order_id=second["id"])["oversold"] == 0
         # Paid is paid: an order whose hold was released (abandoned) and then paid after all still stands.
-        assert orders.mark_paid(db, first["id"]) is True
+        assert orders.mark_paid(db, first["id"])["status"] == "paid"
         assert orders.get(db, order_id=first["id"])["oversold"] == 1
         assert db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (BOOK.isbn13,)).fetchone()[0] == -1
 
 
 def test_a_counter_starting_with_the_same_or_an_edited_sheet_never_undoes_sales(shared):
     with dblib.connect(shared) as db:
-        sold = orders.create_pending(db, attempt="s", priced_lines=[LINE], currency="USD", hold=True)
+        sold = orders.open_checkout(db, attempt="s", lines=[LINE], currency="USD")
         orders.mark_paid(db, sold["id"])
         catalog_qty = db.execute("SELECT catalog_qty FROM stock WHERE isbn = ?", (BOOK.isbn13,)).fetchone()[0]
         orders.sync_stock(db, CATALOG.books)  # another counter starts with the same file
@@ -155,7 +155,7 @@ def test_the_second_customer_for_the_last_copy_is_told_before_paying(counters, s
     front, back = counters
     book = front.extensions["kiosk"].catalog.books[0]
     with closing(ledger(front)) as db:
-        orders.adjust_stock(db, book.isbn13, 1, "the last copy")
+        orders.count_shelf(db, book.isbn13, 1, "the last copy", ("tests", "Front"))
     first, second = KioskClient(front), KioskClient(back)
     for client in (first, second):
         client.add(book.isbn13)  # both see the copy

@@ -3,7 +3,7 @@ makes way for the next customer, and a hold nobody touches for the idle time is 
 import time
 from contextlib import closing
 
-from kiosk import customer, reconcile
+from kiosk import purchase, reconcile
 from tests.support.client import KioskClient
 from tests.support.ledger import books, ledger, on_hand, order
 
@@ -34,17 +34,17 @@ def test_a_script_pressing_pay_again_and_again_holds_at_most_a_few_carts(app, st
     replies = [start_paying(app, book.isbn13, 1) for _ in range(12)]
     holding = [r.json["reference"] for r in replies if r.status_code == 200]
     busy = [r for r in replies if r.status_code == 409]
-    assert len(holding) == customer.MAX_HOLDING and len(busy) == 12 - customer.MAX_HOLDING
+    assert len(holding) == purchase.MAX_HOLDING and len(busy) == 12 - purchase.MAX_HOLDING
     assert all(r.json["retry"] and "Another payment is under way" in r.json["error"] for r in busy)
-    assert held(app, book.isbn13) == customer.MAX_HOLDING
+    assert held(app, book.isbn13) == purchase.MAX_HOLDING
     # Half a minute on, nobody confirmed the oldest: the next customer's Pay cancels it at Stripe and takes its place.
-    backdate(app, holding[0], customer.CONFIRM_GRACE + 1)
+    backdate(app, holding[0], purchase.CONFIRM_GRACE + 1)
     customer_reply = start_paying(app, book.isbn13, 2)
     assert customer_reply.status_code == 200
     oldest = order(app, holding[0])
     assert oldest["status"] == "canceled"
     assert stripe_server.client().v1.payment_intents.retrieve(oldest["payment_intent"]).status == "canceled"
-    assert held(app, book.isbn13) == customer.MAX_HOLDING - 1 + 2
+    assert held(app, book.isbn13) == purchase.MAX_HOLDING - 1 + 2
     # The customer pays: Stripe charged what the ledger recorded, and the shelf gave exactly those copies.
     reference = customer_reply.json["reference"]
     intent = customer_reply.json["clientSecret"].split("_secret_")[0]

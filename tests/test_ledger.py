@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import db as dblib
-from kiosk import orders
+from kiosk import migrations, orders
 from kiosk.catalog import load_catalog
 from kiosk.payments import Intent
 from tests.support.settings import SAMPLE
@@ -28,7 +28,7 @@ def db(ledger_url):
 def pending(db, *items, intent="pi_test1", attempt="a1"):
     lines = [{"isbn": book.isbn13, "title": book.title, "unit_price": book.price, "quantity": qty}
              for book, qty in items or [(A, 1)]]
-    order = orders.create_pending(db, attempt=attempt, priced_lines=lines, currency="usd")
+    order = orders.open_checkout(db, attempt=attempt, lines=lines, currency="usd", hold=False)
     orders.attach_intent(db, order["id"], intent)
     return orders.get(db, order_id=order["id"])
 
@@ -49,7 +49,7 @@ def test_new_ledger_is_wal_with_foreign_keys_at_the_latest_version(db):
     if db.dialect == "sqlite":
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert dblib.get_meta(db, "schema_version") == str(dblib.SCHEMA_VERSION) == "9"
+    assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION) == "9"
     db.execute("SELECT request_key, status, returns FROM refunds")  # the columns every migration added
     with pytest.raises(dblib.IntegrityError):
         db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (999, 'x', 't', 1, 1)")
@@ -67,7 +67,7 @@ def test_migration_from_version_1_keeps_every_order(tmp_path):
     for _ in range(2):  # a second start changes nothing
         dblib.init_db(path)
     conn = dblib.connect(path)
-    assert dblib.get_meta(conn, "schema_version") == str(dblib.SCHEMA_VERSION)
+    assert dblib.get_meta(conn, "schema_version") == str(migrations.SCHEMA_VERSION)
     assert [tuple(r) for r in conn.execute("SELECT reference, amount FROM orders")] == [("BK-OLD1-OLD1", 1299)]
     assert conn.execute("SELECT COUNT(*) FROM webhook_events").fetchone()[0] == 0
     assert "refund_id" in {r[1] for r in conn.execute("PRAGMA table_info(stock_movements)")}
@@ -92,8 +92,8 @@ def test_a_migrated_ledger_has_the_tables_and_columns_of_a_new_one(tmp_path):
 
 def test_pending_to_paid_takes_stock_exactly_once(db):
     order = pending(db, (A, 2))
-    assert orders.mark_paid(db, order["id"]) is True
-    assert orders.mark_paid(db, order["id"]) is False
+    assert orders.mark_paid(db, order["id"])["status"] == "paid"
+    assert orders.mark_paid(db, order["id"]) is None
     assert orders.settle(db, order, intent_for(order, "succeeded")) == "paid"
     assert stock(db, A) == A.stock - 2
     assert db.execute("SELECT COUNT(*) FROM stock_movements WHERE reason = 'sale'").fetchone()[0] == 1
@@ -129,8 +129,8 @@ def test_failed_then_paid_clears_the_error(db):
 
 def test_canceled_order_whose_intent_was_paid_after_all_becomes_paid(db):
     order = pending(db)
-    assert orders.mark_canceled(db, order["id"], "abandoned") is True
-    assert orders.mark_canceled(db, order["id"], "again") is False
+    assert orders.mark_canceled(db, order["id"], "abandoned")["status"] == "canceled"
+    assert orders.mark_canceled(db, order["id"], "again") is None
     assert orders.settle(db, order, intent_for(order, "succeeded")) == "paid"
     assert stock(db, A) == A.stock - 1
 
@@ -140,7 +140,7 @@ def test_paid_is_never_undone_by_a_later_intent_state(db, later):
     order = pending(db)
     orders.mark_paid(db, order["id"])
     assert orders.settle(db, order, intent_for(order, later, last_error="late")) == "paid"
-    assert orders.mark_failed(db, order["id"], "late") is False
+    assert orders.mark_failed(db, order["id"], "late") is None
 
 
 def test_amount_mismatch_is_never_marked_paid(db):
@@ -164,7 +164,7 @@ def test_attach_intent_never_replaces_a_recorded_one(db):
 
 
 def test_selling_past_the_shelf_flags_an_over_sell(db):
-    orders.adjust_stock(db, A.isbn13, 1, "shelf count")
+    orders.count_shelf(db, A.isbn13, 1, "shelf count", ("tests", "Front"))
     first, second = pending(db, intent="pi_1", attempt="a1"), pending(db, intent="pi_2", attempt="a2")
     orders.mark_paid(db, first["id"])
     orders.mark_paid(db, second["id"])
@@ -208,11 +208,11 @@ def test_only_a_paid_order_can_be_refunded(db):
 
 def test_stock_adjustment_needs_a_reason_and_logs_the_difference(db):
     with pytest.raises(orders.LedgerError):
-        orders.adjust_stock(db, A.isbn13, 2, "  ")
+        orders.count_shelf(db, A.isbn13, 2, "  ", ("tests", "Front"))
     with pytest.raises(orders.LedgerError):
-        orders.adjust_stock(db, A.isbn13, -1, "lost")
-    assert orders.adjust_stock(db, A.isbn13, A.stock + 3, "delivery") == 3
-    assert orders.adjust_stock(db, A.isbn13, A.stock + 3, "recount") == 0
+        orders.count_shelf(db, A.isbn13, -1, "lost", ("tests", "Front"))
+    assert orders.count_shelf(db, A.isbn13, A.stock + 3, "delivery", ("tests", "Front")) == 3
+    assert orders.count_shelf(db, A.isbn13, A.stock + 3, "recount", ("tests", "Front")) == 0
     moves = db.execute("SELECT delta, note FROM stock_movements WHERE reason = 'adjust'").fetchall()
     assert [tuple(m) for m in moves] == [(3, "delivery")] and stock(db, A) == A.stock + 3
 

@@ -46,8 +46,8 @@ def test_opposite_carts_sales_counts_and_refunds_at_once_never_deadlock(stocked)
                 lines = [{**book, "quantity": rng.randint(1, 2)} for book in BOOKS]
                 lines.sort(key=lambda ln: ln["title"], reverse=bool(n % 2))  # opposite orders at two counters
                 try:
-                    order = orders.create_pending(db, attempt=f"c{n}-{i}", priced_lines=lines, currency="USD",
-                                                  kiosk_id=f"k{n}", counter=f"Till {n}", hold=True)
+                    order = orders.open_checkout(db, attempt=f"c{n}-{i}", lines=lines, currency="USD",
+                                                 who=(f"k{n}", f"Till {n}"))
                     if i % 5 == 4:
                         orders.mark_canceled(db, order["id"], "changed the cart")
                         done["canceled"] += 1

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from kiosk import db as dblib
-from kiosk import orders
+from kiosk import migrations, orders
 
 SUPPORT = Path(__file__).parent / "support"
 WHO = ("kiosk_old", "Front")
@@ -30,27 +30,19 @@ def _script(dialect, db_url, sql):
             conn.execute(sql)
 
 
-def _statements(version, dialect):
-    """Migration `version` as `dialect` runs it."""
-    for statement in dblib.MIGRATIONS[version]:
-        statement = statement.get(dialect) if isinstance(statement, dict) else statement
-        if statement:
-            yield statement
-
-
 def make_old_ledger(dialect, version, db_url):
     """A ledger as release `version` made it new, with one paid order and a book on the shelf in it."""
     if version == "8-serialless":
         # A PostgreSQL ledger that took migration 8 as SQLite spells it, as the kiosk did before version 9: its
         # audit_log.id has no default, and every audit line failed.
         make_old_ledger(dialect, 7, db_url)
-        _script(dialect, db_url, ";\n".join([*_statements(8, "sqlite"),
+        _script(dialect, db_url, ";\n".join([*migrations.statements(8, "sqlite"),
                                               "UPDATE meta SET value = '8' WHERE key = 'schema_version'"]))
         return
     if version <= 4:
         steps = [(SUPPORT / "schema_v1.sql").read_text(), "INSERT INTO meta VALUES ('schema_version', '1');"]
         for target in range(2, version + 1):
-            steps += [s + ";" for s in _statements(target, dialect)]
+            steps += [s + ";" for s in migrations.statements(target, dialect)]
             steps.append(f"UPDATE meta SET value = '{target}' WHERE key = 'schema_version';")
         _script(dialect, db_url, "\n".join(steps))
     else:
@@ -107,7 +99,7 @@ def test_every_old_ledger_migrates_to_the_shape_of_a_new_one_and_works(dialect, 
     assert migrated == new
 
     with dblib.connect(old_url) as db:
-        assert dblib.get_meta(db, "schema_version") == str(dblib.SCHEMA_VERSION)
+        assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION)
         assert orders.get(db, reference="BK-OLD1-OLD1")["amount"] == 2400  # the old order is kept
         # Add a book on screen, count a shelf: each writes its audit line.
         orders.save_catalog_entries(db, [{"isbn": "9780000000019", "title": "Zebras at Dusk", "author": "A. Writer",
@@ -116,8 +108,7 @@ def test_every_old_ledger_migrates_to_the_shape_of_a_new_one_and_works(dialect, 
                                     WHO, "added “Zebras at Dusk”")
         assert orders.count_shelf(db, BOOK["isbn"], 12, "shelf count", WHO) == 2
         # Sell two copies and refund one.
-        order = orders.create_pending(db, attempt="a-1", priced_lines=[BOOK], currency="USD", kiosk_id=WHO[0],
-                                      counter=WHO[1], hold=True)
+        order = orders.open_checkout(db, attempt="a-1", lines=[BOOK], currency="USD", who=WHO)
         assert orders.mark_paid(db, order["id"])
         assert orders.record_refund(db, order["id"], stripe_refund="re_1", amount=1200, request_key="r-1",
                                     returned={BOOK["isbn"]: 1})

@@ -140,7 +140,7 @@ def test_abandoned_intents_are_canceled(app, stripe_server):
 
 def test_pending_order_without_any_intent_is_canceled_when_abandoned(app, stripe_server):
     with closing(ledger(app)) as db:
-        row = orders.create_pending(db, attempt="x", priced_lines=[], currency="USD")
+        row = orders.open_checkout(db, attempt="x", lines=[], currency="USD", hold=False)
     assert sweep(app).canceled == []
     assert sweep(app, now=time.time() + LATER).canceled == [row["reference"]]
     assert order(app, row["reference"])["last_error"] == "No payment was started."

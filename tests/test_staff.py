@@ -217,7 +217,7 @@ def test_order_search_by_reference_isbn_and_intent(app, stripe_server, staff_cli
 
 def test_order_list_pages(app, staff_client):
     with closing(ledger(app)) as db:
-        refs = [orders.create_pending(db, attempt=f"a{n}", priced_lines=[], currency="USD")["reference"]
+        refs = [orders.open_checkout(db, attempt=f"a{n}", lines=[], currency="USD", hold=False)["reference"]
                 for n in range(30)]
     first, second = (text(staff_client.get("/staff/orders", query_string={"page": p})) for p in (1, 2))
     assert "Page 1 of 2" in first and refs[-1] in first and refs[0] not in first
@@ -227,11 +227,11 @@ def test_order_list_pages(app, staff_client):
 def test_order_detail_and_over_sell_flag(app, stripe_server, staff_client):
     book = books(app)[0]
     with closing(ledger(app)) as db:
-        orders.adjust_stock(db, book.isbn13, 2, "two copies")
+        orders.count_shelf(db, book.isbn13, 2, "two copies", ("tests", "Front"))
     first = buy(app, stripe_server, {book.isbn13: 1}, pay=False)
     second = buy(app, stripe_server, {book.isbn13: 1}, pay=False)  # each holds a copy
     with closing(ledger(app)) as db:  # then staff find one of the two damaged
-        orders.adjust_stock(db, book.isbn13, 1, "last copy")
+        orders.count_shelf(db, book.isbn13, 1, "last copy", ("tests", "Front"))
     for purchase in (first, second):  # both paid for the one copy left
         stripe_server.pay(purchase.intent)
         purchase.confirm()
@@ -316,10 +316,10 @@ def test_csv_export_opens_cleanly_in_a_spreadsheet(app, stripe_server, staff_cli
     a = books(app)[0]
     purchase = buy(app, stripe_server, {a.isbn13: 2})
     with closing(ledger(app)) as db:
-        evil = orders.create_pending(db, attempt="evil", currency="USD", priced_lines=[
-            {"isbn": a.isbn13, "title": "=HYPERLINK(\"http://x\")", "unit_price": 5, "quantity": 1}])
+        evil = orders.open_checkout(db, attempt="evil", currency="USD", lines=[
+            {"isbn": a.isbn13, "title": "=HYPERLINK(\"http://x\")", "unit_price": 5, "quantity": 1}], hold=False)
         db.execute("UPDATE orders SET note = '@SUM(1+1)' WHERE id = ?", (evil["id"],))
-        old = orders.create_pending(db, attempt="old", currency="USD", priced_lines=[])
+        old = orders.open_checkout(db, attempt="old", currency="USD", lines=[], hold=False)
         db.execute("UPDATE orders SET created_at = ? WHERE id = ?",
                    (orders.local_day_bounds(orders.today() - timedelta(days=3))[0], old["id"]))
     today = orders.today().isoformat()

@@ -28,7 +28,7 @@ def test_two_counters_two_customers_one_last_copy(tmp_path, pg_url, stripe_serve
             counter.data_dir.mkdir()
             counter.start()
         with dblib.connect(pg_url) as db:
-            orders.adjust_stock(db, book["isbn"], 1, "the last copy")
+            orders.count_shelf(db, book["isbn"], 1, "the last copy", ("tests", "Front"))
         pages = [open_page(counter) for counter in counters]
         for page in pages:
             put_in_cart(page, book["isbn"])

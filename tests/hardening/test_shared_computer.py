@@ -172,8 +172,8 @@ def test_the_export_never_gives_a_spreadsheet_a_formula(app_and_client, stripe_s
     titles = ["Normal;=1+1", "Fine,=2+2", "=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(1)", "Tab\t=3", "a;b;+c"]
     with closing(ledger(app)) as db:
         for n, title in enumerate(titles):
-            orders.create_pending(db, attempt=f"a{n}", currency="USD", priced_lines=[
-                {"isbn": books(app)[0].isbn13, "title": title, "unit_price": 100, "quantity": 1}])
+            orders.open_checkout(db, attempt=f"a{n}", currency="USD", lines=[
+                {"isbn": books(app)[0].isbn13, "title": title, "unit_price": 100, "quantity": 1}], hold=False)
     today = orders.today().isoformat()
     raw = client.get("/staff/export.csv", query_string={"from": today, "to": today}).data.decode("utf-8-sig")
     cells = 0

@@ -1,0 +1,314 @@
+"""Orders: their lifecycle from pending to paid, failed or canceled, the copies they hold, and what they are looked
+up by. Every state change is one transaction, and every one is idempotent.
+
+One lock order everywhere, so two counters never deadlock on PostgreSQL: an order's own rows first (orders,
+order_lines, refunds), then stock rows in ISBN order. Holds, sales, releases, refunds' restocking, shelf counts and
+the catalog's counts all follow it; each function that is one transaction runs again (retry_conflicts) if the
+database still breaks one off."""
+import secrets
+
+from .. import isbn as isbnlib
+from .. import tax
+from ..db import LedgerError, retry_conflicts, set_meta, transaction
+from ..stamps import now
+from . import stock
+
+STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
+OPEN = ("pending", "failed")
+SOLD = ("paid", "partially_refunded", "refunded")
+REFUNDABLE = ("paid", "partially_refunded")
+SOLD_SQL = "status IN ('paid', 'partially_refunded', 'refunded')"
+
+
+def new_reference():
+    """A short order reference a person can read out: BK-7Q4M-2XWD."""
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    code = "".join(secrets.choice(alphabet) for _ in range(8))
+    return f"BK-{code[:4]}-{code[4:]}"
+
+
+def get(db, *, order_id=None, reference=None, intent=None, attempt=None):
+    """One order row by id, reference, PaymentIntent id or checkout attempt, or None."""
+    for column, value in (("id", order_id), ("reference", reference), ("payment_intent", intent),
+                          ("attempt", attempt)):
+        if value is not None:
+            return db.execute(f"SELECT * FROM orders WHERE {column} = ?", (value,)).fetchone()
+    raise TypeError("get() needs one key")
+
+
+def lines(db, order_id):
+    """The order's book lines."""
+    return db.execute("SELECT isbn, title, unit_price, quantity, unit_price * quantity AS total, tax_class, tax_rate "
+                      "FROM order_lines WHERE order_id = ? ORDER BY title", (order_id,)).fetchall()
+
+
+def taxes(db, order_id):
+    """The order's tax per class, as sold: rows of tax_class, rate (text), taxable and tax."""
+    return db.execute("SELECT tax_class, rate, taxable, tax FROM order_taxes WHERE order_id = ? ORDER BY tax_class",
+                      (order_id,)).fetchall()
+
+
+class OutOfStock(LedgerError):
+    """Another counter (or customer) holds or sold the last copies; `available` is what is left of `isbn`."""
+
+    def __init__(self, isbn, title, available):
+        super().__init__(f"{title}: {available} left")
+        self.isbn, self.title, self.available = isbn, title, available
+
+
+def open_checkout(db, *, attempt, lines, currency, who=(None, None), taxes=(), inclusive=False, method="card",
+                  hold=True):
+    """A customer pressed Pay: the pending order of a priced cart (its lines and tax.TaxLine per class) at the
+    counter `who` (kiosk id, name), its copies held on the shelf in the same transaction, each by a conditional
+    update, so two counters cannot both hold the last copy: OutOfStock (and nothing written) if they cannot be."""
+    return _create(db, attempt=attempt, priced_lines=lines, currency=currency, kiosk_id=who[0], counter=who[1],
+                   tax_lines=taxes, inclusive=inclusive, method=method, hold=hold)
+
+
+def adopt_paid(db, *, intent, lines, currency, amount, reference, created_at, note, who, taxes=(), inclusive=False,
+               method="card"):
+    """A payment Stripe took that the ledger never heard of, rebuilt (reconcile.adopt): a pending order for its
+    intent and amount, holding nothing, for settle() to mark paid."""
+    return _create(db, attempt=None, priced_lines=lines, currency=currency, intent=intent, amount=amount,
+                   adopted=True, reference=reference, created_at=created_at, note=note, kiosk_id=who[0],
+                   counter=who[1], tax_lines=taxes, inclusive=inclusive, method=method)
+
+
+@retry_conflicts
+def _create(db, *, attempt, priced_lines, currency, reference=None, intent=None, amount=None, adopted=False,
+            created_at=None, note=None, kiosk_id=None, counter=None, hold=False, tax_lines=(), inclusive=False,
+            method="card"):
+    """Write a pending order, its lines and its tax per class (tax.TaxLine), holding its copies if `hold`; returns
+    the order row. The named constructors above say which order this is."""
+    subtotal = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
+    total_tax = sum(t.tax for t in tax_lines)
+    if amount is None:
+        amount = subtotal + (0 if inclusive else total_tax)
+    rates = {t.tax_class: tax.percent(t.rate) for t in tax_lines}
+    stamp = now()
+    with transaction(db):
+        order_id = db.execute(
+            "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, adopted, note,"
+            " created_at, updated_at, kiosk_id, counter, subtotal, tax, tax_inclusive, method) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (reference or new_reference(), attempt, intent, "pending", amount, currency.upper(), int(adopted), note,
+             created_at or stamp, stamp, kiosk_id, counter, subtotal, total_tax, int(inclusive),
+             method)).fetchone()[0]
+        for t in tax_lines:
+            db.execute("INSERT INTO order_taxes (order_id, tax_class, rate, taxable, tax) VALUES (?, ?, ?, ?, ?)",
+                       (order_id, t.tax_class, tax.percent(t.rate), t.taxable, t.tax))
+        for ln in priced_lines:
+            tax_class = ln.get("tax_class") if tax_lines else None
+            db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity, held, tax_class, "
+                       "tax_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (order_id, ln["isbn"], ln["title"], ln["unit_price"], ln["quantity"],
+                        ln["quantity"] if hold else 0, tax_class, rates.get(tax_class)))
+        for ln in sorted(priced_lines, key=lambda ln: ln["isbn"]) if hold else ():  # stock rows in ISBN order
+            if not db.execute("UPDATE stock SET held = held + ? WHERE isbn = ? AND on_hand - held >= ?",
+                              (ln["quantity"], ln["isbn"], ln["quantity"])).rowcount:
+                row = db.execute("SELECT on_hand - held FROM stock WHERE isbn = ?", (ln["isbn"],)).fetchone()
+                raise OutOfStock(ln["isbn"], ln["title"], max(0, row[0] if row else 0))
+    return get(db, order_id=order_id)
+
+
+def attach_intent(db, order_id, intent_id):
+    """Record the PaymentIntent created for a pending order; an intent already recorded is never replaced."""
+    cur = db.execute("UPDATE orders SET payment_intent = ?, updated_at = ? WHERE id = ? AND payment_intent IS NULL",
+                     (intent_id, now(), order_id))
+    return cur.rowcount == 1
+
+
+@retry_conflicts
+def switch_method(db, order_id, method, canceled_intent=None):
+    """The customer pays another way (the card reader, or typing the card): the order forgets its PaymentIntent,
+    which Stripe has canceled, and the next one is made with a new Idempotency-Key. The copies stay held.
+
+    Conditional on the intent it had, so two requests switching at once switch once; the canceled intent is
+    named in the order's note for staff. False if the order changed meanwhile."""
+    if canceled_intent:
+        same, args = "payment_intent = ?", (f"{canceled_intent} canceled: paid another way.", canceled_intent)
+        note = "note = COALESCE(note || ' ', '') || ?, "
+    else:
+        same, args, note = "payment_intent IS NULL", (), ""
+    with transaction(db):
+        return db.execute(
+            f"UPDATE orders SET {note}payment_intent = NULL, method = ?, status = 'pending', last_error = NULL, "
+            "intent_tries = intent_tries + 1, updated_at = ? "
+            f"WHERE id = ? AND status IN ('pending', 'failed') AND {same}",
+            (*args[:1], method, now(), order_id, *args[1:])).rowcount == 1
+
+
+def bump_intent_tries(db, order_id):
+    """Stripe answered 5xx to creating this order's intent: the next try uses a new Idempotency-Key."""
+    db.execute("UPDATE orders SET intent_tries = intent_tries + 1, updated_at = ? WHERE id = ?", (now(), order_id))
+
+
+@retry_conflicts
+def count_receipt_email(db, order_id, limit):
+    """Count one more receipt email for an order, if fewer than `limit` were sent; True if this one may go.
+
+    Only the count is kept, never the address: the kiosk promises to forget it (Stripe keeps it, to send)."""
+    with transaction(db):
+        return db.execute("UPDATE orders SET receipt_emails = receipt_emails + 1, updated_at = ? "
+                          "WHERE id = ? AND receipt_emails < ?", (now(), order_id, limit)).rowcount == 1
+
+
+def uncount_receipt_email(db, order_id):
+    """The email did not go (Stripe could not be reached): it does not count against the limit."""
+    db.execute("UPDATE orders SET receipt_emails = receipt_emails - 1 WHERE id = ? AND receipt_emails > 0",
+               (order_id,))
+
+
+def _transition(db, order_id, to, allowed_from, **extra):
+    sets = ", ".join([f"{k} = ?" for k in extra] + ["status = ?", "updated_at = ?"])
+    marks = ",".join("?" * len(allowed_from))
+    cur = db.execute(f"UPDATE orders SET {sets} WHERE id = ? AND status IN ({marks})",
+                     (*extra.values(), to, now(), order_id, *allowed_from))
+    return cur.rowcount == 1
+
+
+@retry_conflicts
+def mark_paid(db, order_id, paid_at=None):
+    """pending/failed/canceled -> paid, taking stock once (a hold becomes the sale); the paid order's row, or None
+    when it was paid already."""
+    with transaction(db):
+        if not _transition(db, order_id, "paid", ("pending", "failed", "canceled"), paid_at=paid_at or now(),
+                           last_error=None):
+            return None
+        oversold = False
+        for line in db.execute("SELECT isbn, quantity, held FROM order_lines WHERE order_id = ? ORDER BY isbn",
+                               (order_id,)).fetchall():
+            row = db.execute(f"SELECT on_hand, held FROM stock WHERE isbn = ?{db.for_update}",
+                             (line["isbn"],)).fetchone()
+            # Paid is paid: the sale stands even if the shelf is empty, but staff are told.
+            oversold = oversold or (row["on_hand"] if row else 0) < line["quantity"]
+            stock.move(db, line["isbn"], -line["quantity"], "sale", order_id=order_id)
+        stock.release_holds(db, order_id)
+        if oversold:
+            db.execute("UPDATE orders SET oversold = 1 WHERE id = ?", (order_id,))
+    return get(db, order_id=order_id)
+
+
+@retry_conflicts
+def mark_failed(db, order_id, message, release=False):
+    """pending -> failed with Stripe's message; the customer may still retry the same intent (and keeps the
+    copies held), unless `release`. The failed order's row, or None when it was no longer open."""
+    with transaction(db):
+        if not _transition(db, order_id, "failed", ("pending", "failed"), last_error=message):
+            return None
+        if release:
+            stock.release_holds(db, order_id)
+    return get(db, order_id=order_id)
+
+
+@retry_conflicts
+def mark_canceled(db, order_id, note=None):
+    """pending/failed -> canceled, giving back the copies it held; the canceled order's row, or None when it was no
+    longer open."""
+    with transaction(db):
+        if not _transition(db, order_id, "canceled", OPEN, last_error=note):
+            return None
+        stock.release_holds(db, order_id)
+    return get(db, order_id=order_id)
+
+
+def settle(db, order, intent, paid_at=None):
+    """Bring an order in line with its PaymentIntent; returns the new status. Safe to call any number of times."""
+    if intent.id != order["payment_intent"]:
+        raise ValueError("intent does not belong to this order")
+    if intent.paid:
+        if intent.amount != order["amount"] or intent.currency.upper() != order["currency"]:
+            # Never mark paid what the ledger did not ask for; staff see it in the order list. Its copies go
+            # back on the shelf: this payment will never be the sale of them.
+            mark_failed(db, order["id"], f"Amount mismatch: Stripe charged {intent.amount} {intent.currency}.",
+                        release=True)
+        else:
+            mark_paid(db, order["id"], paid_at)
+    elif intent.canceled:
+        mark_canceled(db, order["id"], "Canceled at Stripe.")
+    elif intent.declined:
+        mark_failed(db, order["id"], intent.last_error)
+    return get(db, order_id=order["id"])["status"]
+
+
+def ping(db):
+    """Raise LedgerUnavailable unless the ledger's database answers."""
+    db.execute("SELECT 1")
+
+
+def attention(db):
+    """What the staff dashboard flags: open orders by status (pending, failed), and how many were over-sold."""
+    counts = {row["status"]: row["n"] for row in
+              db.execute("SELECT status, COUNT(*) AS n FROM orders WHERE status IN ('pending', 'failed') "
+                         "GROUP BY status")}
+    return counts, db.execute("SELECT COUNT(*) FROM orders WHERE oversold = 1").fetchone()[0]
+
+
+def open_orders(db, kiosk_id=None):
+    """Orders still waiting on Stripe (pending or failed), oldest first; only this counter's, if given."""
+    if kiosk_id is None:
+        return db.execute("SELECT * FROM orders WHERE status IN ('pending', 'failed') ORDER BY id").fetchall()
+    return db.execute("SELECT * FROM orders WHERE status IN ('pending', 'failed') AND (kiosk_id = ? OR kiosk_id "
+                      "IS NULL) ORDER BY id", (kiosk_id,)).fetchall()
+
+
+def holding_orders(db, kiosk_id, method="card"):
+    """This counter's open orders (pending or failed) paid `method` that hold copies, least recently changed first."""
+    return db.execute("SELECT * FROM orders o WHERE status IN ('pending', 'failed') AND kiosk_id = ? AND method = ? "
+                      "AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.held > 0) "
+                      "ORDER BY updated_at, id", (kiosk_id, method)).fetchall()
+
+
+def claim_orders(db, kiosk_id, counter):
+    """Orders from before counters were recorded belong to this one (the only one there was)."""
+    db.execute("UPDATE orders SET kiosk_id = ?, counter = ? WHERE kiosk_id IS NULL", (kiosk_id, counter))
+
+
+def register_counter(db, kiosk_id, counter):
+    """Note this kiosk and its counter name in the shared ledger; returns the ids of other kiosks of that name.
+
+    Counters are counted by their kiosk id, but staff know them by name: two of one name must be told apart."""
+    set_meta(db, f"counter:{kiosk_id}", counter)
+    return sorted(row["key"].split(":", 1)[1] for row in db.execute(
+        "SELECT key FROM meta WHERE key LIKE 'counter:%' AND key <> ? AND value = ?", (f"counter:{kiosk_id}", counter)))
+
+
+def webhook_seen(db, event_id):
+    """True when this webhook event was handled already."""
+    return db.execute("SELECT 1 FROM webhook_events WHERE id = ?", (event_id,)).fetchone() is not None
+
+
+def remember_webhook(db, event, intent_id):
+    """Note a handled webhook event, so a replay changes nothing."""
+    db.execute("INSERT INTO webhook_events (id, type, payment_intent, received_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (id) DO NOTHING", (event["id"], event["type"], intent_id, now()))
+
+
+def _like(text):
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def find_orders(db, query="", status="", oversold=False, page=1, size=25):
+    """Orders matching a reference, ISBN or pi_ id (newest first), one page of them, and how many match."""
+    where, args = [], []
+    query = query.strip()
+    code = isbnlib.normalize(query)
+    if query.lower().startswith("pi_"):
+        where.append("payment_intent = ?")
+        args.append(query)
+    elif code and isbnlib.is_valid(code):
+        where.append("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)")
+        args.append(isbnlib.to_isbn13(code))
+    elif query:
+        where.append("UPPER(reference) LIKE UPPER(?) ESCAPE '\\'")
+        args.append(_like(query))
+    if status in STATUSES:
+        where.append("status = ?")
+        args.append(status)
+    if oversold:
+        where.append("oversold = 1")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    total = db.execute(f"SELECT COUNT(*) FROM orders{clause}", args).fetchone()[0]
+    rows = db.execute(f"SELECT * FROM orders{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (*args, size, (max(1, page) - 1) * size)).fetchall()
+    return rows, total
