@@ -28,7 +28,7 @@ def _status(pid):
 
 
 def run(size=100_000):
-    from kiosk.catalog import load_catalog
+    from kiosk.core.catalog import load_catalog
 
     path = catalog_path(size)
     sample = load_catalog(path, "USD")

@@ -36,7 +36,7 @@ def queries(books, count=60, seed=3):
 
 
 def _search_figures(size, tmp):
-    from kiosk.catalog import load_catalog
+    from kiosk.core.catalog import load_catalog
 
     path = catalog_path(size)
     catalog = load_catalog(path, "USD")

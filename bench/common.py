@@ -101,7 +101,7 @@ def kiosk_env(catalog, data_dir, **extra):
 def make_app(catalog, tmp, stripe=None, **env_extra):
     """The kiosk app through create_app, configured the way `python -m kiosk` configures it."""
     from kiosk import create_app
-    from kiosk.config import load_settings
+    from kiosk.core.config import load_settings
 
     env = kiosk_env(catalog, Path(tmp) / "data", **env_extra)
     if stripe is not None:

@@ -9,25 +9,15 @@ from pathlib import Path
 from flask import Flask, request
 from jinja2 import FileSystemBytecodeCache
 
-from . import (
-    catalog_edits,
-    checkout,
-    datadir,
-    db,
-    experience,
-    i18n,
-    orders,
-    reconcile,
-    security,
-    sessions,
-    shop,
-    staff,
-    views,
-    webhooks,
-)
-from .catalog import CatalogError, load_catalog
-from .config import Problem, load_settings, resource_dir
-from .state import Kiosk
+from kiosk.admin import catalog_edits
+from kiosk.core import datadir, i18n
+from kiosk.core.catalog import CatalogError, load_catalog
+from kiosk.core.config import Problem, load_settings, resource_dir
+from kiosk.ledger import db, orders
+from kiosk.payments import reconcile
+from kiosk.visit import sessions
+from kiosk.web import checkout, experience, security, shop, staff, views, webhooks
+from kiosk.web.state import Kiosk
 
 log = logging.getLogger("kiosk")
 

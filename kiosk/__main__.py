@@ -4,12 +4,12 @@ import logging
 import os
 import sys
 
-from . import StartupError, create_app
-from .config import load_settings
-from .configure import first_run_open
-from .launcher import WindowUnavailable, close_splash, load_webview
-from .launcher import run as run_window
-from .logs import setup_logging
+from kiosk import StartupError, create_app
+from kiosk.admin.configure import first_run_open
+from kiosk.core.config import load_settings
+from kiosk.core.logs import setup_logging
+from kiosk.window.launcher import WindowUnavailable, close_splash, load_webview
+from kiosk.window.launcher import run as run_window
 
 
 def parse_args(argv):
@@ -49,7 +49,7 @@ def no_window(exc):
 
 def serve(app, port):
     """Serve the app on 127.0.0.1 with waitress until interrupted."""
-    from .serving import headless_server
+    from kiosk.window.serving import headless_server
 
     server = headless_server(app, port)
     kiosk = app.extensions["kiosk"]
@@ -80,7 +80,7 @@ def main(argv=None):
     settings = load_settings()
     if args.check:
         close_splash()
-        from .check import run_check
+        from kiosk.check import run_check
         return run_check(settings)
     setup_logging(settings.data_dir)
     report_problems(settings)

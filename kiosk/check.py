@@ -1,7 +1,7 @@
 """`kiosk --check`: is the configuration valid, does Stripe answer, which catalog loads."""
-from .catalog import CatalogError, load_catalog
-from .db import LedgerUnavailable, ledger_for
-from .payments import STRIPE_API_VERSION, STRIPE_JS_URL, STRIPE_SDK_VERSION, Gateway, PaymentError
+from kiosk.core.catalog import CatalogError, load_catalog
+from kiosk.ledger.db import LedgerUnavailable, ledger_for
+from kiosk.payments.gateway import STRIPE_API_VERSION, STRIPE_JS_URL, STRIPE_SDK_VERSION, Gateway, PaymentError
 
 
 def run_check(settings, out=print):

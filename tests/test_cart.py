@@ -1,8 +1,8 @@
 """Cart rules: quantities limited by stock, prices only from the catalog."""
 import pytest
 
-from kiosk import cart as cartlib
-from kiosk.catalog import Book, Catalog
+from kiosk.core import cart as cartlib
+from kiosk.core.catalog import Book, Catalog
 
 
 def book(isbn13, price=1000, title=None):

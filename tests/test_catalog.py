@@ -1,7 +1,7 @@
 """Catalog parsing: every kind of bad row is skipped with a warning naming file, line and column."""
 import pytest
 
-from kiosk.catalog import CatalogError, load_catalog
+from kiosk.core.catalog import CatalogError, load_catalog
 
 HEADER = "isbn,title,author,price,stock,cover,description,category\n"
 GOOD = "9780306406157,Good Book,Ann Author,23.00,4,,A fine book,Fiction\n"

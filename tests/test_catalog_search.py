@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.make_catalog import rows
-from kiosk import catalog as catalog_module
-from kiosk.catalog import Catalog, fold, load_catalog
-from kiosk.money import to_minor
+from kiosk.core import catalog as catalog_module
+from kiosk.core.catalog import Catalog, fold, load_catalog
+from kiosk.core.money import to_minor
 
 HEADER = "isbn,title,author,price,stock,cover,description,category\n"
 

@@ -2,7 +2,7 @@
 import pytest
 
 from kiosk import StartupError, create_app
-from kiosk.config import check_keys, load_settings
+from kiosk.core.config import check_keys, load_settings
 from tests.support.settings import make_settings
 
 

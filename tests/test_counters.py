@@ -9,9 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from kiosk import create_app, orders
-from kiosk import db as dblib
-from kiosk.catalog import load_catalog
+from kiosk import create_app
+from kiosk.core import stamps
+from kiosk.core.catalog import load_catalog
+from kiosk.ledger import db as dblib
+from kiosk.ledger import orders, reports
+from kiosk.ledger import stock as shelves
 from tests.support.client import KioskClient
 from tests.support.ledger import buy, ledger, on_hand, order
 from tests.support.settings import SAMPLE, make_settings
@@ -25,8 +28,8 @@ LINE = {"isbn": BOOK.isbn13, "title": BOOK.title, "unit_price": BOOK.price, "qua
 def shared(ledger_url):
     dblib.init_db(ledger_url)
     with dblib.connect(ledger_url) as db:
-        orders.sync_stock(db, CATALOG.books)
-        orders.count_shelf(db, BOOK.isbn13, 1, "the last copy", ("tests", "Front"))
+        shelves.sync_stock(db, CATALOG.books)
+        shelves.count_shelf(db, BOOK.isbn13, 1, "the last copy", ("tests", "Front"))
     return ledger_url
 
 
@@ -64,10 +67,10 @@ def test_a_hold_becomes_the_sale_or_goes_back_to_the_shelf(shared):
         first = orders.open_checkout(db, attempt="a", lines=[LINE], currency="USD")
         with pytest.raises(orders.OutOfStock):
             orders.open_checkout(db, attempt="b", lines=[LINE], currency="USD")
-        assert orders.stock_levels(db, [BOOK.isbn13]) == {BOOK.isbn13: 0}
-        assert orders.stock_levels(db, [BOOK.isbn13], order_id=first["id"]) == {BOOK.isbn13: 1}  # its own
+        assert shelves.stock_levels(db, [BOOK.isbn13]) == {BOOK.isbn13: 0}
+        assert shelves.stock_levels(db, [BOOK.isbn13], order_id=first["id"]) == {BOOK.isbn13: 1}  # its own
         orders.mark_canceled(db, first["id"], "the customer walked away")
-        assert orders.stock_levels(db, [BOOK.isbn13]) == {BOOK.isbn13: 1}
+        assert shelves.stock_levels(db, [BOOK.isbn13]) == {BOOK.isbn13: 1}
         second = orders.open_checkout(db, attempt="c", lines=[LINE], currency="USD")
         assert orders.mark_paid(db, second["id"])["status"] == "paid"
         row = db.execute("SELECT on_hand, held FROM stock WHERE isbn = ?", (BOOK.isbn13,)).fetchone()
@@ -83,11 +86,11 @@ def test_a_counter_starting_with_the_same_or_an_edited_sheet_never_undoes_sales(
         sold = orders.open_checkout(db, attempt="s", lines=[LINE], currency="USD")
         orders.mark_paid(db, sold["id"])
         catalog_qty = db.execute("SELECT catalog_qty FROM stock WHERE isbn = ?", (BOOK.isbn13,)).fetchone()[0]
-        orders.sync_stock(db, CATALOG.books)  # another counter starts with the same file
+        shelves.sync_stock(db, CATALOG.books)  # another counter starts with the same file
         assert db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (BOOK.isbn13,)).fetchone()[0] == 0
     delivered = [replace(b, stock=catalog_qty + 3) if b.isbn13 == BOOK.isbn13 else b for b in CATALOG.books]
     # Two counters start with the sheet edited to three more copies: the three are added once.
-    threads = [threading.Thread(target=lambda: orders.sync_stock(dblib.connect(shared), delivered)) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: shelves.sync_stock(dblib.connect(shared), delivered)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -131,15 +134,15 @@ def test_two_counters_share_stock_orders_and_refunds(counters, stripe_server):
     orders_page = staff(back).get("/staff/orders").get_data(as_text=True)
     assert at_front.reference in orders_page and at_back.reference in orders_page
     with closing(ledger(front)) as db:
-        assert orders.takings(db, orders.today())["sales"] == 3 * book.price
-        assert [(name, t["sales"]) for name, t in orders.takings_by_counter(db, orders.today())] == \
+        assert reports.takings(db, stamps.today())["sales"] == 3 * book.price
+        assert [(name, t["sales"]) for name, t in reports.takings_by_counter(db, stamps.today())] == \
             [("Back", 2 * book.price), ("Front", book.price)]
     # A refund at the front counter of a sale made at the back one.
     client = staff(front)
     key = re.search(r'name="request" value="([0-9a-f]{32})"',
                     client.get(f"/staff/orders/{at_back.reference}").get_data(as_text=True)).group(1)
     page = client.post(f"/staff/orders/{at_back.reference}/refund", follow_redirects=True,
-                       data={"request": key, "amount": orders.major(book.price, "USD"),
+                       data={"request": key, "amount": stamps.major(book.price, "USD"),
                              f"return-{book.isbn13}": "1"}).get_data(as_text=True)
     assert "Refunded $" in page
     made = stripe_server.client().v1.refunds.list({"payment_intent": at_back.intent}).data
@@ -155,7 +158,7 @@ def test_the_second_customer_for_the_last_copy_is_told_before_paying(counters, s
     front, back = counters
     book = front.extensions["kiosk"].catalog.books[0]
     with closing(ledger(front)) as db:
-        orders.count_shelf(db, book.isbn13, 1, "the last copy", ("tests", "Front"))
+        shelves.count_shelf(db, book.isbn13, 1, "the last copy", ("tests", "Front"))
     first, second = KioskClient(front), KioskClient(back)
     for client in (first, second):
         client.add(book.isbn13)  # both see the copy
@@ -237,12 +240,12 @@ def test_two_kiosks_of_one_name_are_counted_apart_and_warned_about(tmp_path, str
     with closing(ledger(apps[0])) as db:
         labels = {first.kiosk_id: f"Front ({first.kiosk_id})", second.kiosk_id: f"Front ({second.kiosk_id})"}
         expected = sorted([(labels[first.kiosk_id], book.price, 1), (labels[second.kiosk_id], 2 * book.price, 1)])
-        by_counter = orders.takings_by_counter(db, orders.today())
+        by_counter = reports.takings_by_counter(db, stamps.today())
         assert [(name, t["sales"], t["orders"]) for name, t in by_counter] == expected
-        report = orders.day_report(db, orders.today())
+        report = reports.day_report(db, stamps.today())
         assert [(name, t["sales"], t["orders"]) for name, t in report["counters"]] == expected
         # The counters add up to the shop.
         assert sum(t["sales"] for _, t in report["counters"]) == report["total"]["sales"] == 3 * book.price
     # Close the day's CSV too: two rows, not one "Front".
-    csv_text = staff(apps[0]).get(f"/staff/day.csv?date={orders.today().isoformat()}").data.decode("utf-8-sig")
+    csv_text = staff(apps[0]).get(f"/staff/day.csv?date={stamps.today().isoformat()}").data.decode("utf-8-sig")
     assert csv_text.count("Front (kiosk_") == 2

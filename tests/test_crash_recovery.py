@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from kiosk import db as dblib
-from kiosk.catalog import load_catalog
+from kiosk.core.catalog import load_catalog
+from kiosk.ledger import db as dblib
 from tests.support.settings import ROOT, SAMPLE
 
 BOOK = load_catalog(SAMPLE, "USD").books[0]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import envfile
+from kiosk.admin import envfile
 
 WINDOWS_ENV = {"SystemRoot": r"C:\WINDOWS", "USERDOMAIN": "SHOP", "USERNAME": "till"}
 

@@ -11,9 +11,10 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from kiosk import create_app, orders
-from kiosk import isbn as isbnlib
-from kiosk.db import connect
+from kiosk import create_app
+from kiosk.core import isbn as isbnlib
+from kiosk.ledger import orders
+from kiosk.ledger.db import connect
 from tests.support.client import KioskClient, stored_session
 from tests.support.settings import make_settings
 

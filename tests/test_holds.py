@@ -3,7 +3,8 @@ makes way for the next customer, and a hold nobody touches for the idle time is 
 import time
 from contextlib import closing
 
-from kiosk import purchase, reconcile
+from kiosk.payments import reconcile
+from kiosk.visit import purchase
 from tests.support.client import KioskClient
 from tests.support.ledger import books, ledger, on_hand, order
 

@@ -5,10 +5,11 @@ import threading
 
 import pytest
 
-from kiosk import configure, create_app
+from kiosk import create_app
+from kiosk.admin import configure
 from kiosk.check import run_check
-from kiosk.config import STRIPE_API_BASE
-from kiosk.payments import Gateway, PaymentError
+from kiosk.core.config import STRIPE_API_BASE
+from kiosk.payments.gateway import Gateway, PaymentError
 from tests.support.client import KioskClient
 from tests.support.settings import make_settings
 from tests.test_setup import body, env_of, field_error, fresh_settings, post_setup, setup_form

@@ -5,10 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import db as dblib
-from kiosk import migrations, orders
-from kiosk.catalog import load_catalog
-from kiosk.payments import Intent
+from kiosk.core import stamps
+from kiosk.core.catalog import load_catalog
+from kiosk.ledger import db as dblib
+from kiosk.ledger import migrations, orders, reports
+from kiosk.ledger import refunds as refund_ledger
+from kiosk.ledger import stock as shelves
+from kiosk.payments.gateway import Intent
 from tests.support.settings import SAMPLE
 
 CATALOG = load_catalog(SAMPLE, "USD")
@@ -20,7 +23,7 @@ def db(ledger_url):
     """A new ledger with the sample's stock, on SQLite and on PostgreSQL (every test here runs on both)."""
     dblib.init_db(ledger_url)
     conn = dblib.connect(ledger_url)
-    orders.sync_stock(conn, CATALOG.books)
+    shelves.sync_stock(conn, CATALOG.books)
     yield conn
     conn.close()
 
@@ -164,55 +167,56 @@ def test_attach_intent_never_replaces_a_recorded_one(db):
 
 
 def test_selling_past_the_shelf_flags_an_over_sell(db):
-    orders.count_shelf(db, A.isbn13, 1, "shelf count", ("tests", "Front"))
+    shelves.count_shelf(db, A.isbn13, 1, "shelf count", ("tests", "Front"))
     first, second = pending(db, intent="pi_1", attempt="a1"), pending(db, intent="pi_2", attempt="a2")
     orders.mark_paid(db, first["id"])
     orders.mark_paid(db, second["id"])
     assert [orders.get(db, order_id=o["id"])["oversold"] for o in (first, second)] == [0, 1]
-    assert stock(db, A) == -1 and orders.stock_levels(db, [A.isbn13])[A.isbn13] == 0
+    assert stock(db, A) == -1 and shelves.stock_levels(db, [A.isbn13])[A.isbn13] == 0
 
 
 def test_partial_then_full_refund_with_a_return(db):
     order = pending(db, (A, 2), (B, 1))
     orders.mark_paid(db, order["id"])
     order = orders.get(db, order_id=order["id"])
-    orders.check_refund(db, order, A.price, {A.isbn13: 1})
-    assert orders.record_refund(db, order["id"], stripe_refund="re_1", amount=A.price, request_key="k1",
-                                returned={A.isbn13: 1, B.isbn13: 0}) is True
+    refund_ledger.check_refund(db, order, A.price, {A.isbn13: 1})
+    assert refund_ledger.record_refund(db, order["id"], stripe_refund="re_1", amount=A.price, request_key="k1",
+                                       returned={A.isbn13: 1, B.isbn13: 0}) is True
     # The same request (double tap) or the same Stripe refund is recorded once.
-    assert orders.record_refund(db, order["id"], stripe_refund="re_1", amount=A.price, request_key="k2",
-                                returned={A.isbn13: 1}) is False
-    assert orders.record_refund(db, order["id"], stripe_refund="re_9", amount=A.price, request_key="k1",
-                                returned={A.isbn13: 1}) is False
+    assert refund_ledger.record_refund(db, order["id"], stripe_refund="re_1", amount=A.price, request_key="k2",
+                                       returned={A.isbn13: 1}) is False
+    assert refund_ledger.record_refund(db, order["id"], stripe_refund="re_9", amount=A.price, request_key="k1",
+                                       returned={A.isbn13: 1}) is False
     order = orders.get(db, order_id=order["id"])
     assert (order["status"], order["amount_refunded"]) == ("partially_refunded", A.price)
-    assert stock(db, A) == A.stock - 1 and orders.returned_quantities(db, order["id"]) == {A.isbn13: 1}
+    assert stock(db, A) == A.stock - 1 and refund_ledger.returned_quantities(db, order["id"]) == {A.isbn13: 1}
     left = order["amount"] - order["amount_refunded"]
     with pytest.raises(orders.LedgerError):
-        orders.check_refund(db, order, left + 1, {})
+        refund_ledger.check_refund(db, order, left + 1, {})
     with pytest.raises(orders.LedgerError):
-        orders.check_refund(db, order, left, {A.isbn13: 2})  # only one copy is still out
-    orders.record_refund(db, order["id"], stripe_refund="re_2", amount=left, request_key="k3", returned={B.isbn13: 1})
+        refund_ledger.check_refund(db, order, left, {A.isbn13: 2})  # only one copy is still out
+    refund_ledger.record_refund(db, order["id"], stripe_refund="re_2", amount=left, request_key="k3",
+                                returned={B.isbn13: 1})
     order = orders.get(db, order_id=order["id"])
     assert (order["status"], order["amount_refunded"]) == ("refunded", order["amount"])
     with pytest.raises(orders.LedgerError):
-        orders.check_refund(db, order, 1, {})
-    assert [r["stripe_refund"] for r in orders.refunds(db, order["id"])] == ["re_1", "re_2"]
+        refund_ledger.check_refund(db, order, 1, {})
+    assert [r["stripe_refund"] for r in refund_ledger.refunds(db, order["id"])] == ["re_1", "re_2"]
 
 
 def test_only_a_paid_order_can_be_refunded(db):
     order = pending(db)
     with pytest.raises(orders.LedgerError, match="only a paid order"):
-        orders.check_refund(db, order, 1, {})
+        refund_ledger.check_refund(db, order, 1, {})
 
 
 def test_stock_adjustment_needs_a_reason_and_logs_the_difference(db):
     with pytest.raises(orders.LedgerError):
-        orders.count_shelf(db, A.isbn13, 2, "  ", ("tests", "Front"))
+        shelves.count_shelf(db, A.isbn13, 2, "  ", ("tests", "Front"))
     with pytest.raises(orders.LedgerError):
-        orders.count_shelf(db, A.isbn13, -1, "lost", ("tests", "Front"))
-    assert orders.count_shelf(db, A.isbn13, A.stock + 3, "delivery", ("tests", "Front")) == 3
-    assert orders.count_shelf(db, A.isbn13, A.stock + 3, "recount", ("tests", "Front")) == 0
+        shelves.count_shelf(db, A.isbn13, -1, "lost", ("tests", "Front"))
+    assert shelves.count_shelf(db, A.isbn13, A.stock + 3, "delivery", ("tests", "Front")) == 3
+    assert shelves.count_shelf(db, A.isbn13, A.stock + 3, "recount", ("tests", "Front")) == 0
     moves = db.execute("SELECT delta, note FROM stock_movements WHERE reason = 'adjust'").fetchall()
     assert [tuple(m) for m in moves] == [(3, "delivery")] and stock(db, A) == A.stock + 3
 
@@ -233,7 +237,7 @@ def test_find_orders_by_reference_isbn_and_intent(db):
 
 def local_stamp(day, hour):
     """The ledger (UTC) timestamp of a local day and hour."""
-    return datetime(day.year, day.month, day.day, hour, 30).astimezone(UTC).strftime(orders.STAMP)
+    return datetime(day.year, day.month, day.day, hour, 30).astimezone(UTC).strftime(stamps.STAMP)
 
 
 def test_takings_and_sales_by_hour_and_day_use_local_time(db):
@@ -241,13 +245,13 @@ def test_takings_and_sales_by_hour_and_day_use_local_time(db):
     for n, (day, hour) in enumerate([(today, 9), (today, 9), (today, 15), (today - timedelta(days=3), 11)]):
         order = pending(db, (A, 1), intent=f"pi_{n}", attempt=f"a{n}")
         orders.mark_paid(db, order["id"], paid_at=local_stamp(day, hour))
-    orders.record_refund(db, 1, stripe_refund="re_1", amount=100, request_key="k", returned={})
+    refund_ledger.record_refund(db, 1, stripe_refund="re_1", amount=100, request_key="k", returned={})
     db.execute("UPDATE refunds SET created_at = ?", (local_stamp(today, 16),))
-    assert orders.takings(db, today) == {"orders": 3, "sales": 3 * A.price, "refunds": 100, "net": 3 * A.price - 100}
-    hours = orders.sales_by_hour(db, today)
+    assert reports.takings(db, today) == {"orders": 3, "sales": 3 * A.price, "refunds": 100, "net": 3 * A.price - 100}
+    hours = reports.sales_by_hour(db, today)
     assert len(hours) == 24 and hours[9] == (9, 2 * A.price, 2) and hours[15] == (15, A.price, 1)
     assert sum(n for _, _, n in hours) == 3
-    days = orders.sales_by_day(db, today, 14)
+    days = reports.sales_by_day(db, today, 14)
     assert len(days) == 14 and days[-1] == (today, 3 * A.price, 3) and \
         days[-4] == (today - timedelta(days=3), A.price, 1)
     assert days[0][0] == today - timedelta(days=13)

@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from kiosk import db as dblib
-from kiosk import orders
+from kiosk.ledger import db as dblib
+from kiosk.ledger import orders
+from kiosk.ledger import refunds as refund_ledger
+from kiosk.ledger import stock as shelves
 
 # Title order is the reverse of ISBN order.
 BOOKS = [{"isbn": "9780000000002", "title": "Aardvarks at Dawn", "unit_price": 1200},
@@ -55,8 +57,8 @@ def test_opposite_carts_sales_counts_and_refunds_at_once_never_deadlock(stocked)
                     orders.mark_paid(db, order["id"])
                     done["sold"] += 1
                     if i % 3 == 0:
-                        orders.record_refund(db, order["id"], stripe_refund=f"re_{n}_{i}", amount=100,
-                                             request_key=f"r{n}-{i}", returned={b["isbn"]: 1 for b in BOOKS})
+                        refund_ledger.record_refund(db, order["id"], stripe_refund=f"re_{n}_{i}", amount=100,
+                                                    request_key=f"r{n}-{i}", returned={b["isbn"]: 1 for b in BOOKS})
                         done["refunded"] += 1
                 except dblib.LedgerUnavailable as exc:  # a LedgerConflict that was not run again
                     errors.append(f"counter {n}: {exc}")
@@ -69,8 +71,8 @@ def test_opposite_carts_sales_counts_and_refunds_at_once_never_deadlock(stocked)
                 for book in reversed(BOOKS):
                     row = db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (book["isbn"],)).fetchone()
                     try:
-                        orders.count_shelf(db, book["isbn"], row["on_hand"] + rng.randint(1, 3), "shelf count",
-                                           "staff")
+                        shelves.count_shelf(db, book["isbn"], row["on_hand"] + rng.randint(1, 3), "shelf count",
+                                          "staff")
                         done["counted"] += 1
                     except dblib.LedgerUnavailable as exc:
                         errors.append(f"shelf count: {exc}")

@@ -11,8 +11,11 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from kiosk import db as dblib
-from kiosk import migrations, orders
+from kiosk.ledger import audit as audit_log
+from kiosk.ledger import catalog_entries, migrations, orders
+from kiosk.ledger import db as dblib
+from kiosk.ledger import refunds as refund_ledger
+from kiosk.ledger import stock as shelves
 
 SUPPORT = Path(__file__).parent / "support"
 WHO = ("kiosk_old", "Front")
@@ -102,17 +105,17 @@ def test_every_old_ledger_migrates_to_the_shape_of_a_new_one_and_works(dialect, 
         assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION)
         assert orders.get(db, reference="BK-OLD1-OLD1")["amount"] == 2400  # the old order is kept
         # Add a book on screen, count a shelf: each writes its audit line.
-        orders.save_catalog_entries(db, [{"isbn": "9780000000019", "title": "Zebras at Dusk", "author": "A. Writer",
-                                          "price": 900, "stock": 3, "cover": "", "description": "", "category": "",
-                                          "tax_class": "standard", "currency": "USD", "hidden": 0}],
-                                    WHO, "added “Zebras at Dusk”")
-        assert orders.count_shelf(db, BOOK["isbn"], 12, "shelf count", WHO) == 2
+        book = {"isbn": "9780000000019", "title": "Zebras at Dusk", "author": "A. Writer", "price": 900, "stock": 3,
+                "cover": "", "description": "", "category": "", "tax_class": "standard", "currency": "USD",
+                "hidden": 0}
+        catalog_entries.save_catalog_entries(db, [book], WHO, "added “Zebras at Dusk”")
+        assert shelves.count_shelf(db, BOOK["isbn"], 12, "shelf count", WHO) == 2
         # Sell two copies and refund one.
         order = orders.open_checkout(db, attempt="a-1", lines=[BOOK], currency="USD", who=WHO)
         assert orders.mark_paid(db, order["id"])
-        assert orders.record_refund(db, order["id"], stripe_refund="re_1", amount=1200, request_key="r-1",
-                                    returned={BOOK["isbn"]: 1})
+        assert refund_ledger.record_refund(db, order["id"], stripe_refund="re_1", amount=1200, request_key="r-1",
+                                           returned={BOOK["isbn"]: 1})
         assert orders.get(db, order_id=order["id"])["status"] == "partially_refunded"
         assert db.execute("SELECT on_hand, held FROM stock WHERE isbn = ?", (BOOK["isbn"],)).fetchone() == (11, 0)
-        audit, total = orders.audit_list(db)
+        audit, total = audit_log.audit_list(db)
         assert total == 2 and len({row["id"] for row in audit}) == 2

@@ -1,7 +1,7 @@
 """Minor units: parsed by the currency's exponent, formatted with Babel."""
 import pytest
 
-from kiosk.money import format_money, to_minor
+from kiosk.core.money import format_money, to_minor
 
 
 @pytest.mark.parametrize("text, currency, minor", [

@@ -9,7 +9,8 @@ from contextlib import closing
 import pytest
 import stripe
 
-from kiosk import orders
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT, LIST_INTENTS
 from tests.support.ledger import books, ledger, on_hand
@@ -160,7 +161,7 @@ def test_a_cart_changed_under_a_payment_cancels_it_before_a_new_attempt(app, cli
     _, first = open_payment(client)
     # Staff count the shelf: only one copy of A is left, so the cart the customer is paying for shrinks.
     with closing(ledger(app)) as db:
-        orders.count_shelf(db, a.isbn13, 1, "shelf count", ("tests", "Front"))
+        shelves.count_shelf(db, a.isbn13, 1, "shelf count", ("tests", "Front"))
     page = client.get("/checkout/")
     assert page.status_code == 200 and "Only 1 of" in page.get_data(as_text=True)
     assert stripe_server.client().v1.payment_intents.retrieve(intent_of(first)).status == "canceled"
@@ -179,7 +180,7 @@ def test_a_cart_changed_under_a_payment_that_went_through_shows_its_receipt(app,
     _, first = open_payment(client)
     stripe_server.pay(intent_of(first))
     with closing(ledger(app)) as db:
-        orders.count_shelf(db, a.isbn13, 1, "shelf count", ("tests", "Front"))
+        shelves.count_shelf(db, a.isbn13, 1, "shelf count", ("tests", "Front"))
     answer = client.get("/checkout/")
     assert answer.status_code == 302 and f"ref={first.json['reference']}" in answer.headers["Location"]
     assert client.get(answer.headers["Location"]).status_code == 200

@@ -9,7 +9,10 @@ from contextlib import closing
 import pytest
 import requests
 
-from kiosk import create_app, orders
+from kiosk import create_app
+from kiosk.core import stamps
+from kiosk.ledger import refunds as refund_ledger
+from kiosk.ledger import reports
 from tests.support.client import stored_session
 from tests.support.fakestripe import RETRIEVE_INTENT
 from tests.support.ledger import books, buy, ledger, on_hand, order
@@ -164,7 +167,7 @@ def test_two_refunds_at_once_never_refund_or_restock_more_than_was_sold(app, liv
     paid = buy(app, stripe_server, {book.isbn13: 1})
     staff = signed_in_browser(live)
     keys = [refund_key(staff, paid.reference) for _ in range(2)]  # two forms (two windows), two keys
-    amount = orders.major(book.price, "USD")
+    amount = stamps.major(book.price, "USD")
     stripe_server.inject("stall", REFUNDS, times=1, seconds=1.5)  # the first is still at Stripe ...
     barrier = threading.Barrier(2)
 
@@ -187,7 +190,7 @@ def test_two_refunds_at_once_never_refund_or_restock_more_than_was_sold(app, liv
 
 
 def test_the_ledger_itself_refuses_more_refunded_or_returned_than_sold(app, stripe_server):
-    from kiosk.db import IntegrityError
+    from kiosk.ledger.db import IntegrityError
     book = books(app)[0]
     paid = buy(app, stripe_server, {book.isbn13: 1})
     with closing(ledger(app)) as db:
@@ -217,12 +220,12 @@ def test_a_refund_form_sent_again_after_a_crash_finds_the_refund_at_stripe(app, 
     book, paid, staff, key = sold_with_refund_form(app, stripe_server)
     # The kiosk wrote the refund, Stripe made it, and the kiosk died before writing that down.
     with closing(ledger(app)) as db:
-        orders.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price,
-                              returned={book.isbn13: 1}, request_key=key)
+        refund_ledger.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price,
+                                     returned={book.isbn13: 1}, request_key=key)
     stripe_server.client().v1.refunds.create({"payment_intent": paid.intent, "amount": book.price,
                                                "metadata": {"request_key": key}})
     page = staff.post(f"/staff/orders/{paid.reference}/refund",
-                      data={"request": key, "amount": orders.major(book.price, "USD"),
+                      data={"request": key, "amount": stamps.major(book.price, "USD"),
                             f"return-{book.isbn13}": "1"}, follow_redirects=True).get_data(as_text=True)
     assert "Refunded $" in page
     made = stripe_server.client().v1.refunds.list({"payment_intent": paid.intent}).data
@@ -248,7 +251,7 @@ def test_refunds_made_in_the_stripe_dashboard_reach_the_ledger(app, stripe_serve
     refunded_at_stripe = sum(r.amount for r in client.v1.refunds.list({"limit": 100}).data)
     with closing(ledger(app)) as db:
         assert db.execute("SELECT SUM(amount) FROM refunds").fetchone()[0] == refunded_at_stripe == a.price + 100
-        takings = orders.takings(db, orders.today())
+        takings = reports.takings(db, stamps.today())
         assert "Stripe Dashboard" in db.execute("SELECT reason FROM refunds LIMIT 1").fetchone()[0]
     assert takings["net"] == a.price + 2 * b.price - a.price - 100
     # No book is assumed back on the shelf: staff count the returns in.
@@ -256,12 +259,12 @@ def test_refunds_made_in_the_stripe_dashboard_reach_the_ledger(app, stripe_serve
 
 
 def test_a_refund_stripe_never_made_is_given_back_by_the_reconciler(app, stripe_server):
-    from kiosk.reconcile import PENDING_REFUND_GRACE, sweep
+    from kiosk.payments.reconcile import PENDING_REFUND_GRACE, sweep
     book = books(app)[0]
     paid = buy(app, stripe_server, {book.isbn13: 1})
     with closing(ledger(app)) as db:
-        orders.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price,
-                              returned={book.isbn13: 1}, request_key="f" * 32)
+        refund_ledger.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price,
+                                     returned={book.isbn13: 1}, request_key="f" * 32)
         sweep(db, app.extensions["kiosk"])  # too recent: staff may be retrying it
         assert order(app, paid.reference)["refund_pending"] == book.price
         sweep(db, app.extensions["kiosk"], now=time.time() + PENDING_REFUND_GRACE + 1)
@@ -301,7 +304,7 @@ def test_a_refund_whose_lookup_fails_stays_held_and_is_never_made_twice(app, str
 
     def press():  # the same form sent again, as the browser's back button and Refund do
         return staff.post(f"/staff/orders/{paid.reference}/refund",
-                          data={"request": key, "amount": orders.major(book.price, "USD"),
+                          data={"request": key, "amount": stamps.major(book.price, "USD"),
                                 f"return-{book.isbn13}": "1"}, follow_redirects=True).get_data(as_text=True)
 
     refunds_route = ("POST", r"/v1/refunds")

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from kiosk.sessions import FLASH_COOKIE, KioskSessionInterface
+from kiosk.visit.sessions import FLASH_COOKIE, KioskSessionInterface
 from tests.test_experience import buy, receipt_ref
 
 ADDRESS = "reader.private@example.com"

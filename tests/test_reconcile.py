@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import create_app, orders, reconcile, stripe_terms
-from kiosk.db import get_meta, ledger_for, set_meta
+from kiosk import create_app
+from kiosk.ledger import orders
+from kiosk.ledger.db import get_meta, ledger_for, set_meta
+from kiosk.payments import reconcile, stripe_terms
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT
 from tests.support.ledger import books, buy, count, ledger, on_hand, order

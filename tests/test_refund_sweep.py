@@ -3,9 +3,9 @@ the same sale is held (Stripe answered 500 to Refund) reaches the ledger once th
 import time
 from contextlib import closing
 
-from kiosk import orders
-from kiosk.db import get_meta
-from kiosk.reconcile import PENDING_REFUND_GRACE, REFUND_WATERMARK, mine, sweep
+from kiosk.ledger import refunds as refund_ledger
+from kiosk.ledger.db import get_meta
+from kiosk.payments.reconcile import PENDING_REFUND_GRACE, REFUND_WATERMARK, mine, sweep
 from tests.support.ledger import books, buy, ledger, on_hand, order
 
 
@@ -16,8 +16,8 @@ def test_a_dashboard_refund_blocked_by_a_held_refund_is_recorded_after_the_hold_
     start = time.time()
     with closing(ledger(app)) as db:
         # Staff pressed Refund and Stripe answered 500: the kiosk holds the refund, Stripe made none.
-        orders.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price, returned={book.isbn13: 1},
-                              request_key="a" * 32)
+        refund_ledger.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price, returned={book.isbn13: 1},
+                                     request_key="a" * 32)
     # Staff then refund the same sale in the Stripe Dashboard.
     made = stripe_server.client().v1.refunds.create({"payment_intent": paid.intent})
     with closing(ledger(app)) as db:

@@ -12,8 +12,9 @@ import zipfile
 import pytest
 from dotenv import dotenv_values
 
-from kiosk import create_app, envfile, pin
-from kiosk.config import load_settings
+from kiosk import create_app
+from kiosk.admin import envfile, pin
+from kiosk.core.config import load_settings
 from tests.support.client import KioskClient
 from tests.support.ledger import ledger
 from tests.support.settings import SAMPLE

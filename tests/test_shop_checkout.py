@@ -1,8 +1,10 @@
 """Shop pages and the checkout flow through the Flask app, against localstripe."""
 import re
 
-from kiosk import create_app, orders
-from kiosk.db import connect
+from kiosk import create_app
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
+from kiosk.ledger.db import connect
 from tests.support.client import KioskClient
 from tests.support.settings import make_settings
 
@@ -83,7 +85,7 @@ def test_full_purchase_records_once(client, app, stripe_server):
         assert intent_id in page and app.extensions["kiosk"].money(intent.amount) in page
     db = ledger(app)
     assert orders.get(db, intent=intent_id)["status"] == "paid"
-    assert orders.stock_levels(db, [a.isbn13])[a.isbn13] == a.stock - 2
+    assert shelves.stock_levels(db, [a.isbn13])[a.isbn13] == a.stock - 2
     assert db.execute("SELECT COUNT(*) FROM stock_movements WHERE reason = 'sale'").fetchone()[0] == 2
     assert client.get("/cart/summary").json["count"] == 0
 

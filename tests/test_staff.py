@@ -8,7 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from kiosk import charts, create_app, orders, staff
+from kiosk import create_app
+from kiosk.core import charts, stamps
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
+from kiosk.web import staff
 from tests.support.client import KioskClient
 from tests.support.ledger import books, buy, count, ledger, on_hand, order
 from tests.support.settings import SAMPLE, make_settings
@@ -227,11 +231,11 @@ def test_order_list_pages(app, staff_client):
 def test_order_detail_and_over_sell_flag(app, stripe_server, staff_client):
     book = books(app)[0]
     with closing(ledger(app)) as db:
-        orders.count_shelf(db, book.isbn13, 2, "two copies", ("tests", "Front"))
+        shelves.count_shelf(db, book.isbn13, 2, "two copies", ("tests", "Front"))
     first = buy(app, stripe_server, {book.isbn13: 1}, pay=False)
     second = buy(app, stripe_server, {book.isbn13: 1}, pay=False)  # each holds a copy
     with closing(ledger(app)) as db:  # then staff find one of the two damaged
-        orders.count_shelf(db, book.isbn13, 1, "last copy", ("tests", "Front"))
+        shelves.count_shelf(db, book.isbn13, 1, "last copy", ("tests", "Front"))
     for purchase in (first, second):  # both paid for the one copy left
         stripe_server.pay(purchase.intent)
         purchase.confirm()
@@ -321,8 +325,8 @@ def test_csv_export_opens_cleanly_in_a_spreadsheet(app, stripe_server, staff_cli
         db.execute("UPDATE orders SET note = '@SUM(1+1)' WHERE id = ?", (evil["id"],))
         old = orders.open_checkout(db, attempt="old", currency="USD", lines=[], hold=False)
         db.execute("UPDATE orders SET created_at = ? WHERE id = ?",
-                   (orders.local_day_bounds(orders.today() - timedelta(days=3))[0], old["id"]))
-    today = orders.today().isoformat()
+                   (stamps.local_day_bounds(stamps.today() - timedelta(days=3))[0], old["id"]))
+    today = stamps.today().isoformat()
     reply = staff_client.get("/staff/export.csv", query_string={"from": today, "to": today})
     assert reply.mimetype == "text/csv" and \
         f'filename="orders-{today}-to-{today}.csv"' in reply.headers["Content-Disposition"]
@@ -338,7 +342,7 @@ def test_csv_export_opens_cleanly_in_a_spreadsheet(app, stripe_server, staff_cli
     assert rows[1]["Amount"] == "0.05"
     assert b"\r\n" in raw
     wide = staff_client.get("/staff/export.csv", query_string={
-        "from": (orders.today() - timedelta(days=7)).isoformat(), "to": today})
+        "from": (stamps.today() - timedelta(days=7)).isoformat(), "to": today})
     assert len(list(csv.DictReader(io.StringIO(wide.data.decode("utf-8-sig"))))) == 3
     bad = staff_client.get("/staff/export.csv", query_string={"from": "yesterday"}, follow_redirects=True)
     assert "YYYY-MM-DD" in text(bad)
@@ -346,7 +350,7 @@ def test_csv_export_opens_cleanly_in_a_spreadsheet(app, stripe_server, staff_cli
 
 def test_csv_export_saved_in_the_data_folder(app, stripe_server, staff_client):
     purchase = buy(app, stripe_server, {books(app)[0].isbn13: 1})
-    today = orders.today().isoformat()
+    today = stamps.today().isoformat()
     page = text(staff_client.post("/staff/export", data={"from": today, "to": today}, follow_redirects=True))
     path = app.extensions["kiosk"].settings.data_dir / "exports" / f"orders-{today}-to-{today}.csv"
     assert str(path) in page and purchase.reference in path.read_text(encoding="utf-8-sig")

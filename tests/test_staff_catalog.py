@@ -290,8 +290,8 @@ def _damaged_zips():
 
 @pytest.mark.parametrize("kind", list(_damaged_zips()))
 def test_a_damaged_covers_zip_is_refused_with_a_message_and_unpacks_nothing(app, tmp_path, kind):
-    from kiosk import catalog_edits
-    from kiosk.catalog import CatalogError
+    from kiosk.admin import catalog_edits
+    from kiosk.core.catalog import CatalogError
     damaged = _damaged_zips()[kind]
     with pytest.raises(CatalogError):  # the set-up form's check refuses it before anything is saved
         catalog_edits.check_covers(damaged)

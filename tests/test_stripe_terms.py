@@ -2,9 +2,10 @@
 reads it to rebuild a lost sale, and a refund's request key; and each Idempotency-Key is the request's own."""
 from decimal import Decimal
 
-from kiosk import stripe_terms, tax
-from kiosk.cart import PricedCart
-from kiosk.payments import Intent, Refund
+from kiosk.core import tax
+from kiosk.core.cart import PricedCart
+from kiosk.payments import stripe_terms
+from kiosk.payments.gateway import Intent, Refund
 
 
 def test_a_checkouts_metadata_reads_back_as_written_even_for_a_cart_of_thirty_books():

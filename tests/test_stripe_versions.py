@@ -1,4 +1,4 @@
-"""The one place that says which Stripe the kiosk speaks (kiosk/payments.py) holds against what is installed."""
+"""The one place that says which Stripe the kiosk speaks (kiosk/payments/gateway.py) holds against what is installed."""
 import json
 import re
 import threading
@@ -8,9 +8,9 @@ from typing import ClassVar
 import stripe
 from stripe._api_version import _ApiVersion
 
-from kiosk import payments
 from kiosk.check import run_check
-from kiosk.payments import Gateway
+from kiosk.payments import gateway as payments
+from kiosk.payments.gateway import Gateway
 from tests.support.settings import ROOT, make_settings
 
 NODE = ROOT / "tests" / "node"

@@ -3,9 +3,9 @@ from decimal import Decimal
 
 import pytest
 
-from kiosk import tax
-from kiosk.catalog import load_catalog
-from kiosk.config import load_settings
+from kiosk.core import tax
+from kiosk.core.catalog import load_catalog
+from kiosk.core.config import load_settings
 from tests.support.settings import SAMPLE
 
 

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from kiosk import create_app, orders
+from kiosk import create_app
+from kiosk.core import stamps
+from kiosk.ledger import orders, reports
 from tests.support.client import KioskClient
 from tests.support.ledger import buy, ledger, order
 from tests.support.settings import SAMPLE, make_settings
@@ -90,7 +92,7 @@ def test_refunds_apportion_the_tax_and_the_day_adds_back_up(shop, stripe_server)
         key = re.search(r'name="request" value="([0-9a-f]{32})"',
                         client.get(f"/staff/orders/{reference}").get_data(as_text=True)).group(1)
         page = client.post(f"/staff/orders/{reference}/refund", follow_redirects=True,
-                           data={"request": key, "amount": orders.major(left, "USD")}).get_data(as_text=True)
+                           data={"request": key, "amount": stamps.major(left, "USD")}).get_data(as_text=True)
         assert "Refunded $" in page
     with closing(ledger(app)) as db:
         sold_tax = db.execute("SELECT SUM(tax) FROM orders").fetchone()[0]
@@ -99,7 +101,7 @@ def test_refunds_apportion_the_tax_and_the_day_adds_back_up(shop, stripe_server)
         first_refund_tax = db.execute("SELECT SUM(tax) FROM refunds WHERE order_id = ?",
                                       (first_row["id"],)).fetchone()[0]
         assert first_refund_tax == first_row["tax"]  # refunded in full: all of its tax, to the cent
-        report = orders.day_report(db, orders.today())
+        report = reports.day_report(db, stamps.today())
     total = report["total"]
     charged = sum(c.amount for c in stripe_server.charges() if c.status == "succeeded")
     refunded_at_stripe = sum(r.amount for r in stripe_server.client().v1.refunds.list({"limit": 100}).data)

@@ -6,9 +6,12 @@ from contextlib import closing
 
 import pytest
 
-from kiosk import create_app, orders, receipts, reconcile
-from kiosk.payments import Gateway, PaymentError
-from kiosk.views import payment_status
+from kiosk import create_app
+from kiosk.ledger import orders
+from kiosk.payments import reconcile
+from kiosk.payments.gateway import Gateway, PaymentError
+from kiosk.web import receipts
+from kiosk.web.views import payment_status
 from tests.support import fakestripe_terminal
 from tests.support.client import KioskClient, signed_in
 from tests.support.ledger import books, ledger, on_hand
@@ -221,7 +224,7 @@ def test_a_crash_after_the_tap_is_recovered_by_the_reconciler(app, client, strip
     stripe_server.tap(reader)  # ...and the kiosk stops before it asks again
     restarted = create_app({"TESTING": True, "SETTINGS": app.extensions["kiosk"].settings})
     with restarted.app_context():
-        from kiosk.db import get_db
+        from kiosk.ledger.db import get_db
         report = reconcile.sweep(get_db(), restarted.extensions["kiosk"])
     row = order_row(app)
     assert row["reference"] in report.settled and row["status"] == "paid" and row["method"] == "card_present"
@@ -273,7 +276,7 @@ def test_adopted_reader_payments_are_marked_as_reader(app, stripe_server, reader
     kiosk.gateway.process_on_reader(reader, intent.id)
     stripe_server.tap(reader)
     with app.app_context():
-        from kiosk.db import get_db
+        from kiosk.ledger.db import get_db
         report = reconcile.sweep(get_db(), kiosk)
     row = order_row(app)
     assert report.adopted == ["BK-LOST"] and row["method"] == "card_present" and row["amount"] == price

@@ -11,8 +11,9 @@ import time
 import pytest
 import requests
 
-from kiosk import db as dblib
-from kiosk import orders
+from kiosk.ledger import db as dblib
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
 from tests.support.process import KioskProcess
 
 PIN = "2468"
@@ -65,7 +66,7 @@ def test_two_busy_counters_with_shelf_counts_and_refunds_never_deadlock(counters
     servers = counters
     with dblib.connect(pg_url) as db:  # plenty on the shelf, so customers meet neither each other nor "sold out"
         for isbn in ISBNS:
-            orders.count_shelf(db, isbn, 5000, "stocked for the load test", ("test", "test"))
+            shelves.count_shelf(db, isbn, 5000, "stocked for the load test", ("test", "test"))
     before, deadline = _deadlocks(pg_url), time.monotonic() + SECONDS
     seen = {"intent": [], "intent_5xx": 0, "paid": 0, "paid_5xx": 0, "counts": 0, "refunds": 0, "other": []}
     lock = threading.Lock()

@@ -1,6 +1,6 @@
 """The audit list: what staff changed (set-up, settings, catalog, stock), when, at which counter; never a key or PIN."""
-from ..db import transaction
-from ..stamps import now
+from kiosk.core.stamps import now
+from kiosk.ledger.db import transaction
 
 
 def write(db, who, area, what, isbn=None):

@@ -2,9 +2,9 @@
 counter sharing it."""
 import secrets
 
-from ..db import get_meta, set_meta, transaction
-from ..stamps import now
-from . import audit
+from kiosk.core.stamps import now
+from kiosk.ledger import audit
+from kiosk.ledger.db import get_meta, set_meta, transaction
 
 ENTRY_FIELDS = ("isbn", "title", "author", "price", "stock", "cover", "description", "category", "tax_class",
                 "currency", "hidden")

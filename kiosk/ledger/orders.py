@@ -7,11 +7,11 @@ the catalog's counts all follow it; each function that is one transaction runs a
 database still breaks one off."""
 import secrets
 
-from .. import isbn as isbnlib
-from .. import tax
-from ..db import LedgerError, retry_conflicts, set_meta, transaction
-from ..stamps import now
-from . import stock
+from kiosk.core import isbn as isbnlib
+from kiosk.core import tax
+from kiosk.core.stamps import now
+from kiosk.ledger import stock
+from kiosk.ledger.db import LedgerError, retry_conflicts, set_meta, transaction
 
 STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
 OPEN = ("pending", "failed")

@@ -2,11 +2,11 @@
 schema's CHECKs refuse more refunded or returned than was sold, whatever two forms do at once."""
 import json
 
-from .. import tax
-from ..db import IntegrityError, LedgerError, retry_conflicts, transaction
-from ..stamps import now
-from . import stock
-from .orders import REFUNDABLE, get, taxes
+from kiosk.core import tax
+from kiosk.core.stamps import now
+from kiosk.ledger import stock
+from kiosk.ledger.db import IntegrityError, LedgerError, retry_conflicts, transaction
+from kiosk.ledger.orders import REFUNDABLE, get, taxes
 
 
 def returned_quantities(db, order_id):
@@ -106,7 +106,7 @@ def _complete(db, refund, stripe_refund, amount):
                (refund["amount"], amount, stamp, amount, refund["order_id"]))
     for isbn, quantity in sorted(json.loads(refund["returns"]).items()):
         stock.move(db, isbn, quantity, "return", order_id=refund["order_id"], refund_id=refund["id"],
-                    note="returned with a refund")
+                   note="returned with a refund")
     return True
 
 

@@ -3,8 +3,8 @@ pay, tax per rate, and orders between dates for the export. Read-only."""
 import json
 from datetime import timedelta
 
-from ..stamps import local_day_bounds, parse_stamp
-from .orders import SOLD_SQL, taxes
+from kiosk.core.stamps import local_day_bounds, parse_stamp
+from kiosk.ledger.orders import SOLD_SQL, taxes
 
 
 def _counter_labels(names):

@@ -1,8 +1,8 @@
 """Stock: copies on hand and held per book, every change logged as a movement; shelf counts with their audit line;
 the catalog file's counts taken once. Stock rows are always locked in ISBN order (ledger/orders.py)."""
-from ..db import LedgerError, LedgerUnavailable, retry_conflicts, transaction
-from ..stamps import now
-from . import audit
+from kiosk.core.stamps import now
+from kiosk.ledger import audit
+from kiosk.ledger.db import LedgerError, LedgerUnavailable, retry_conflicts, transaction
 
 
 def move(db, isbn, delta, reason, *, order_id=None, refund_id=None, note=None):

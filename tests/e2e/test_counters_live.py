@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from kiosk import db as dblib
-from kiosk import orders
+from kiosk.ledger import db as dblib
+from kiosk.ledger import stock as shelves
 from tests.e2e.shopper import (
     CARD_OK,
     cents,
@@ -28,7 +28,7 @@ def test_two_counters_two_customers_one_last_copy(tmp_path, pg_url, stripe_serve
             counter.data_dir.mkdir()
             counter.start()
         with dblib.connect(pg_url) as db:
-            orders.count_shelf(db, book["isbn"], 1, "the last copy", ("tests", "Front"))
+            shelves.count_shelf(db, book["isbn"], 1, "the last copy", ("tests", "Front"))
         pages = [open_page(counter) for counter in counters]
         for page in pages:
             put_in_cart(page, book["isbn"])

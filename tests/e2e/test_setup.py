@@ -9,7 +9,7 @@ import pytest
 from dotenv import dotenv_values
 from playwright.sync_api import expect
 
-from kiosk.db import connect
+from kiosk.ledger.db import connect
 from tests.e2e.shopper import CARD_OK, add_to_cart, catalog_rows, cents, expect_confirmation, open_checkout, pay
 from tests.support.browser import LiveKiosk
 from tests.test_setup import NEW_PIN, fresh_settings

@@ -7,7 +7,7 @@ only options that train defines. Which options those are is read from Stripe's p
 """
 from playwright.sync_api import expect
 
-from kiosk.payments import STRIPE_JS_URL
+from kiosk.payments.gateway import STRIPE_JS_URL
 from tests.e2e.shopper import (
     CARD_3DS,
     cents,

@@ -5,7 +5,7 @@ import re
 import requests
 
 from kiosk import create_app
-from kiosk.db import connect
+from kiosk.ledger.db import connect
 from tests.support.settings import make_settings
 
 

@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from kiosk import orders
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
 from tests.hardening.helpers import Shopper, intent_id, ledger
 from tests.support.fakestripe import CREATE_INTENT, LIST_INTENTS, RETRIEVE_INTENT
 from tests.support.ledger import paid_state
@@ -76,7 +77,7 @@ def tap_pay(shopper, attempt):
 
 def test_kill_at_every_step_of_a_purchase(kiosk, stripe_server, tally):
     db = ledger(kiosk)
-    start_stock = orders.stock_levels(db)
+    start_stock = shelves.stock_levels(db)
     db.close()
     isbns = sorted(isbn for isbn, n in start_stock.items() if n >= 3)
     bought = {}
@@ -187,7 +188,7 @@ def test_kill_at_every_step_of_a_purchase(kiosk, stripe_server, tally):
     # Every paid intent recorded once; stock right for every book.
     state = paid_state(kiosk, stripe_server)
     db = ledger(kiosk)
-    stock = orders.stock_levels(db)
+    stock = shelves.stock_levels(db)
     sales = db.execute("SELECT COUNT(*), COUNT(DISTINCT order_id || isbn) FROM stock_movements "
                        "WHERE reason = 'sale'").fetchone()
     db.close()

@@ -6,7 +6,7 @@ import threading
 import pytest
 import requests
 
-from kiosk import orders
+from kiosk.ledger import orders
 from tests.hardening.helpers import Shopper, books, hardening_app, ledger
 from tests.support.ledger import paid_state
 from tests.support.live import LiveServer

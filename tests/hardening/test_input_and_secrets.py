@@ -6,12 +6,12 @@ import stat
 
 import pytest
 
-from kiosk import cart as cartlib
-from kiosk import isbn as isbnlib
 from kiosk.check import run_check
-from kiosk.config import load_settings
-from kiosk.logs import RedactingFilter
-from kiosk.payments import Gateway
+from kiosk.core import cart as cartlib
+from kiosk.core import isbn as isbnlib
+from kiosk.core.config import load_settings
+from kiosk.core.logs import RedactingFilter
+from kiosk.payments.gateway import Gateway
 from tests.hardening.helpers import books, hardening_app, intent_id, local_path
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT

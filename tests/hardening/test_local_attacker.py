@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from kiosk import staff
+from kiosk.web import staff
 from tests.hardening.helpers import books, hardening_app, ledger
 from tests.support.chromium import launch
 from tests.support.client import KioskClient
@@ -250,8 +250,8 @@ def test_pin_brute_force(tmp_path, stripe_server, tally):
 
 
 def test_the_windows_https_origin_is_the_only_one(tmp_path, stripe_server, tally):
-    """The window serves HTTPS (kiosk/launcher.py): its own origin may post, the same port over http may not."""
-    from kiosk import launcher, tls
+    """The window serves HTTPS (kiosk/window/launcher.py): its own origin may post, the same port over http may not."""
+    from kiosk.window import launcher, tls
 
     app = hardening_app(tmp_path, stripe_server)
     certfile, keyfile = tls.write_certificate(tmp_path)

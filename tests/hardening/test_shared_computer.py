@@ -12,8 +12,10 @@ from contextlib import closing
 
 import pytest
 
-from kiosk import create_app, orders
-from kiosk.sessions import digest
+from kiosk import create_app
+from kiosk.core import stamps
+from kiosk.ledger import orders
+from kiosk.visit.sessions import digest
 from tests.hardening.helpers import books, ledger
 from tests.support.client import KioskClient, signed_in
 from tests.support.ledger import buy
@@ -54,9 +56,9 @@ def test_the_data_folder_is_the_kiosk_users_alone(tmp_path, stripe_server, tally
     app = app_in(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)
     purchase = buy(app, stripe_server, {books(app)[0].isbn13: 1})
     client = staff(app)
-    today = orders.today().isoformat()
+    today = stamps.today().isoformat()
     assert client.post("/staff/export", data={"from": today, "to": today}).status_code == 302
-    from kiosk.logs import setup_logging
+    from kiosk.core.logs import setup_logging
     setup_logging(data)
     import logging
     logging.getLogger("kiosk").info("a line for the log file: %s", purchase.reference)
@@ -93,7 +95,7 @@ def test_a_world_readable_env_file_is_warned_about_at_every_start_and_to_staff(t
     env = tmp_path / ".env"
     env.write_text(f"KIOSK_STAFF_PIN={PIN}\n")
     os.chmod(env, 0o644)
-    from kiosk.config import load_settings
+    from kiosk.core.config import load_settings
     settings = load_settings(environ={"KIOSK_DATA_DIR": str(tmp_path / "data"), "KIOSK_CATALOG": str(SAMPLE),
                                       "STRIPE_SECRET_KEY": stripe_server.sk, "STRIPE_PUBLISHABLE_KEY": stripe_server.pk,
                                       "STRIPE_API_BASE": stripe_server.url}, env_file=env)
@@ -174,7 +176,7 @@ def test_the_export_never_gives_a_spreadsheet_a_formula(app_and_client, stripe_s
         for n, title in enumerate(titles):
             orders.open_checkout(db, attempt=f"a{n}", currency="USD", lines=[
                 {"isbn": books(app)[0].isbn13, "title": title, "unit_price": 100, "quantity": 1}], hold=False)
-    today = orders.today().isoformat()
+    today = stamps.today().isoformat()
     raw = client.get("/staff/export.csv", query_string={"from": today, "to": today}).data.decode("utf-8-sig")
     cells = 0
     formulas = []

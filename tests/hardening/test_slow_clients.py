@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from kiosk import serving, tls
+from kiosk.window import serving, tls
 from tests.hardening.helpers import hardening_app
 from tests.support.process import KioskProcess
 

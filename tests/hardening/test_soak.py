@@ -6,7 +6,7 @@ runs on its product timer (every 60 s) throughout.
 import csv
 import time
 
-from kiosk import orders
+from kiosk.ledger import stock as shelves
 from tests.hardening.helpers import Shopper, ledger
 from tests.support.ledger import paid_state
 from tests.support.process import KioskProcess
@@ -61,7 +61,7 @@ def test_a_thousand_purchases(tmp_path, stripe_server, tally):
         kiosk.kill()
     state = paid_state(kiosk, stripe_server)
     db = ledger(kiosk)
-    stock = orders.stock_levels(db, isbns)
+    stock = shelves.stock_levels(db, isbns)
     paid_orders = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'paid'").fetchone()[0]
     db.close()
     growth = (rss_end - rss_warm) / rss_warm * 100

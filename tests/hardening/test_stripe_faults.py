@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from kiosk import orders
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
 from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT, RETRIEVE_INTENT
@@ -66,7 +67,7 @@ def finish(app, client, stripe, book, reply_json, tally, refused, clear, paid=Fa
     state = paid_state(app, stripe)
     db = ledger(app)
     order = orders.get(db, intent=pi)
-    stock = orders.stock_levels(db, [book.isbn13])[book.isbn13]
+    stock = shelves.stock_levels(db, [book.isbn13])[book.isbn13]
     db.close()
     tally(FIGURE, lost=state["lost"], double=state["double"], scenarios=1, clear=clear, refused=refused)
     assert state == {"lost": 0, "double": 0, "paid": 1, "charged": 1}

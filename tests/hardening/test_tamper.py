@@ -6,7 +6,8 @@ Stripe's intents, or when a payment is created or recorded for anything but the 
 
 import pytest
 
-from kiosk import orders
+from kiosk.ledger import orders
+from kiosk.ledger import stock as shelves
 from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path
 from tests.support.client import KioskClient, stored_session
 from tests.support.ledger import paid_state
@@ -61,7 +62,7 @@ class State:
         db = ledger(self.app)
         try:
             ledger_rows = [tuple(r) for r in db.execute("SELECT id, status, amount, currency FROM orders")]
-            stock = dict(orders.stock_levels(db))
+            stock = dict(shelves.stock_levels(db))
         finally:
             db.close()
         # Anything the kiosk created or changed at Stripe is a POST in the fake's request log.

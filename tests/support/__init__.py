@@ -83,7 +83,7 @@ def pg_url(pg_cluster):
 
 def empty_database(url):
     """Drop every table of a PostgreSQL database (the kiosk makes its own again)."""
-    from kiosk.db import connect
+    from kiosk.ledger.db import connect
     with connect(url) as db:
         db.execute("DROP SCHEMA public CASCADE")
         db.execute("CREATE SCHEMA public")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kiosk import create_app
-from kiosk.db import connect
+from kiosk.ledger.db import connect
 from tests.support.chromium import shared_browser
 from tests.support.live import LiveServer
 from tests.support.settings import ROOT, make_settings

@@ -1,7 +1,7 @@
 """A customer's browser in the Flask test client, and a look into the kiosk's session store."""
 import re
 
-from kiosk.sessions import digest
+from kiosk.visit.sessions import digest
 
 
 def stored_session(app, sid):

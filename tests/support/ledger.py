@@ -3,8 +3,8 @@ from collections import defaultdict
 from contextlib import closing
 from dataclasses import dataclass
 
-from kiosk import orders
-from kiosk.db import connect
+from kiosk.ledger import orders
+from kiosk.ledger.db import connect
 from tests.support.client import KioskClient
 
 CARD = "4242424242424242"

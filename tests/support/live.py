@@ -9,7 +9,7 @@ import threading
 
 from waitress import wasyncore
 
-from kiosk.serving import headless_server
+from kiosk.window.serving import headless_server
 
 
 class LiveServer:

@@ -1,7 +1,7 @@
 """Settings for a test kiosk, as the kiosk would load them, on a temporary data folder."""
 from pathlib import Path
 
-from kiosk.config import load_settings
+from kiosk.core.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_catalog" / "books.csv"

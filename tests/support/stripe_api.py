@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from kiosk.payments import STRIPE_JS_URL  # noqa: F401 - re-exported: where the checkout page loads Stripe.js from
+from kiosk.payments.gateway import STRIPE_JS_URL  # noqa: F401 - re-exported: where the checkout page loads Stripe.js from
 
 # The PaymentIntent fields Stripe returns to a publishable key (Stripe API reference, "The PaymentIntent
 # object": fields marked retrievable with a publishable key). Metadata and charges stay server-side.

@@ -17,9 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from kiosk import create_app, launcher, tls  # noqa: E402
-from kiosk.config import load_settings  # noqa: E402
-from kiosk.logs import setup_logging  # noqa: E402
+from kiosk import create_app  # noqa: E402 (after sys.path)
+from kiosk.core.config import load_settings  # noqa: E402 (after sys.path)
+from kiosk.core.logs import setup_logging  # noqa: E402 (after sys.path)
+from kiosk.window import launcher, tls  # noqa: E402 (after sys.path)
 
 SHOP = "Window Test Books"
 # 3-D Secure stand-in: Stripe.js shows the challenge in an iframe from hooks.stripe.com. That host is unreachable

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from kiosk import launcher, tls
-from kiosk.payments import STRIPE_JS_URL
+from kiosk.payments.gateway import STRIPE_JS_URL
+from kiosk.window import launcher, tls
 
 ORIGIN = "https://127.0.0.1:40123"
 

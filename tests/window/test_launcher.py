@@ -15,7 +15,7 @@ from urllib.request import HTTPCookieProcessor, build_opener, urlopen
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from kiosk import launcher, tls
+from kiosk.window import launcher, tls
 from tests.support.settings import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,4 +260,4 @@ def test_only_the_launcher_imports_webview():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
             if any(name == "webview" or name.startswith("webview.") for name in names):
                 importers.add(str(path.relative_to(package)))
-    assert importers == {"launcher.py"}
+    assert importers == {"window/launcher.py"}

@@ -1,0 +1,120 @@
+"""Cart rules: ISBN -> quantity in the server-side session, priced only from the catalog."""
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from kiosk.core import tax
+from kiosk.core.i18n import gettext as _
+from kiosk.core.i18n import ngettext
+
+MAX_LINES = 30
+MAX_QUANTITY = 20
+
+
+class CartError(Exception):
+    """A cart change that cannot be made; the message is for the customer."""
+
+
+@dataclass
+class PricedCart:
+    """The cart as the server prices it: lines, total in minor units, and notes on anything it had to change."""
+
+    lines: list = field(default_factory=list)
+    total: int = 0  # what the customer pays: the subtotal, plus the tax when prices do not include it
+    notes: list = field(default_factory=list)
+    subtotal: int = 0  # the prices added up
+    taxes: list = field(default_factory=list)  # tax.TaxLine per class, [] when the shop charges no tax
+    inclusive: bool = False
+
+    @property
+    def count(self):
+        """How many books in all."""
+        return sum(line["quantity"] for line in self.lines)
+
+    @property
+    def tax(self):
+        """All the tax on the cart (included in the total either way)."""
+        return sum(t.tax for t in self.taxes)
+
+    def fingerprint(self):
+        """A digest of what is being bought and what it costs, so a changed cart never reuses an old payment."""
+        return _digest([*((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines),
+                        *((t.tax_class, str(t.rate), t.tax) for t in self.taxes)])
+
+
+def _digest(items):
+    return hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:24]
+
+
+def fingerprint_of(items, catalog, rates=None, inclusive=False):
+    """The fingerprint of a raw {isbn: quantity} cart at today's prices and tax (as PricedCart.fingerprint)."""
+    return price(dict(items), catalog, dict(items), rates, inclusive).fingerprint()
+
+
+def parse_quantity(raw):
+    """A quantity from a form or JSON: a whole number from 1 to MAX_QUANTITY."""
+    text = str(raw).strip() if raw is not None else ""
+    if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_QUANTITY:
+        raise CartError(_("Choose a quantity from 1 to %(most)s.", most=MAX_QUANTITY))
+    return int(text)
+
+
+def _limit(book, quantity, on_hand):
+    if on_hand <= 0:
+        raise CartError(_("Sorry, “%(title)s” is sold out.", title=book.title))
+    if quantity > on_hand:
+        raise CartError(ngettext("Only %(num)s copy of “%(title)s” left.", "Only %(num)s copies of “%(title)s” left.",
+                                 on_hand, title=book.title))
+    if quantity > MAX_QUANTITY:
+        raise CartError(_("At most %(most)s copies of one book per purchase.", most=MAX_QUANTITY))
+
+
+def add(cart, book, quantity, on_hand):
+    """Add copies of a book; returns the new quantity in the cart."""
+    if book.isbn13 not in cart and len(cart) >= MAX_LINES:
+        raise CartError(_("The cart holds at most %(most)s different books.", most=MAX_LINES))
+    new = cart.get(book.isbn13, 0) + quantity
+    _limit(book, new, on_hand)
+    cart[book.isbn13] = new
+    return new
+
+
+def set_quantity(cart, book, quantity, on_hand):
+    """Set a line's quantity exactly."""
+    if book.isbn13 not in cart:
+        raise CartError(_("That book is not in the cart."))
+    _limit(book, quantity, on_hand)
+    cart[book.isbn13] = quantity
+
+
+def remove(cart, isbn13):
+    """Drop a line; removing a missing line is fine."""
+    cart.pop(isbn13, None)
+
+
+def price(cart, catalog, levels, rates=None, inclusive=False):
+    """Price the cart from the catalog, stock and tax rates, trimming lines that can no longer be sold."""
+    priced = PricedCart(inclusive=inclusive)
+    for isbn13, quantity in list(cart.items()):
+        book = catalog.get(isbn13)
+        on_hand = levels.get(isbn13, 0)
+        if book is None:
+            del cart[isbn13]
+            priced.notes.append(_("A book in your cart is no longer sold here and was removed."))
+            continue
+        if on_hand <= 0:
+            del cart[isbn13]
+            priced.notes.append(_("“%(title)s” has just sold out and was removed from your cart.", title=book.title))
+            continue
+        if quantity > on_hand:
+            cart[isbn13] = quantity = on_hand
+            priced.notes.append(_("Only %(num)s of “%(title)s” left; your cart now has %(num)s.", num=on_hand,
+                                   title=book.title))
+        priced.lines.append({"isbn": book.isbn13, "title": book.title, "author": book.author, "cover": book.cover,
+                             "unit_price": book.price, "quantity": quantity, "total": book.price * quantity,
+                             "available": min(on_hand, MAX_QUANTITY), "tax_class": book.tax_class})
+    priced.lines.sort(key=lambda ln: ln["title"].casefold())
+    taxed = tax.compute(priced.lines, rates or {}, inclusive)
+    priced.subtotal, priced.taxes, priced.total = taxed.subtotal, taxed.lines, taxed.total
+    return priced

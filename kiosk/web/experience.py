@@ -1,0 +1,127 @@
+"""The unattended kiosk: attract screen, idle reset, barcode scans and receipt email."""
+import logging
+
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+
+from kiosk.core import cart as cartlib
+from kiosk.core import isbn as isbnlib
+from kiosk.core.i18n import gettext as _
+from kiosk.core.i18n import ngettext
+from kiosk.ledger import orders
+from kiosk.ledger.db import get_db
+from kiosk.visit import customer, purchase
+from kiosk.visit.sessions import store
+from kiosk.web import receipts
+from kiosk.web.state import current_kiosk
+from kiosk.web.views import payment_status, reply, wants_json
+
+bp = Blueprint("experience", __name__)
+log = logging.getLogger("kiosk.experience")
+ATTRACT_COVERS = 8
+RECEIPT_EMAILS_PER_ORDER = 3  # a typo fixed twice; more is someone using the kiosk to send mail
+
+
+@bp.get("/attract")
+def attract():
+    """The screen an idle kiosk shows: the shop name, a few covers and "touch to start"."""
+    books = [b for b in current_kiosk().catalog.books if b.cover][:ATTRACT_COVERS]
+    # A reset that could not reach the server is finished here by the page's script.
+    leftover = session.stored and store().has_anything(session.key)
+    return render_template("attract.html", covers=books, leftover=leftover)
+
+
+@bp.post("/session/reset")
+def reset():
+    """Forget the customer: cancel any open payment, empty the cart, and end the session for good."""
+    k = current_kiosk()
+    purchase.forget(k, get_db())
+    if k.on_reset is not None:
+        try:
+            k.on_reset()  # e.g. the window's cookies, Stripe.js's included
+        except Exception:
+            log.exception("idle reset: the window's own reset failed")
+    target = url_for("experience.attract")
+    if wants_json():
+        return jsonify(next=target)
+    return redirect(target, 303)
+
+
+def _find_scanned(code):
+    """The book for a scanned code; an ISBN-10 also finds a book listed by its ISBN-13."""
+    catalog = current_kiosk().catalog
+    book = catalog.get(code)
+    if book is None and len(code) == 10:
+        book = catalog.get(isbnlib.to_isbn13(code))
+    return book
+
+
+def _scan_reply(status, message, **extra):
+    count = customer.cart_count()
+    return reply(status, message, cart_count=count, cart_label=ngettext("%(num)s book", "%(num)s books", count),
+                 **extra)
+
+
+@bp.post("/scan")
+def scan():
+    """A barcode scanned anywhere in the shop: add that book to the cart, or say it is not sold here."""
+    body = request.get_json(silent=True)
+    raw = str(body.get("code", "")) if isinstance(body, dict) else ""
+    code = isbnlib.normalize(raw[:40])
+    looks_like_isbn = len(code) == 10 or code.startswith(("978", "979"))
+    if not looks_like_isbn:
+        # Any other barcode (a cup of coffee, a gift card) is not something this shop sells.
+        return _scan_reply(404, _("Not in this shop: barcode %(code)s is not a book we sell.",
+                                  code=raw[:40].strip()), code=raw[:40].strip())
+    if not isbnlib.is_valid(code):
+        return _scan_reply(422, _("That scan did not read correctly. Please scan the barcode again."), code=code)
+    book = _find_scanned(code)
+    if book is None:
+        return _scan_reply(404, _("Not in this shop: we do not sell the book with barcode %(code)s. "
+                                  "Ask a member of staff if you think we should.", code=code), code=code)
+    k, db = current_kiosk(), get_db()
+    try:
+        customer.add(k, db, book, 1)
+    except cartlib.CartError as exc:
+        return _scan_reply(409, str(exc), code=code, title=book.title)
+    priced = customer.priced(k, db)
+    return _scan_reply(200, _("Added “%(title)s” to your cart.", title=book.title), code=code,
+                       title=book.title, isbn=book.isbn13, cover=book.cover, total=priced.total,
+                       total_text=current_kiosk().money(priced.total))
+
+
+@bp.post("/receipt/email")
+def receipt_email():
+    """Have Stripe email the paid order's receipt (purchase.email_receipt; live mode only)."""
+    k = current_kiosk()
+    db = get_db()
+    reference = request.form.get("ref", "")[:20]
+    order = orders.get(db, reference=reference) if reference else None
+    if order is None or not customer.may_see(order) or order["status"] != "paid":
+        return reply(404, _("This receipt is no longer shown on the kiosk."), action=_("Return to the shop."))
+    back = url_for("checkout.complete", ref=order["reference"])
+    email = receipts.clean_email(request.form.get("email"))
+    if not email:
+        return _receipt_reply(back, 400, _("That does not look like an email address. Check it and try again."))
+    outcome = purchase.email_receipt(k, db, order, email, RECEIPT_EMAILS_PER_ORDER)
+    if outcome.kind == purchase.TOO_MANY:
+        return _receipt_reply(back, 429, _("This receipt was emailed %(num)s times already; it is not sent again.",
+                                           num=RECEIPT_EMAILS_PER_ORDER))
+    if outcome.kind == purchase.FAILED:
+        return _receipt_reply(back, payment_status(outcome.error),
+                              _("The receipt could not be sent just now. Please try again in a moment."))
+    return _receipt_reply(back, 200, _receipt_sent(email if wants_json() else None))
+
+
+def _receipt_sent(email):
+    """The answer to a receipt sent. Only the page's script is shown the address: a message for the next page
+    waits in the session store or a cookie, and the kiosk keeps no copy of a customer's address."""
+    if current_kiosk().settings.test_mode:
+        return _("Saved. In test mode Stripe does not send the email; in live mode it goes to %(email)s.",
+                 email=email) if email else \
+            _("Saved. In test mode Stripe does not send the email; in live mode it goes to the address you typed.")
+    return _("Stripe will email your receipt to %(email)s.", email=email) if email else \
+        _("Receipt sent: Stripe will email it to the address you typed.")
+
+
+def _receipt_reply(back, status, message):
+    return reply(status, message, back=back, code=303, ok=status == 200)

@@ -1,0 +1,142 @@
+"""The shop: catalog grid, search, book pages and the cart."""
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, jsonify, render_template, request, send_file, url_for
+
+from kiosk.core import cart as cartlib
+from kiosk.core import isbn as isbnlib
+from kiosk.core.i18n import gettext as _
+from kiosk.ledger import stock as shelves
+from kiosk.ledger.db import get_db
+from kiosk.visit import customer
+from kiosk.web.state import current_kiosk
+from kiosk.web.views import reply, safe_next, whole_number
+
+bp = Blueprint("shop", __name__)
+# Cover files the kiosk serves, by extension, and a policy that makes one opened on its own (an SVG is a
+# document) a sandboxed page that runs nothing, away from the kiosk's origin.
+COVER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+               ".gif": "image/gif", ".avif": "image/avif", ".svg": "image/svg+xml"}
+COVER_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def find_book(code):
+    """The book for an ISBN in the URL or form, or a 404."""
+    if not isbnlib.normalize(code):
+        abort(404)
+    book = current_kiosk().catalog.get(code)
+    if book is None:
+        abort(404)
+    return book
+
+
+def _page_number():
+    return whole_number(request.args.get("page"), 6, default=1)
+
+
+@bp.get("/")
+def home():
+    """The catalog grid, a page at a time."""
+    catalog = current_kiosk().catalog
+    category = request.args.get("category", "")[:80]
+    page = _page_number()
+    books, pages = catalog.page(page, category=category)
+    return render_template("home.html", books=books, page=min(page, pages), pages=pages,
+                           category=category, categories=catalog.categories, query="")
+
+
+@bp.get("/search")
+def search():
+    """Search by title, author or ISBN; `partial=1` returns just the result grid for search-as-you-type."""
+    query = request.args.get("q", "")[:100].strip()
+    books = current_kiosk().catalog.search(query) if query else current_kiosk().catalog.page(1)[0]
+    if request.args.get("partial"):
+        return render_template("_grid.html", books=books, query=query)
+    return render_template("home.html", books=books, page=1, pages=1, category="",
+                           categories=current_kiosk().catalog.categories, query=query)
+
+
+@bp.get("/book/<code>")
+def book(code):
+    """One book, with add-to-cart."""
+    item = find_book(code)
+    on_hand = shelves.on_hand(get_db(), item.isbn13, unknown=-1)  # -1: the shop's records are not answering
+    in_cart = customer.cart().get(item.isbn13, 0)
+    limit = cartlib.MAX_QUANTITY if on_hand < 0 else min(on_hand, cartlib.MAX_QUANTITY)
+    return render_template("book.html", book=item, on_hand=on_hand, in_cart=in_cart,
+                           can_add=max(0, limit - in_cart))
+
+
+@bp.get("/covers/<path:name>")
+def cover(name):
+    """A cover image from the catalog's covers folder: an image, a regular file, and inside that folder."""
+    folder = (Path(current_kiosk().catalog.path).parent / "covers").resolve()
+    mimetype = COVER_TYPES.get(Path(name).suffix.lower())
+    try:
+        path = (folder / name).resolve()  # follows symlinks: where the file really is
+    except (OSError, RuntimeError, ValueError):
+        abort(404)
+    # An .html file here would run script under the kiosk's own origin; a link could point anywhere.
+    if mimetype is None or not path.is_relative_to(folder) or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=mimetype, max_age=3600)
+    response.headers["Content-Security-Policy"] = COVER_CSP
+    return response
+
+
+def _cart_reply(message, status=200):
+    return reply(status, message, back=safe_next(request.form.get("next"), url_for("shop.cart")),
+                 cart_count=customer.cart_count())
+
+
+def _form_book_and_quantity():
+    data = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(data, "get"):
+        data = {}
+    item = find_book(str(data.get("isbn", "")))
+    return item, cartlib.parse_quantity(data.get("quantity", 1))
+
+
+def add_or_update():
+    """Add copies of a book (/cart/add) or set a line's quantity (/cart/update), limited by stock."""
+    adding = request.endpoint == "shop.cart_add"
+    try:
+        item, quantity = _form_book_and_quantity()
+        (customer.add if adding else customer.set_quantity)(current_kiosk(), get_db(), item, quantity)
+    except cartlib.CartError as exc:  # refused, with the reason (no stock, a payment under way, ...)
+        return _cart_reply(str(exc), 409)
+    return _cart_reply(_("Added “%(title)s” to your cart.", title=item.title) if adding
+                       else _("Updated “%(title)s”.", title=item.title))
+
+
+bp.add_url_rule("/cart/add", "cart_add", add_or_update, methods=["POST"])
+bp.add_url_rule("/cart/update", "cart_update", add_or_update, methods=["POST"])
+
+
+@bp.post("/cart/remove")
+def cart_remove():
+    """Take a book out of the cart."""
+    item = find_book(request.form.get("isbn", ""))
+    try:
+        customer.remove(current_kiosk(), get_db(), item)
+    except cartlib.CartError as exc:
+        return _cart_reply(str(exc), 409)
+    return _cart_reply(_("Removed “%(title)s”.", title=item.title))
+
+
+@bp.get("/cart")
+def cart():
+    """The cart with a server-computed total."""
+    k, db = current_kiosk(), get_db()
+    priced = customer.priced(k, db)
+    for note in priced.notes:
+        flash(note, "error")
+    return render_template("cart.html", cart=priced, paying=customer.in_flight(k, db) is not None)
+
+
+@bp.get("/cart/summary")
+def cart_summary():
+    """The cart total as JSON, for scripts that update the header."""
+    priced = customer.priced(current_kiosk(), get_db())
+    return jsonify(count=priced.count, total=priced.total, total_text=current_kiosk().money(priced.total))
+

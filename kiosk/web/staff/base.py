@@ -1,0 +1,38 @@
+"""What every staff page shares: the blueprint, the paging, amounts for forms, and ledger times for people."""
+import logging
+
+from flask import Blueprint, request
+
+from kiosk.core import stamps
+from kiosk.web.state import current_kiosk
+from kiosk.web.views import whole_number
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+log = logging.getLogger("kiosk.staff")
+PAGE_SIZE = 25
+
+
+def page_number():
+    """The ?page= of a staff list, 1 when missing or not a small whole number."""
+    return whole_number(request.args.get("page"), 5, default=1)
+
+
+def major(minor, currency=None):
+    """Minor units as a plain decimal in major units, in the shop currency unless told."""
+    return stamps.major(minor, currency or current_kiosk().settings.currency)
+
+
+@bp.app_template_filter("localtime")
+def localtime_filter(stamp):
+    """A ledger timestamp (UTC) as the kiosk's local time."""
+    moment = stamps.parse_stamp(stamp)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+PAID_BY = {"card_present": "reader", "card": "typed card"}
+
+
+@bp.app_template_filter("paid_by")
+def paid_by_filter(method):
+    """How an order is paid, as staff say it: "reader" (the card reader) or "typed card" (the payment form)."""
+    return PAID_BY.get(method, method or "")

@@ -1,0 +1,68 @@
+"""Closing the day: the day's sales, refunds, net and tax per rate, per counter, on screen, on the roll, as CSV."""
+import csv
+import io
+from datetime import date
+
+from flask import Response, flash, redirect, render_template, request, url_for
+
+from kiosk.core import stamps
+from kiosk.ledger import reports
+from kiosk.ledger.db import get_db
+from kiosk.web.staff.base import bp, localtime_filter, major
+from kiosk.web.staff.export import EXPORT_FIRST, EXPORT_LAST, safe_cell
+from kiosk.web.state import current_kiosk
+
+
+def _day():
+    """The report's day from ?date=, today when missing; a ValueError says what to fix."""
+    raw = request.args.get("date", "")[:10] or stamps.today().isoformat()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("Give the day as YYYY-MM-DD.") from None
+    if not EXPORT_FIRST <= day <= EXPORT_LAST:
+        raise ValueError(f"Choose a day between {EXPORT_FIRST.isoformat()} and {EXPORT_LAST.isoformat()}.")
+    return day
+
+
+@bp.get("/day")
+def day_report():
+    """The day's report, for any day (today unless asked); printable on the 80 mm receipt roll."""
+    try:
+        day = _day()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.day_report"))
+    return render_template("staff/day.html", day=day, report=reports.day_report(get_db(), day),
+                           tax_label=current_kiosk().settings.tax_label)
+
+
+@bp.get("/day.csv")
+def day_csv():
+    """The day's report as CSV: a row for the shop, one per counter, one per tax rate."""
+    try:
+        day = _day()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.day_report"))
+    report, currency = reports.day_report(get_db(), day), current_kiosk().settings.currency
+    label = current_kiosk().settings.tax_label
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(("Day", "Counter", "Orders", "Books", "Sales", "Refunds", "Net", "Tax", "Tax refunded",
+                     "Net tax", "Net without tax", "First sale", "Last sale", "Currency"))
+    for name, t in [("All counters", report["total"]), *report["counters"]]:
+        writer.writerow([safe_cell(v) for v in (
+            day.isoformat(), name or "—", t["orders"], t["books"], major(t["sales"]), major(t["refunds"]),
+            major(t["net"]), major(t["tax"]), major(t["tax_refunded"]), major(t["net_tax"]),
+            major(t["net_ex_tax"]), localtime_filter(t["first"]), localtime_filter(t["last"]), currency)])
+    if report["rates"]:
+        writer.writerow(())
+        writer.writerow(("Day", "Tax", "Class", "Rate %", "Charged on", "Tax", "Tax refunded", "Net tax", "Currency"))
+        for tax_class, rate, r in report["rates"]:
+            writer.writerow([safe_cell(v) for v in (
+                day.isoformat(), label, tax_class, rate, major(r["taxable"]), major(r["tax"]),
+                major(r["tax_refunded"]), major(r["net_tax"]), currency)])
+    name = f"day-{day.isoformat()}.csv"
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

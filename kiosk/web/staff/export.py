@@ -1,0 +1,113 @@
+"""Exporting the orders of a date range as CSV, for a spreadsheet, safely."""
+import csv
+import io
+import re
+from datetime import date
+
+from flask import Response, flash, redirect, request, url_for
+
+from kiosk.core import stamps
+from kiosk.core.datadir import make_private, write_private
+from kiosk.ledger import reports
+from kiosk.ledger.db import get_db
+from kiosk.web.staff.base import bp, localtime_filter, major, paid_by_filter
+from kiosk.web.state import current_kiosk
+
+CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
+               "Payment ID", "Over-sold", "Adopted", "Note", "Counter", "Paid by")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+AFTER_SEPARATOR = re.compile(r"([,;]\s*)(?=[=+\-@\t\r])")
+
+
+def safe_cell(value):
+    """A spreadsheet cell that is never read as a formula (OWASP CSV injection): = + - @ tab CR get a quote.
+
+    Where Excel's list separator is ";" it splits this comma file on semicolons, and a quote in the middle
+    of a cell means nothing to it: "Normal;=1+1" would start a cell with "=". So the same quote also goes
+    after every comma or semicolon inside a cell, and every cell is quoted for the spreadsheets that do
+    read quotes (orders_csv)."""
+    text = AFTER_SEPARATOR.sub(r"\1'", "" if value is None else str(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def orders_csv(rows, taxes=None):
+    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row.
+
+    With tax: the subtotal, the tax and the total of each order, and a column per rate as sold."""
+    taxes = taxes or {}
+    rates = sorted({(t["tax_class"], t["rate"]) for found in taxes.values() for t in found})
+    label = current_kiosk().settings.tax_label
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(CSV_COLUMNS + (("Subtotal", "Tax", "Total") if rates else ()) +
+                    tuple(f"{label} {tax_class} {rate}%" for tax_class, rate in rates))
+    for order, lines in rows:
+        by_rate = {(t["tax_class"], t["rate"]): t["tax"] for t in taxes.get(order["id"], [])}
+        tax_cells = [major(order["subtotal"] or 0, order["currency"]), major(order["tax"], order["currency"]),
+                     major(order["amount"], order["currency"])] if rates else []
+        tax_cells += [major(by_rate[key], order["currency"]) if key in by_rate else "" for key in rates]
+        items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
+        writer.writerow([safe_cell(v) for v in (
+            order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
+            order["status"], major(order["amount"], order["currency"]),
+            major(order["amount_refunded"], order["currency"]), order["currency"],
+            sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
+            "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "",
+            order["counter"] or "", paid_by_filter(order["method"]), *tax_cells)])
+    return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
+
+
+EXPORT_FIRST, EXPORT_LAST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _date_range():
+    """The export's first and last local day from the form, or a ValueError with what to fix."""
+    today = stamps.today()
+    try:
+        first = date.fromisoformat((request.values.get("from") or today.isoformat())[:10])
+        last = date.fromisoformat((request.values.get("to") or first.isoformat())[:10])
+    except ValueError:
+        raise ValueError("Give the dates as YYYY-MM-DD.") from None
+    if not (EXPORT_FIRST <= first <= EXPORT_LAST and EXPORT_FIRST <= last <= EXPORT_LAST):
+        raise ValueError(f"Choose dates between {EXPORT_FIRST.isoformat()} and {EXPORT_LAST.isoformat()}.")
+    if last < first:
+        raise ValueError("The end date is before the start date.")
+    return first, last
+
+
+def _export():
+    """The CSV's file name and bytes for the form's date range; a ValueError says what to fix."""
+    first, last = _date_range()
+    db = get_db()
+    body = orders_csv(reports.orders_between(db, first, last), reports.taxes_between(db, first, last))
+    return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv", body.encode("utf-8")
+
+
+@bp.get("/export.csv")
+def export_csv():
+    """Download the orders of a date range as CSV."""
+    try:
+        name, body = _export()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.order_list"))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.post("/export")
+def export_save():
+    """Save the CSV into the kiosk's data folder, for windows that cannot download files."""
+    folder = current_kiosk().settings.data_dir / "exports"
+    try:
+        name, body = _export()
+        make_private(folder)
+        write_private(folder / name, body)
+    except ValueError as exc:
+        flash(str(exc), "error")
+    except OSError as exc:
+        flash(f"Could not save the export in {folder}: {exc.strerror}.", "error")
+    else:
+        flash(f"Saved {folder / name}.", "info")
+    return redirect(url_for("staff.order_list"))

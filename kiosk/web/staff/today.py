@@ -1,0 +1,30 @@
+"""Today: the takings, charts by hour and by day, and what needs attention."""
+from flask import render_template
+
+from kiosk.core import charts, stamps
+from kiosk.ledger import orders, reports
+from kiosk.ledger.db import get_db
+from kiosk.payments.reconcile import last_check
+from kiosk.web.state import current_kiosk
+
+
+def dashboard():
+    """Today's takings, charts by hour and by day, and what needs attention."""
+    db, k = get_db(), current_kiosk()
+    day = stamps.today()
+    hours = reports.sales_by_hour(db, day)
+    days = reports.sales_by_day(db, day, 14)
+    by_hour = charts.bar_chart([(f"{h:02d}:00", amount, f", {n} orders") for h, amount, n in hours],
+                               title=f"Sales by hour on {day.isoformat()}", fmt=k.money, chart_id="chart-hours",
+                               label_every=3)
+    by_day = charts.bar_chart([(d.strftime("%d %b"), amount, f", {n} orders") for d, amount, n in days],
+                              title="Sales by day, last 14 days", fmt=k.money, chart_id="chart-days", label_every=2,
+                              label_last=True)
+    counts, oversold = orders.attention(db)
+    last_sweep, last_result = last_check(db, k)
+    return render_template("staff/dashboard.html", day=day, takings=reports.takings(db, day), hours=hours, days=days,
+                           by_counter=reports.takings_by_counter(db, day), counter=k.settings.counter_name,
+                           day_tax=reports.day_report(db, day)["total"], charges_tax=bool(k.settings.tax_rates),
+                           by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
+                           last_sweep=last_sweep, last_result=last_result,
+                           warnings=len(k.catalog.warnings), setup_problems=k.settings.problems)
