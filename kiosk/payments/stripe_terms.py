@@ -29,6 +29,16 @@ def refund_key(kiosk_id, request_key, held_id):
     return f"{kiosk_id}-refund-{request_key}-{held_id}"
 
 
+def reader_key(request_key):
+    """The Idempotency-Key for registering a card reader from one staff form (sent twice, it registers once)."""
+    return f"reader-{request_key}"
+
+
+def location_key(request_key):
+    """The Idempotency-Key for creating a Terminal location from one staff form."""
+    return f"location-{request_key}"
+
+
 def refund_metadata(kiosk_id, reference, request_key):
     """A refund's metadata: the staff request it was made for, so a form sent again finds it at Stripe."""
     return {"kiosk_id": kiosk_id, "order_ref": reference, "request_key": request_key}

@@ -1,7 +1,7 @@
 """What every staff page shares: the blueprint, the paging, amounts for forms, and ledger times for people."""
 import logging
 
-from flask import Blueprint, request
+from flask import Blueprint, abort, request
 
 from kiosk.core import stamps
 from kiosk.web.state import current_kiosk
@@ -10,6 +10,13 @@ from kiosk.web.views import whole_number
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 log = logging.getLogger("kiosk.staff")
 PAGE_SIZE = 25
+
+
+def or_404(found):
+    """`found`, or a 404 page when there is no such thing (a book, an order)."""
+    if found is None:
+        abort(404)
+    return found
 
 
 def page_number():

@@ -15,7 +15,7 @@ from kiosk.ledger import audit as audit_log
 from kiosk.ledger import catalog_entries
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import get_db
-from kiosk.web.staff.base import PAGE_SIZE, bp, page_number
+from kiosk.web.staff.base import PAGE_SIZE, bp, or_404, page_number
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import whole_number
 
@@ -64,11 +64,17 @@ def catalog_add():
     return redirect(url_for("staff.catalog_page"))
 
 
+def _upload(field, missing):
+    """The file a staff form sent as `field`; without one, says `missing` back on the catalog page."""
+    upload = request.files.get(field)
+    if upload is None or not upload.filename:
+        flash(missing, "error")
+        abort(redirect(url_for("staff.catalog_page")))
+    return upload
+
+
 def _book_or_404(isbn):
-    book = current_kiosk().catalog.get(isbn)
-    if book is None:
-        abort(404)
-    return book
+    return or_404(current_kiosk().catalog.get(isbn))
 
 
 @bp.get("/catalog/book/<isbn>")
@@ -129,10 +135,7 @@ def catalog_show():
 @bp.post("/catalog/upload")
 def catalog_upload():
     """Check an uploaded CSV and show what it would change, and which rows it refuses and why."""
-    k, upload = current_kiosk(), request.files.get("catalog")
-    if upload is None or not upload.filename:
-        flash(_("Choose a CSV file to upload."), "error")
-        return redirect(url_for("staff.catalog_page"))
+    k, upload = current_kiosk(), _upload("catalog", _("Choose a CSV file to upload."))
     data, name = upload.read(), Path(upload.filename).name[:100] or "upload.csv"
     try:
         preview = catalog_edits.preview_upload(k, name, data)
@@ -174,10 +177,7 @@ def catalog_apply():
 @bp.post("/catalog/covers")
 def catalog_covers():
     """Add cover images from a zip into the covers folder beside the catalog file."""
-    k, upload = current_kiosk(), request.files.get("covers")
-    if upload is None or not upload.filename:
-        flash(_("Choose a zip file of cover images."), "error")
-        return redirect(url_for("staff.catalog_page"))
+    k, upload = current_kiosk(), _upload("covers", _("Choose a zip file of cover images."))
     folder = k.catalog.path
     try:
         folder = catalog_edits.covers_folder(k.catalog.path)

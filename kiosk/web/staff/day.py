@@ -25,13 +25,20 @@ def _day():
     return day
 
 
+def _asked_day():
+    """The day asked for (?date=, today unless given), or None after saying why it cannot be shown."""
+    try:
+        return _day()
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return None
+
+
 @bp.get("/day")
 def day_report():
     """The day's report, for any day (today unless asked); printable on the 80 mm receipt roll."""
-    try:
-        day = _day()
-    except ValueError as exc:
-        flash(str(exc), "error")
+    day = _asked_day()
+    if day is None:
         return redirect(url_for("staff.day_report"))
     return render_template("staff/day.html", day=day, report=reports.day_report(get_db(), day),
                            tax_label=current_kiosk().settings.tax_label)
@@ -40,10 +47,8 @@ def day_report():
 @bp.get("/day.csv")
 def day_csv():
     """The day's report as CSV: a row for the shop, one per counter, one per tax rate."""
-    try:
-        day = _day()
-    except ValueError as exc:
-        flash(str(exc), "error")
+    day = _asked_day()
+    if day is None:
         return redirect(url_for("staff.day_report"))
     report, currency = reports.day_report(get_db(), day), current_kiosk().settings.currency
     label = current_kiosk().settings.tax_label

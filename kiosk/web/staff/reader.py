@@ -6,7 +6,7 @@ import uuid
 from flask import flash, redirect, render_template, request, url_for
 
 from kiosk.ledger.db import get_db
-from kiosk.payments import terminal
+from kiosk.payments import stripe_terms, terminal
 from kiosk.payments.gateway import PaymentError
 from kiosk.web.staff.base import bp, log
 from kiosk.web.state import current_kiosk
@@ -70,7 +70,7 @@ def _location(k):
               "GB).", "error")
         return None
     name = request.form.get("display_name", "").strip()[:100] or k.settings.shop_name
-    return k.gateway.create_location(name, address, f"location-{request.form.get('request_key', '')}")
+    return k.gateway.create_location(name, address, stripe_terms.location_key(request.form.get("request_key", "")))
 
 
 @bp.post("/reader/register")
@@ -91,7 +91,7 @@ def register_reader():
         location = _location(k)
         if location is None:
             return redirect(url_for("staff.reader_page"))
-        reader = k.gateway.register_reader(code, label, location, f"reader-{key}")
+        reader = k.gateway.register_reader(code, label, location, stripe_terms.reader_key(key))
     except PaymentError as exc:
         flash(f"The reader was not registered: {exc.message}", "error")
         return redirect(url_for("staff.reader_page"))

@@ -11,7 +11,7 @@ from kiosk.ledger import orders
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import get_db
-from kiosk.web.staff.base import PAGE_SIZE, bp, major, page_number
+from kiosk.web.staff.base import PAGE_SIZE, bp, major, or_404, page_number
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import whole_number
 
@@ -31,10 +31,7 @@ def order_list():
 
 
 def _order_or_404(reference):
-    order = orders.get(get_db(), reference=reference[:40])
-    if order is None:
-        abort(404)
-    return order
+    return or_404(orders.get(get_db(), reference=reference[:40]))
 
 
 @bp.get("/orders/<reference>")
