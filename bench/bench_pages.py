@@ -47,7 +47,7 @@ def _fill(app, count):
     """`count` paid orders in the ledger and `count` sessions (each with a cart line) in the session store."""
     import sqlite3
     books = app.extensions["kiosk"].catalog.books
-    with sqlite3.connect(app.config["DATABASE"]) as db:
+    with sqlite3.connect(app.extensions["kiosk"].ledger.url) as db:
         db.executemany("INSERT INTO orders (reference, status, amount, currency, created_at, updated_at, paid_at, "
                        "kiosk_id, counter, subtotal) VALUES (?, 'paid', 1299, 'USD', ?, ?, ?, 'bench', 'Main', 1299)",
                        ((f"BK-B{n:07d}", "2026-01-01 10:00:00", "2026-01-01 10:00:00", "2026-01-01 10:00:00")

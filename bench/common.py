@@ -109,7 +109,7 @@ def make_app(catalog, tmp, stripe=None, **env_extra):
     settings = load_settings(environ=env, env_file=Path(tmp) / "no.env")
     # create_app starts nothing in the background, so no reconciliation sweep lands inside a timed request;
     # the subprocess benchmarks (start, memory) run it as shipped.
-    return create_app({"SETTINGS": settings})
+    return create_app(settings)
 
 
 def scratch_dir(name):

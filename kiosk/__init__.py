@@ -56,14 +56,11 @@ def prepare_ledger(kiosk):
     kiosk.ledger_ready = True
 
 
-def create_app(test_config=None):
-    """Build the kiosk app; raises StartupError when it cannot run at all.
-
-    `test_config` may hold SETTINGS (instead of reading .env) and CLOCK (instead of time.time). Nothing runs in
-    the background until an entry point calls Kiosk.start_background()."""
-    test_config = dict(test_config or {})
-    settings = test_config.pop("SETTINGS", None) or load_settings()
-    clock = test_config.pop("CLOCK", time.time)
+def create_app(settings=None, *, clock=time.time, testing=False):
+    """Build the kiosk app from `settings` (else .env and the environment); raises StartupError when it cannot run
+    at all. `clock` is the staff screens' wall clock. Nothing runs in the background until an entry point calls
+    Kiosk.start_background()."""
+    settings = settings or load_settings()
     fatal = [p for p in settings.problems if p.fatal]
     if fatal:
         raise StartupError("\n".join(str(p) for p in fatal))
@@ -77,12 +74,11 @@ def create_app(test_config=None):
     app = Flask(__name__, template_folder=str(root / "templates"), static_folder=str(root / "static"))
     app.config.from_mapping(
         SECRET_KEY=_install_secret(settings.data_dir, "secret_key", lambda: secrets.token_hex(32)),
-        DATABASE=settings.database_url or str(settings.data_dir / "kiosk.sqlite3"),
+        TESTING=testing,
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_COOKIE_NAME="kiosk_sid",
         TEMPLATES_AUTO_RELOAD=False,
     )
-    app.config.update(test_config)
     # Compiled templates are kept in the data folder (Jinja checks each against its source's checksum),
     # so only the first start compiles them: that was most of the first page's 0.2 s (bench_start).
     templates_cache = settings.data_dir / "compiled-templates"
@@ -96,11 +92,10 @@ def create_app(test_config=None):
     for warning in catalog.warnings:
         log.warning("catalog: %s", warning)
 
-    if not settings.database_url:
-        datadir.private_file(app.config["DATABASE"])
+    ledger_url = settings.database_url or str(datadir.private_file(settings.data_dir / "kiosk.sqlite3"))
     kiosk_id = _install_secret(settings.data_dir, "kiosk_id", lambda: "kiosk_" + uuid.uuid4().hex[:16])
     kiosk = app.extensions["kiosk"] = Kiosk(settings, catalog, kiosk_id, clock)
-    kiosk.ledger = db.ledger_for(app.config["DATABASE"])
+    kiosk.ledger = db.ledger_for(ledger_url)  # the app's one handle to its ledger (get_db, the reconciler)
     try:
         prepare_ledger(kiosk)
     except db.LedgerUnavailable as exc:

@@ -95,7 +95,7 @@ def main(argv=None):
     if args.headless and settings.live_mode:
         return cannot_start(LIVE_ON_HTTP)
     try:
-        app = create_app({"SETTINGS": settings})
+        app = create_app(settings)
     except StartupError as exc:
         return cannot_start(exc)
     if not args.headless:

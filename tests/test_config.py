@@ -57,20 +57,20 @@ def test_bad_values_are_reported(tmp_path):
 
 def test_fatal_problems_stop_the_start_with_the_reason(tmp_path):
     with pytest.raises(StartupError, match="KIOSK_CATALOG"):
-        create_app({"SETTINGS": make_settings(tmp_path, KIOSK_CATALOG=str(tmp_path / "gone.csv"))})
+        create_app(make_settings(tmp_path, KIOSK_CATALOG=str(tmp_path / "gone.csv")))
 
 
 def test_catalog_without_valid_rows_stops_the_start(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("isbn,title,author,price,stock\n123,X,Y,1,1\n")
     with pytest.raises(StartupError, match="no valid book rows"):
-        create_app({"SETTINGS": make_settings(tmp_path, KIOSK_CATALOG=str(bad))})
+        create_app(make_settings(tmp_path, KIOSK_CATALOG=str(bad)))
 
 
 def test_install_secret_is_strong_and_differs_per_install(tmp_path):
-    one = create_app({"SETTINGS": make_settings(tmp_path / "a")})
-    two = create_app({"SETTINGS": make_settings(tmp_path / "b")})
-    again = create_app({"SETTINGS": make_settings(tmp_path / "a")})
+    one = create_app(make_settings(tmp_path / "a"))
+    two = create_app(make_settings(tmp_path / "b"))
+    again = create_app(make_settings(tmp_path / "a"))
     assert len(one.secret_key) >= 64 and one.secret_key != two.secret_key
     assert again.secret_key == one.secret_key
     assert oct((tmp_path / "a" / "data" / "secret_key").stat().st_mode & 0o777) == "0o600"

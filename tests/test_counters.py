@@ -108,7 +108,7 @@ def counters(tmp_path, stripe_server, pg_url):
     for name in ("Front", "Back"):
         settings = make_settings(tmp_path / name, stripe_server, KIOSK_DATABASE_URL=pg_url, KIOSK_COUNTER_NAME=name,
                                  KIOSK_STAFF_PIN="2468")
-        apps.append(create_app({"TESTING": True, "SETTINGS": settings}))
+        apps.append(create_app(settings, testing=True))
     return apps
 
 
@@ -226,9 +226,9 @@ def test_with_postgresql_stopped_the_shop_browses_and_payments_pause_then_recove
 
 
 def test_two_kiosks_of_one_name_are_counted_apart_and_warned_about(tmp_path, stripe_server, pg_url):
-    apps = [create_app({"TESTING": True, "SETTINGS": make_settings(
+    apps = [create_app(make_settings(
         tmp_path / f"till{n}", stripe_server, KIOSK_DATABASE_URL=pg_url, KIOSK_COUNTER_NAME="Front",
-        KIOSK_STAFF_PIN="2468")}) for n in (1, 2)]
+        KIOSK_STAFF_PIN="2468"), testing=True) for n in (1, 2)]
     first, second = (app.extensions["kiosk"] for app in apps)
     # The second to start sees the first: warned at start and on its staff screen.
     [warning] = [p for p in second.settings.problems if p.setting == "KIOSK_COUNTER_NAME"]

@@ -12,10 +12,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from kiosk import create_app
+from kiosk.core import i18n
 from kiosk.core import isbn as isbnlib
 from kiosk.ledger import orders
-from kiosk.ledger.db import connect
 from tests.support.client import KioskClient, stored_session
+from tests.support.ledger import ledger
 from tests.support.settings import make_settings
 
 CANCEL_INTENT = ("POST", r"/v1/payment_intents/pi_\w+/cancel")
@@ -25,9 +26,6 @@ RETRIEVE_INTENT = ("GET", r"/v1/payment_intents/pi_\w+")
 def books(app):
     return app.extensions["kiosk"].catalog.books
 
-
-def ledger(app):
-    return connect(app.config["DATABASE"])
 
 
 def intent_of(reply):
@@ -68,7 +66,7 @@ def test_attract_screen_has_shop_name_covers_and_touch_to_start(client, app):
 
 
 def test_pages_carry_the_idle_timeout_and_the_reset_route(tmp_path, stripe_server):
-    app = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_IDLE_SECONDS="25")})
+    app = create_app(make_settings(tmp_path, stripe_server, KIOSK_IDLE_SECONDS="25"), testing=True)
     page = KioskClient(app).get("/").get_data(as_text=True)
     assert 'data-idle-seconds="25"' in page and 'data-reset-url="/session/reset"' in page
     assert 'id="still-here"' in page and "I’m still here" in page
@@ -144,7 +142,7 @@ def test_reset_with_stripe_down_still_forgets_the_customer(client, app, stripe_s
 def test_reset_without_a_checkout_or_without_keys(tmp_path, client, app):
     client.add(books(app)[0].isbn13)
     assert reset(client).status_code == 200 and client.get("/cart/summary").json["count"] == 0
-    keyless = KioskClient(create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path / "k")}))
+    keyless = KioskClient(create_app(make_settings(tmp_path / "k"), testing=True))
     keyless.add(books(app)[0].isbn13)
     assert reset(keyless).status_code == 200 and keyless.get("/cart/summary").json["count"] == 0
 
@@ -282,8 +280,8 @@ def test_receipt_email_only_for_the_paying_session_and_paid_orders(client, app, 
 
 def test_print_button_only_where_a_receipt_printer_is_set_up(tmp_path, stripe_server):
     for flag, shown in (("", False), ("1", True)):
-        app = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path / f"p{flag}", stripe_server,
-                                                                       KIOSK_PRINT_RECEIPTS=flag)})
+        app = create_app(make_settings(tmp_path / f"p{flag}", stripe_server,
+                                       KIOSK_PRINT_RECEIPTS=flag), testing=True)
         client = KioskClient(app)
         path, _ = buy(client, app, stripe_server)
         assert ("data-print" in client.get(path).get_data(as_text=True)) is shown
@@ -307,7 +305,7 @@ def test_test_mode_banner_on_every_page_with_test_keys(client, app, stripe_serve
 def test_no_banner_with_live_keys(tmp_path, stripe_server):
     settings = make_settings(tmp_path, None, STRIPE_SECRET_KEY="sk_live_kioskfake", STRIPE_PUBLISHABLE_KEY="pk_live_x",
                              STRIPE_API_BASE=stripe_server.url)
-    client = KioskClient(create_app({"TESTING": True, "SETTINGS": settings}))
+    client = KioskClient(create_app(settings, testing=True))
     for url in ("/attract", "/", "/cart"):
         assert "TEST MODE" not in client.get(url).get_data(as_text=True)
 
@@ -322,7 +320,7 @@ def jpy_app(tmp_path, stripe_server):
                        "9784062748681,Norwegian Wood,Haruki Murakami,980,2\n", encoding="utf-8")
     settings = make_settings(tmp_path, stripe_server, KIOSK_CURRENCY="jpy", KIOSK_LOCALE="ja_JP",
                              KIOSK_CATALOG=str(catalog))
-    return create_app({"TESTING": True, "SETTINGS": settings})
+    return create_app(settings, testing=True)
 
 
 def test_jpy_is_right_from_catalog_to_receipt(tmp_path, stripe_server):
@@ -390,7 +388,7 @@ class VisibleText(HTMLParser):
             self.text.append(data)  # a message may hold markup: its pieces join up again in "".join()
 
 
-def test_every_page_text_comes_from_the_translation_catalog(tmp_path, stripe_server):
+def test_every_page_text_comes_from_the_translation_catalog(tmp_path, stripe_server, monkeypatch):
     # A pseudo-translation wraps every message in ⟦…⟧; any text left outside one was not run through gettext.
     with open(POT, "rb") as f:
         catalog = read_po(f, locale="fr")
@@ -402,8 +400,8 @@ def test_every_page_text_comes_from_the_translation_catalog(tmp_path, stripe_ser
     with open(folder / "messages.mo", "wb") as f:
         write_mo(f, catalog)
     settings = make_settings(tmp_path, stripe_server, KIOSK_LOCALE="fr_FR", KIOSK_CURRENCY="eur")
-    app = create_app({"TESTING": True, "SETTINGS": settings,
-                      "BABEL_TRANSLATION_DIRECTORIES": str(tmp_path / "translations")})
+    monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path / "translations")  # this test's catalog, not the shop's
+    app = create_app(settings, testing=True)
     client = KioskClient(app)
     book = books(app)[0]
     pages = {url: client.get(url) for url in ("/attract", "/", f"/book/{book.isbn13}", "/search?q=zzzz",

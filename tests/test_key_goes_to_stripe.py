@@ -91,4 +91,4 @@ def test_a_headless_kiosk_does_not_take_live_keys_it_cannot_use(fresh_app, strip
 @pytest.fixture
 def fresh_app(tmp_path, stripe_server):
     (tmp_path / "kiosk").mkdir()
-    return create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server)})
+    return create_app(fresh_settings(tmp_path, stripe_server), testing=True)

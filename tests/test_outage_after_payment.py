@@ -13,8 +13,8 @@ DOWN = "Your payment may have gone through"
 
 @pytest.fixture
 def app(tmp_path, stripe_server, pg_url):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_DATABASE_URL=pg_url,
-                                                                  KIOSK_STAFF_PIN="2468")})
+    return create_app(make_settings(tmp_path, stripe_server, KIOSK_DATABASE_URL=pg_url,
+                                    KIOSK_STAFF_PIN="2468"), testing=True)
 
 
 def test_the_confirmation_with_the_ledger_down_never_says_nothing_was_charged(app, stripe_server, pg_cluster):

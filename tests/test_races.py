@@ -26,7 +26,7 @@ LIST = ("GET", r"/v1/payment_intents")
 
 @pytest.fixture
 def app(tmp_path, stripe_server):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)})
+    return create_app(make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN), testing=True)
 
 
 @pytest.fixture

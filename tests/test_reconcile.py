@@ -13,7 +13,7 @@ from kiosk.ledger.db import get_meta, ledger_for, set_meta
 from kiosk.payments import reconcile, stripe_terms
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT
-from tests.support.ledger import books, buy, count, ledger, on_hand, order
+from tests.support.ledger import books, buy, count, ledger, ledger_url, on_hand, order
 from tests.support.settings import make_settings
 
 LATER = 31 * 60  # past KIOSK_ABANDON_MINUTES (30)
@@ -26,7 +26,7 @@ def sweep(app, now=None):
 
 def start(settings):
     """An app on the settings' data folder, as one start of the kiosk."""
-    return create_app({"TESTING": True, "SETTINGS": settings})
+    return create_app(settings, testing=True)
 
 
 def test_sweep_settles_a_payment_whose_page_was_never_opened(app, stripe_server):
@@ -53,13 +53,13 @@ def test_a_failed_payment_is_recorded_as_failed(app, stripe_server):
 
 def backup(app, to):
     """Copy the live ledger the way a backup tool would (SQLite's online backup)."""
-    with closing(sqlite3.connect(app.config["DATABASE"])) as db, closing(sqlite3.connect(to)) as copy:
+    with closing(sqlite3.connect(ledger_url(app))) as db, closing(sqlite3.connect(to)) as copy:
         db.backup(copy)
 
 
 def replace_ledger(app, source=None):
     """The kiosk is stopped and its ledger file restored from `source`, or deleted when None."""
-    path = Path(app.config["DATABASE"])
+    path = Path(ledger_url(app))
     ledger_for(path).dispose()  # the stopped kiosk's connections go with it
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
@@ -228,10 +228,10 @@ def test_one_order_stripe_cannot_answer_does_not_stop_the_others(app, stripe_ser
 
 def test_thread_sweeps_at_start_up_and_on_its_timer(tmp_path, stripe_server):
     settings = make_settings(tmp_path, stripe_server)
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    app = create_app(settings, testing=True)
     purchase = buy(app, stripe_server, {books(app)[0].isbn13: 1}, confirm=False)
     settings.reconcile_seconds = 0.2
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    app = create_app(settings, testing=True)
     app.extensions["kiosk"].start_background()  # as python -m kiosk does once it serves
     try:
         deadline = time.time() + 10

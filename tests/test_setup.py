@@ -34,7 +34,7 @@ def fresh_settings(tmp_path, stripe_server, **env):
 @pytest.fixture
 def fresh(tmp_path, stripe_server):
     (tmp_path / "kiosk").mkdir()
-    return create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server)})
+    return create_app(fresh_settings(tmp_path, stripe_server), testing=True)
 
 
 def env_of(app):
@@ -125,7 +125,7 @@ def test_setting_up_saves_a_private_env_and_payments_work_at_once(fresh, stripe_
 
 def test_a_restart_keeps_the_setup_and_asks_for_the_pin(fresh, tmp_path, stripe_server):
     assert post_setup(KioskClient(fresh), setup_form(stripe_server)).status_code == 302
-    again = create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server)})
+    again = create_app(fresh_settings(tmp_path, stripe_server), testing=True)
     assert again.extensions["kiosk"].settings.payments_ready
     client = KioskClient(again)
     assert "Unlock" in body(client.get("/staff/"))
@@ -195,7 +195,7 @@ def test_a_key_without_permission_is_not_called_an_internet_problem(tmp_path, st
     try:
         (tmp_path / "kiosk").mkdir()
         settings = fresh_settings(tmp_path, stripe_server, STRIPE_API_BASE=f"http://127.0.0.1:{server.server_port}")
-        app = create_app({"TESTING": True, "SETTINGS": settings})
+        app = create_app(settings, testing=True)
         reply = post_setup(KioskClient(app), setup_form(stripe_server, secret_key="rk_test_" + "r" * 24))
     finally:
         server.shutdown()
@@ -246,7 +246,7 @@ def test_only_the_kiosks_own_screen_may_set_it_up(fresh, tmp_path, stripe_server
     # A made-up key gives no cookie; nor does the key of another launch of the same kiosk.
     assert client.get("/staff/screen?key=" + "A" * 43).status_code == 303 and not client.http.get_cookie(
         "kiosk_screen", path="/staff/")
-    other = create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server)})
+    other = create_app(fresh_settings(tmp_path, stripe_server), testing=True)
     client.http.set_cookie("kiosk_screen", other.extensions["kiosk"].screen_token, path="/staff/")
     assert refused_without_the_key(client, fresh, form)
     # Without the CSRF token, even with the key: refused.
@@ -277,7 +277,7 @@ def test_the_setup_address_sets_a_strict_cookie_and_leaves_the_address_bar(fresh
 def test_a_kiosk_with_keys_but_no_pin_never_offers_the_form(tmp_path, stripe_server):
     settings = fresh_settings(tmp_path, stripe_server, STRIPE_SECRET_KEY=stripe_server.sk,
                               STRIPE_PUBLISHABLE_KEY=stripe_server.pk)
-    client = KioskClient(create_app({"TESTING": True, "SETTINGS": settings}))
+    client = KioskClient(create_app(settings, testing=True))
     assert client.get("/staff/").status_code == 403  # the "set a PIN in the file" page
     assert post_setup(client, setup_form(stripe_server)).status_code == 403
 
@@ -323,7 +323,7 @@ def test_concurrent_writes_of_the_env_file_lose_no_key(tmp_path):
 def test_an_env_file_that_cannot_be_written_loses_nothing(tmp_path, stripe_server):
     settings = fresh_settings(tmp_path, stripe_server)
     settings.env_file = tmp_path / "no-such-folder" / ".env"
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    app = create_app(settings, testing=True)
     reply = post_setup(KioskClient(app), setup_form(stripe_server))
     assert reply.status_code == 500
     assert "Could not save the settings" in body(reply) and "Nothing was changed" in body(reply)
@@ -347,7 +347,7 @@ def test_the_pin_hash_is_salted_and_checked_in_constant_time():
 
 def test_a_plain_pin_in_env_keeps_working(tmp_path, stripe_server):
     settings = fresh_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN="2468")
-    client = KioskClient(create_app({"TESTING": True, "SETTINGS": settings}))
+    client = KioskClient(create_app(settings, testing=True))
     client.token()
     assert client.post("/staff/login", data={"pin": "2468"}).status_code == 302
 
@@ -429,8 +429,7 @@ def test_settings_change_the_running_kiosk(fresh, stripe_server):
 
 def test_a_setting_from_the_environment_is_not_silently_shadowed(tmp_path, stripe_server):
     (tmp_path / "kiosk").mkdir()
-    app = create_app({"TESTING": True, "SETTINGS": fresh_settings(tmp_path, stripe_server,
-                                                                   KIOSK_SHOP_NAME="From the environment")})
+    app = create_app(fresh_settings(tmp_path, stripe_server, KIOSK_SHOP_NAME="From the environment"), testing=True)
     reply = post_setup(KioskClient(app), setup_form(stripe_server))
     assert reply.status_code == 422
     assert "environment" in field_error(body(reply), "shop_name")

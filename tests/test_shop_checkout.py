@@ -4,17 +4,14 @@ import re
 from kiosk import create_app
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
-from kiosk.ledger.db import connect
 from tests.support.client import KioskClient
+from tests.support.ledger import ledger
 from tests.support.settings import make_settings
 
 
 def catalog(app):
     return app.extensions["kiosk"].catalog
 
-
-def ledger(app):
-    return connect(app.config["DATABASE"])
 
 
 def test_home_lists_books_with_prices(client, app):
@@ -141,7 +138,7 @@ def test_receipt_is_only_shown_to_its_session(client, app, stripe_server):
 
 def test_stripe_down_keeps_the_cart(tmp_path, stripe_server):
     settings = make_settings(tmp_path, stripe_server, STRIPE_API_BASE="http://127.0.0.1:9")
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    app = create_app(settings, testing=True)
     client = KioskClient(app)
     client.add(catalog(app).books[0].isbn13)
     reply = client.post("/checkout/intent", json={"attempt": client.start_checkout()})
@@ -152,7 +149,7 @@ def test_stripe_down_keeps_the_cart(tmp_path, stripe_server):
 
 
 def test_missing_keys_show_the_setup_screen(tmp_path):
-    app = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path)})
+    app = create_app(make_settings(tmp_path), testing=True)
     client = KioskClient(app)
     assert client.get("/").status_code == 200
     client.add(catalog(app).books[0].isbn13)

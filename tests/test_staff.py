@@ -27,8 +27,7 @@ def clock():
 
 
 def staff_app(tmp_path, stripe_server, clock):
-    return create_app({"TESTING": True, "CLOCK": lambda: clock[0],
-                       "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)})
+    return create_app(make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN), clock=lambda: clock[0], testing=True)
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def test_every_page_offers_the_corner_control_and_the_shortcut(app):
 
 @pytest.mark.parametrize("pin", ["", "12"])
 def test_without_a_usable_pin_the_staff_area_never_opens(tmp_path, stripe_server, pin):
-    app = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=pin)})
+    app = create_app(make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=pin), testing=True)
     client = KioskClient(app)
     page = client.get("/staff/")
     assert page.status_code == 403 and "KIOSK_STAFF_PIN" in text(page)
@@ -361,8 +360,8 @@ def test_catalog_warnings_and_reload(tmp_path, stripe_server):
     shutil.copy(SAMPLE, catalog)
     with catalog.open("a", encoding="utf-8") as f:
         f.write("9780000000000,Bad Check Digit,Nobody,1.00,1,,,\n")
-    app = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN,
-                                                                    KIOSK_CATALOG=str(catalog))})
+    app = create_app(make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN,
+                                   KIOSK_CATALOG=str(catalog)), testing=True)
     client, _ = sign_in(app)
     page = text(client.get("/staff/catalog"))
     assert "wrong check digit" in page and \

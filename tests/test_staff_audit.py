@@ -12,7 +12,7 @@ PIN = "2468"
 
 @pytest.fixture
 def app(tmp_path, stripe_server):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN)})
+    return create_app(make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN), testing=True)
 
 
 def audit_page(client):

@@ -27,7 +27,7 @@ def kiosk_app(tmp_path, stripe_server, name="Front", **env):
     env.setdefault("KIOSK_DATABASE_URL", "")
     settings = make_settings(tmp_path / name, stripe_server, KIOSK_STAFF_PIN=PIN, KIOSK_CATALOG=str(catalog),
                              KIOSK_COUNTER_NAME=name, **env)
-    return create_app({"TESTING": True, "SETTINGS": settings})
+    return create_app(settings, testing=True)
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ def test_edits_reach_every_counter_on_a_shared_ledger(tmp_path, stripe_server, l
     front = kiosk_app(tmp_path, stripe_server, "Front", **shared)
     back = kiosk_app(tmp_path, stripe_server, "Back", **shared)
     if not shared:
-        back.config["DATABASE"] = front.config["DATABASE"]  # one SQLite file stands in for the shared database
+        # One SQLite file stands in for the shared database.
         back.extensions["kiosk"].ledger = front.extensions["kiosk"].ledger
     client = staff(front)
     add(client)

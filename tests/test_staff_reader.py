@@ -12,8 +12,9 @@ PIN = "2468"
 
 @pytest.fixture
 def app(tmp_path, stripe_server):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(
-        tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN, KIOSK_SHOP_ADDRESS="1 Market Street|Springfield|62701")})
+    settings = make_settings(tmp_path, stripe_server, KIOSK_STAFF_PIN=PIN,
+                             KIOSK_SHOP_ADDRESS="1 Market Street|Springfield|62701")
+    return create_app(settings, testing=True)
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def shop(tmp_path, stripe_server):
     path, rows = taxed_catalog(tmp_path)
     settings = make_settings(tmp_path, stripe_server, KIOSK_CATALOG=str(path), KIOSK_TAX_RATES="standard:8.875,zero:0",
                              KIOSK_SHOP_ADDRESS=ADDRESS, KIOSK_TAX_ID="US-12-3456789", KIOSK_STAFF_PIN=PIN)
-    return create_app({"TESTING": True, "SETTINGS": settings}), rows
+    return create_app(settings, testing=True), rows
 
 
 def staff(app):
@@ -136,7 +136,7 @@ def test_a_later_rate_change_leaves_sold_lines_as_sold(shop, stripe_server, tmp_
     sold = buy(app, stripe_server, {book.isbn13: 1})
     settings = make_settings(tmp_path, stripe_server, KIOSK_CATALOG=str(tmp_path / "books.csv"),
                              KIOSK_TAX_RATES="standard:9.5,zero:0")
-    later = create_app({"TESTING": True, "SETTINGS": settings})
+    later = create_app(settings, testing=True)
     with closing(ledger(later)) as db:
         assert [tuple(t)[:2] for t in orders.taxes(db, order(later, sold.reference)["id"])] == [("standard", "8.875")]
     again = buy(later, stripe_server, {book.isbn13: 1})

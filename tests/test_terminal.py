@@ -29,9 +29,9 @@ def reader(stripe_server):
 def app(tmp_path, stripe_server, reader, ledger_url):
     """A kiosk with the reader, its ledger in SQLite or (each test runs on both) PostgreSQL."""
     database = {"KIOSK_DATABASE_URL": ledger_url} if ledger_url.startswith("postgres") else {}
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server,
-                                                                  STRIPE_TERMINAL_READER=reader,
-                                                                  KIOSK_STAFF_PIN="2468", **database)})
+    return create_app(make_settings(tmp_path, stripe_server,
+                                    STRIPE_TERMINAL_READER=reader,
+                                    KIOSK_STAFF_PIN="2468", **database), testing=True)
 
 
 @pytest.fixture
@@ -72,9 +72,9 @@ def status(client, attempt):
 
 
 def test_checkout_offers_the_reader_only_when_one_is_set(tmp_path, stripe_server, reader):
-    with_reader = KioskClient(create_app({"TESTING": True, "SETTINGS": make_settings(
-        tmp_path / "a", stripe_server, STRIPE_TERMINAL_READER=reader)}))
-    without = KioskClient(create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path / "b", stripe_server)}))
+    with_reader = KioskClient(create_app(make_settings(
+        tmp_path / "a", stripe_server, STRIPE_TERMINAL_READER=reader), testing=True))
+    without = KioskClient(create_app(make_settings(tmp_path / "b", stripe_server), testing=True))
     for c in (with_reader, without):
         c.add(an_isbn(c.app))
     assert "Pay with the card reader" in with_reader.get("/checkout/").get_data(as_text=True)
@@ -222,7 +222,7 @@ def test_a_crash_after_the_tap_is_recovered_by_the_reconciler(app, client, strip
     isbn, _, _ = start_on_reader(client)
     before = on_hand(app, isbn)
     stripe_server.tap(reader)  # ...and the kiosk stops before it asks again
-    restarted = create_app({"TESTING": True, "SETTINGS": app.extensions["kiosk"].settings})
+    restarted = create_app(app.extensions["kiosk"].settings, testing=True)
     with restarted.app_context():
         from kiosk.ledger.db import get_db
         report = reconcile.sweep(get_db(), restarted.extensions["kiosk"])

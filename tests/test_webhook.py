@@ -20,7 +20,7 @@ SECRET = "whsec_test_kioskwebhooksecret"
 @pytest.fixture
 def app(tmp_path, stripe_server):
     settings = make_settings(tmp_path, stripe_server, STRIPE_WEBHOOK_SECRET=SECRET)
-    return create_app({"TESTING": True, "SETTINGS": settings})
+    return create_app(settings, testing=True)
 
 
 def signed(event, secret=SECRET, at=None):
@@ -107,7 +107,7 @@ def test_another_kiosks_payment_and_other_events_are_ignored(app, stripe_server)
 
 
 def test_without_a_secret_the_webhook_is_off(tmp_path, stripe_server):
-    app = create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server)})
+    app = create_app(make_settings(tmp_path, stripe_server), testing=True)
     reply = post(app, *signed({"id": "evt_1", "type": "payment_intent.succeeded"}))
     assert reply.status_code == 404 and "STRIPE_WEBHOOK_SECRET" in reply.json["error"]
 

@@ -291,7 +291,7 @@ def connect(url):
 def get_db():
     """The request's ledger connection, taken from the pool on first use."""
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        g.db = current_app.extensions["kiosk"].ledger.connect()  # the app's one handle to its ledger
     return g.db
 
 

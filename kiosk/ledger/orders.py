@@ -12,8 +12,8 @@ from kiosk.core import tax
 from kiosk.core.stamps import now
 from kiosk.ledger import stock
 from kiosk.ledger.db import LedgerError, retry_conflicts, set_meta, transaction
+from kiosk.ledger.schema import STATUSES
 
-STATUSES = ("pending", "paid", "failed", "canceled", "refunded", "partially_refunded")
 OPEN = ("pending", "failed")
 SOLD = ("paid", "partially_refunded", "refunded")
 REFUNDABLE = ("paid", "partially_refunded")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from kiosk.core import stamps, tax
 from kiosk.ledger import orders
 from kiosk.ledger import refunds as refund_ledger
-from kiosk.ledger.db import IntegrityError, LedgerUnavailable, connect, get_meta, set_meta
+from kiosk.ledger.db import IntegrityError, LedgerUnavailable, get_meta, set_meta
 from kiosk.payments import terminal
 from kiosk.payments.gateway import PaymentError
 from kiosk.payments.stripe_terms import find_refund, method_of, read_intent_metadata, request_key_of
@@ -264,7 +264,7 @@ class Reconciler:
         kiosk = self.app.extensions["kiosk"]
         with self._lock:
             try:
-                with connect(self.app.config["DATABASE"]) as db:
+                with self.app.extensions["kiosk"].ledger.connect() as db:
                     try:
                         report = sweep(db, kiosk)
                     except PaymentError as exc:

@@ -138,8 +138,7 @@ def attempt_for(priced_cart):
     new_id = uuid.uuid4().hex
     try:
         with store().writing(session) as sdb:
-            sdb.execute("INSERT INTO checkout_attempts (id, session, fingerprint, created) VALUES (?, ?, ?, ?)",
-                        (new_id, session.key, fingerprint, time.time()))
+            store().open_attempt(sdb, session.key, new_id, fingerprint, time.time())
     except SessionEnded:
         raise _ended() from None
     return new_id
@@ -156,8 +155,7 @@ def begin_paying(kiosk, attempt_id):
             s = kiosk.settings
             if cartlib.fingerprint_of(items, kiosk.catalog, s.tax_rates, s.prices_include_tax) != row["fingerprint"]:
                 return False
-            sdb.execute("UPDATE checkout_attempts SET paying = ? WHERE id = ? AND paying IS NULL",
-                        (time.time(), attempt_id))
+            store().start_paying(sdb, attempt_id, time.time())
     except SessionEnded:
         return False
     return True
@@ -167,8 +165,7 @@ def close_attempt(attempt_id, outcome, paid_lines=()):
     """Close an attempt once: paid takes its books out of the cart, canceled frees the cart."""
     try:
         with store().writing(session) as sdb:
-            done = sdb.execute("UPDATE checkout_attempts SET closed = ?, outcome = ? WHERE id = ? AND session = ? "
-                               "AND closed IS NULL", (time.time(), outcome, attempt_id, session.key)).rowcount
+            done = store().close_attempt(sdb, session.key, attempt_id, outcome, time.time())
             if done and paid_lines:
                 before = store().cart(session.key)
                 after = dict(before)

@@ -270,6 +270,23 @@ class Store:
         return db.execute("SELECT * FROM checkout_attempts WHERE session = ? ORDER BY created DESC, rowid DESC "
                           "LIMIT 1", (key,)).fetchone()
 
+    @staticmethod
+    def open_attempt(db, key, attempt_id, fingerprint, now):
+        """Write a new checkout attempt for a session's priced cart (its fingerprint), in the caller's `writing`."""
+        db.execute("INSERT INTO checkout_attempts (id, session, fingerprint, created) VALUES (?, ?, ?, ?)",
+                   (attempt_id, key, fingerprint, now))
+
+    @staticmethod
+    def start_paying(db, attempt_id, now):
+        """Mark an attempt as paying (its cart frozen from now), once, in the caller's `writing`."""
+        db.execute("UPDATE checkout_attempts SET paying = ? WHERE id = ? AND paying IS NULL", (now, attempt_id))
+
+    @staticmethod
+    def close_attempt(db, key, attempt_id, outcome, now):
+        """Close a session's open attempt as paid or canceled, in the caller's `writing`; True if this closed it."""
+        return db.execute("UPDATE checkout_attempts SET closed = ?, outcome = ? WHERE id = ? AND session = ? "
+                          "AND closed IS NULL", (now, outcome, attempt_id, key)).rowcount > 0
+
     def has_attempt(self, key, attempt_id):
         """True when `attempt_id` was one of this session's checkout attempts."""
         return self.db().execute("SELECT 1 FROM checkout_attempts WHERE id = ? AND session = ?",
@@ -282,6 +299,11 @@ class Store:
                    for t in ("cart_lines", "checkout_attempts"))
 
     # --- staff sign-in -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def staff_sign_in(db, key, now):
+        """A staff sign-in for a session, in the caller's `writing` (after rotate(): a fresh id)."""
+        db.execute("INSERT OR REPLACE INTO staff_signins (session, since, seen) VALUES (?, ?, ?)", (key, now, now))
 
     def staff_touch(self, key, now, idle):
         """Refresh a staff sign-in used within `idle` seconds; returns 'in', 'expired' or 'out'.

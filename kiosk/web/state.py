@@ -22,7 +22,7 @@ class Kiosk:
         self.file_catalog = catalog
         self.catalog_version = None
         self.kiosk_id = kiosk_id
-        # Wall-clock time for the staff PIN lockout and idle lock; create_app(test_config) may pass its own.
+        # Wall-clock time for the staff PIN lockout and idle lock; create_app(clock=...) may pass its own.
         self.clock = clock
         # The timed reconciliation (reconcile.Reconciler), None without Stripe keys; the entry points start it.
         self.reconciler = None

@@ -9,7 +9,6 @@ import pytest
 from dotenv import dotenv_values
 from playwright.sync_api import expect
 
-from kiosk.ledger.db import connect
 from tests.e2e.shopper import CARD_OK, add_to_cart, catalog_rows, cents, expect_confirmation, open_checkout, pay
 from tests.support.browser import LiveKiosk
 from tests.test_setup import NEW_PIN, fresh_settings
@@ -47,7 +46,7 @@ def new_kiosk(tmp_path, stripe_server):
 
 
 def stock_of(kiosk, isbn):
-    with connect(kiosk.app.config["DATABASE"]) as db:
+    with kiosk.app.extensions["kiosk"].ledger.connect() as db:
         return db.execute("SELECT on_hand FROM stock WHERE isbn = ?", (isbn,)).fetchone()[0]
 
 

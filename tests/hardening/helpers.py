@@ -1,11 +1,10 @@
-"""Helpers the hardening suites share: an app on a fresh data folder, the ledger, and a customer over HTTP
+"""Helpers the hardening suites share: an app on a fresh data folder and a customer over HTTP
 (what Stripe was paid is tests.support.ledger.paid_state; the kiosk as its own process, tests.support.process)."""
 import re
 
 import requests
 
 from kiosk import create_app
-from kiosk.ledger.db import connect
 from tests.support.settings import make_settings
 
 
@@ -15,17 +14,13 @@ def hardening_app(tmp_path, stripe, clock=None, **settings_overrides):
     settings = make_settings(tmp_path, stripe)
     for name, value in settings_overrides.items():
         setattr(settings, name, value)
-    return create_app({"TESTING": True, "SETTINGS": settings, **({"CLOCK": clock} if clock else {})})
+    return create_app(settings, clock=clock, testing=True) if clock else create_app(settings, testing=True)
 
 
 def books(app):
     """The catalog's books."""
     return app.extensions["kiosk"].catalog.books
 
-
-def ledger(app):
-    """A connection to the app's ledger."""
-    return connect(app.config["DATABASE"])
 
 
 def intent_id(reply_json):

@@ -12,9 +12,9 @@ import requests
 
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
-from tests.hardening.helpers import Shopper, intent_id, ledger
+from tests.hardening.helpers import Shopper, intent_id
 from tests.support.fakestripe import CREATE_INTENT, LIST_INTENTS, RETRIEVE_INTENT
-from tests.support.ledger import paid_state
+from tests.support.ledger import ledger, paid_state
 from tests.support.process import KioskProcess
 
 FIGURE = ("CRASH: kill -9 at {steps} steps of a purchase; after restart {recorded} of {paid} paid intents "

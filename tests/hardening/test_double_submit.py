@@ -7,8 +7,8 @@ import pytest
 import requests
 
 from kiosk.ledger import orders
-from tests.hardening.helpers import Shopper, books, hardening_app, ledger
-from tests.support.ledger import paid_state
+from tests.hardening.helpers import Shopper, books, hardening_app
+from tests.support.ledger import ledger, paid_state
 from tests.support.live import LiveServer
 
 TAPS = 16

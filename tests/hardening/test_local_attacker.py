@@ -9,9 +9,10 @@ import pytest
 import requests
 
 from kiosk.web import staff
-from tests.hardening.helpers import books, hardening_app, ledger
+from tests.hardening.helpers import books, hardening_app
 from tests.support.chromium import launch
 from tests.support.client import KioskClient
+from tests.support.ledger import ledger
 from tests.support.live import LiveServer
 
 FIGURE = ("LOCAL ATTACKER: {accepted} of {sent} hostile requests accepted ({browser} cross-origin from Chromium, "

@@ -16,9 +16,9 @@ from kiosk import create_app
 from kiosk.core import stamps
 from kiosk.ledger import orders
 from kiosk.visit.sessions import digest
-from tests.hardening.helpers import books, ledger
+from tests.hardening.helpers import books
 from tests.support.client import KioskClient, signed_in
-from tests.support.ledger import buy
+from tests.support.ledger import buy, ledger
 from tests.support.settings import SAMPLE, make_settings
 
 FIGURE = ("LOCAL ATTACKER (shared computer): {accepted} of {sent} attempts accepted ({files} private-file checks, "
@@ -28,7 +28,7 @@ PIN = "2468"
 
 
 def app_in(tmp_path, stripe=None, **env):
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe, **env)})
+    return create_app(make_settings(tmp_path, stripe, **env), testing=True)
 
 
 def staff(app):
@@ -102,7 +102,7 @@ def test_a_world_readable_env_file_is_warned_about_at_every_start_and_to_staff(t
     # (The other warning says STRIPE_API_BASE points the test key away from Stripe.)
     warnings = [p for p in settings.problems if p.warning and p.setting != "STRIPE_API_BASE"]
     assert len(warnings) == 1 and f"chmod 600 {env}" in warnings[0].fix and not warnings[0].fatal
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    app = create_app(settings, testing=True)
     page = staff(app).get("/staff/").get_data(as_text=True)
     assert "can be read by other users of this computer" in page and f"chmod 600 {env}" in page
     os.chmod(env, 0o600)

@@ -7,8 +7,8 @@ import csv
 import time
 
 from kiosk.ledger import stock as shelves
-from tests.hardening.helpers import Shopper, ledger
-from tests.support.ledger import paid_state
+from tests.hardening.helpers import Shopper
+from tests.support.ledger import ledger, paid_state
 from tests.support.process import KioskProcess
 from tests.support.settings import SAMPLE
 

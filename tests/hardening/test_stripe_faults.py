@@ -10,10 +10,10 @@ import pytest
 
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
-from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path
+from tests.hardening.helpers import books, hardening_app, intent_id, local_path
 from tests.support.client import KioskClient
 from tests.support.fakestripe import CREATE_INTENT, RETRIEVE_INTENT
-from tests.support.ledger import paid_state
+from tests.support.ledger import ledger, paid_state
 
 # The product default is a 20 s timeout with 2 retries: up to a minute per call. Here the timeout is
 # 1.5 s with 1 retry, which runs the same code path (the timeout fires long before the 30 s stall ends;

@@ -8,9 +8,9 @@ import pytest
 
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
-from tests.hardening.helpers import books, hardening_app, intent_id, ledger, local_path
+from tests.hardening.helpers import books, hardening_app, intent_id, local_path
 from tests.support.client import KioskClient, stored_session
-from tests.support.ledger import paid_state
+from tests.support.ledger import ledger, paid_state
 
 FIGURE = ("TAMPER: {accepted} of {sent} forged requests accepted; the charged amount equalled the catalog "
           "total in {matched} of {payments} payments")

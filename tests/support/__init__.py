@@ -100,7 +100,7 @@ def ledger_url(request, tmp_path):
 @pytest.fixture
 def app(tmp_path, stripe_server):
     """The kiosk app on a temporary data folder, talking to localstripe."""
-    return create_app({"TESTING": True, "SETTINGS": make_settings(tmp_path, stripe_server)})
+    return create_app(make_settings(tmp_path, stripe_server), testing=True)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from kiosk import create_app
-from kiosk.ledger.db import connect
 from tests.support.chromium import shared_browser
 from tests.support.live import LiveServer
 from tests.support.settings import ROOT, make_settings
@@ -40,12 +39,12 @@ class LiveKiosk:
 
     def __init__(self, settings):
         self.settings = settings
-        self.app = create_app({"SETTINGS": settings})
+        self.app = create_app(settings)
         self.server = LiveServer(self.app)
         self.url = self.server.url
 
     def _query(self, sql, *args):
-        with connect(self.app.config["DATABASE"]) as db:
+        with self.app.extensions["kiosk"].ledger.connect() as db:
             return [dict(r) for r in db.execute(sql, args)]
 
     def orders(self):

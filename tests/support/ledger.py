@@ -24,9 +24,14 @@ class Purchase:
         return self.client.get(self.return_path)
 
 
+def ledger_url(app):
+    """Where an app's ledger is (its one handle, kiosk.ledger), or a kiosk process's."""
+    return app.ledger_url if hasattr(app, "ledger_url") else app.extensions["kiosk"].ledger.url
+
+
 def ledger(app):
-    """A fresh connection to the app's ledger (close it, or use `with closing(...)`)."""
-    return connect(app.config["DATABASE"])
+    """A fresh connection to the app's (or a kiosk process's) ledger (close it, or use `with closing(...)`)."""
+    return connect(ledger_url(app))
 
 
 def books(app):

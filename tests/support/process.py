@@ -37,7 +37,8 @@ class KioskProcess:
                     "PYTHONDONTWRITEBYTECODE": "1", **env}
         self.proc = None
         self.starts = 0
-        self.config = {"DATABASE": str(self.data_dir / "kiosk.sqlite3")}  # so ledger() and paid_state() take it
+        # Where its ledger is, for the ledger helpers (tests/support/ledger.py), as an app's kiosk.ledger says it.
+        self.ledger_url = self.env.get("KIOSK_DATABASE_URL") or str(self.data_dir / "kiosk.sqlite3")
 
     def start(self, timeout=30):
         """Start the kiosk and wait until it serves its home page."""

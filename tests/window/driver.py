@@ -173,7 +173,7 @@ def main():
                                       "KIOSK_WINDOWED": os.environ.get("KIOSK_WINDOWED", "")},
                          env_file=Path(data_dir) / "none.env")
     setup_logging(settings.data_dir)
-    app = create_app({"SETTINGS": settings})
+    app = create_app(settings)
     out = {}
 
     def drive(window):

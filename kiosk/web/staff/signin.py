@@ -22,7 +22,7 @@ SETUP_ENDPOINTS = ("staff.setup",)
 
 
 def clock():
-    """The kiosk's wall-clock time (create_app(test_config) may pass its own)."""
+    """The kiosk's wall-clock time (create_app(clock=...) may pass its own)."""
     return current_kiosk().clock()
 
 
@@ -147,8 +147,7 @@ def login():
     try:
         store().rotate(session)
         with store().writing(session) as sdb:
-            sdb.execute("INSERT OR REPLACE INTO staff_signins (session, since, seen) VALUES (?, ?, ?)",
-                        (session.key, clock(), clock()))
+            store().staff_sign_in(sdb, session.key, clock())
     except SessionEnded:
         abort(403)
     log.info("staff signed in")
