@@ -13,7 +13,7 @@ from kiosk.admin import catalog_edits
 from kiosk.core import datadir, i18n
 from kiosk.core.catalog import CatalogError, load_catalog
 from kiosk.core.config import Problem, load_settings, resource_dir
-from kiosk.ledger import db, orders
+from kiosk.ledger import db, migrations, orders
 from kiosk.payments import reconcile
 from kiosk.visit import sessions
 from kiosk.web import checkout, experience, security, shop, staff, views, webhooks
@@ -41,7 +41,7 @@ def _install_secret(data_dir, name, make):
 def prepare_ledger(kiosk):
     """Make or upgrade the ledger's tables, put the staff screen's catalog edits on top of the file, and take
     stock counts from the catalog; raises LedgerUnavailable."""
-    db.init_db(kiosk.ledger.url)
+    migrations.init_db(kiosk.ledger.url)
     with kiosk.ledger.connect() as conn:
         catalog_edits.refresh(kiosk, conn)
         orders.claim_orders(conn, kiosk.kiosk_id, kiosk.settings.counter_name)

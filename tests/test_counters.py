@@ -13,7 +13,7 @@ from kiosk import create_app
 from kiosk.core import stamps
 from kiosk.core.catalog import load_catalog
 from kiosk.ledger import db as dblib
-from kiosk.ledger import orders, reports
+from kiosk.ledger import migrations, orders, reports
 from kiosk.ledger import stock as shelves
 from tests.support.client import KioskClient
 from tests.support.ledger import buy, ledger, on_hand, order
@@ -26,7 +26,7 @@ LINE = {"isbn": BOOK.isbn13, "title": BOOK.title, "unit_price": BOOK.price, "qua
 
 @pytest.fixture
 def shared(ledger_url):
-    dblib.init_db(ledger_url)
+    migrations.init_db(ledger_url)
     with dblib.connect(ledger_url) as db:
         shelves.sync_stock(db, CATALOG.books)
         shelves.count_shelf(db, BOOK.isbn13, 1, "the last copy", ("tests", "Front"))

@@ -21,7 +21,7 @@ A, B = CATALOG.books[0], CATALOG.books[1]
 @pytest.fixture
 def db(ledger_url):
     """A new ledger with the sample's stock, on SQLite and on PostgreSQL (every test here runs on both)."""
-    dblib.init_db(ledger_url)
+    migrations.init_db(ledger_url)
     conn = dblib.connect(ledger_url)
     shelves.sync_stock(conn, CATALOG.books)
     yield conn
@@ -68,7 +68,7 @@ def test_migration_from_version_1_keeps_every_order(tmp_path):
     old.commit()
     old.close()
     for _ in range(2):  # a second start changes nothing
-        dblib.init_db(path)
+        migrations.init_db(path)
     conn = dblib.connect(path)
     assert dblib.get_meta(conn, "schema_version") == str(migrations.SCHEMA_VERSION)
     assert [tuple(r) for r in conn.execute("SELECT reference, amount FROM orders")] == [("BK-OLD1-OLD1", 1299)]
@@ -82,8 +82,8 @@ def test_a_migrated_ledger_has_the_tables_and_columns_of_a_new_one(tmp_path):
     old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     old.commit()
     old.close()
-    dblib.init_db(tmp_path / "old.sqlite3")
-    dblib.init_db(tmp_path / "new.sqlite3")
+    migrations.init_db(tmp_path / "old.sqlite3")
+    migrations.init_db(tmp_path / "new.sqlite3")
 
     def shape(path):
         with sqlite3.connect(path) as conn:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kiosk.ledger import db as dblib
-from kiosk.ledger import orders
+from kiosk.ledger import migrations, orders
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.ledger import stock as shelves
 
@@ -27,7 +27,7 @@ def _deadlocks(url):
 
 @pytest.fixture
 def stocked(pg_url):
-    dblib.init_db(pg_url)
+    migrations.init_db(pg_url)
     with dblib.connect(pg_url) as db:
         for book in BOOKS:
             db.execute("INSERT INTO stock (isbn, on_hand, catalog_qty) VALUES (?, ?, ?)",

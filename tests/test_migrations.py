@@ -90,8 +90,8 @@ def test_every_old_ledger_migrates_to_the_shape_of_a_new_one_and_works(dialect, 
     old_url, new_url = _urls(dialect, tmp_path, request)
     make_old_ledger(dialect, version, old_url)
     for _ in range(2):  # a second start changes nothing
-        dblib.init_db(old_url)
-    dblib.init_db(new_url)
+        migrations.init_db(old_url)
+    migrations.init_db(new_url)
     migrated, new = shape(old_url), shape(new_url)
     if dialect == "sqlite":
         # SQLite keeps types and defaults as each statement wrote them, and lets a TEXT PRIMARY KEY be NULL unless

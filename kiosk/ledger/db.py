@@ -17,7 +17,6 @@ import re
 import threading
 import time
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import ClassVar
 
 from flask import current_app, g
@@ -300,31 +299,6 @@ def close_db(e=None):
     db = g.pop("db", None)
     if db is not None:
         db.close()
-
-
-def init_db(url):
-    """Make the ledger's tables if there are none, or bring an older ledger forward; data is kept."""
-    from kiosk.ledger import migrations, schema
-
-    ledger = ledger_for(url)
-    if ledger.dialect == "sqlite":
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-    with ledger.connect() as db:
-        if ledger.dialect == "sqlite":
-            db.execute("PRAGMA journal_mode = WAL")
-        else:
-            # Two counters starting at once on a new database: one makes the tables, the other waits.
-            db.execute("SELECT pg_advisory_lock(4711)")
-        try:
-            from sqlalchemy import inspect
-            if not inspect(db.connection).has_table("meta"):
-                schema.metadata.create_all(db.connection)
-                set_meta(db, "schema_version", migrations.SCHEMA_VERSION)
-                return
-            migrations.migrate(db, ledger.dialect, int(get_meta(db, "schema_version", 1)))
-        finally:
-            if ledger.dialect != "sqlite":
-                db.execute("SELECT pg_advisory_unlock(4711)")
 
 
 def get_meta(db, key, default=None):

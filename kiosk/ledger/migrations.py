@@ -1,9 +1,12 @@
-"""Forward migrations of the ledger, from every earlier schema version to SCHEMA_VERSION, on SQLite and PostgreSQL.
+"""Making the ledger (init_db), and its forward migrations from every earlier schema version to SCHEMA_VERSION, on
+SQLite and PostgreSQL.
 
 Version 1 is the first release's schema (SQLite only); PostgreSQL ledgers start at 5. Each migration only adds:
 never DROP or rewrite the order log. A new ledger is made at the latest version from schema.py instead.
 tests/test_migrations.py makes a ledger as each earlier release did, migrates it and compares it with a new one."""
-from kiosk.ledger.db import set_meta, transaction
+from pathlib import Path
+
+from kiosk.ledger.db import get_meta, ledger_for, set_meta, transaction
 
 SCHEMA_VERSION = 9
 # A statement is the same on both databases, or a dict of one per dialect where they spell a thing differently
@@ -141,3 +144,28 @@ def migrate(db, dialect, version):
             for statement in statements(target, dialect):
                 db.execute(statement)
             set_meta(db, "schema_version", target)
+
+
+def init_db(url):
+    """Make the ledger's tables if there are none, or bring an older ledger forward; data is kept."""
+    from kiosk.ledger import schema  # SQLAlchemy's table machinery: only when a ledger is made or checked
+
+    ledger = ledger_for(url)
+    if ledger.dialect == "sqlite":
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+    with ledger.connect() as db:
+        if ledger.dialect == "sqlite":
+            db.execute("PRAGMA journal_mode = WAL")
+        else:
+            # Two counters starting at once on a new database: one makes the tables, the other waits.
+            db.execute("SELECT pg_advisory_lock(4711)")
+        try:
+            from sqlalchemy import inspect
+            if not inspect(db.connection).has_table("meta"):
+                schema.metadata.create_all(db.connection)
+                set_meta(db, "schema_version", SCHEMA_VERSION)
+                return
+            migrate(db, ledger.dialect, int(get_meta(db, "schema_version", 1)))
+        finally:
+            if ledger.dialect != "sqlite":
+                db.execute("SELECT pg_advisory_unlock(4711)")
