@@ -252,6 +252,12 @@ def confirm(kiosk, db, reference):
             customer.sync(kiosk, db)
             return Outcome(UNPAID, order, intent, detail={"reason": intent.last_error})
         order = orders.get(db, order_id=order["id"])
+    else:
+        try:  # paid before this page: the intent again, for the receipt's link and a card reader's lines
+            intent = kiosk.gateway.retrieve(order["payment_intent"])
+        except PaymentError as exc:
+            # The order and its lines are in the ledger; only the receipt's link waits for Stripe.
+            log.warning("receipt for %s: Stripe unreachable (%s)", order["reference"], exc.kind)
     # Paid: its books leave the cart, once, whatever happened to the cart since.
     customer.close_attempt(order["attempt"], "paid", orders.lines(db, order["id"]))
     return Outcome(PAID, order, intent)

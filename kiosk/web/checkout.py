@@ -227,4 +227,4 @@ def complete():
         return redirect(url_for("checkout.checkout"))
     return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]),
                            order_taxes=orders.taxes(db, order["id"]),
-                           **receipts.for_order(k.gateway, order, outcome.intent))
+                           **receipts.for_order(outcome.intent))

@@ -1,5 +1,4 @@
 """Receipts on the confirmation page: a QR code of Stripe's hosted receipt, and the receipt email address."""
-import logging
 import re
 
 import segno
@@ -7,9 +6,6 @@ from markupsafe import Markup
 
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
-from kiosk.payments.gateway import PaymentError
-
-log = logging.getLogger("kiosk.receipts")
 
 EMAIL_MAX = 254  # RFC 5321's limit on a whole address
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}")
@@ -42,16 +38,11 @@ def card_lines(card):
     return [(label, value) for label, value in lines if value]
 
 
-def for_order(gateway, order, intent=None):
-    """The receipt URL and its QR code for a paid order, and a card reader's receipt lines; empty when Stripe
-    cannot be asked right now."""
+def for_order(intent):
+    """The receipt URL and its QR code for a paid order's PaymentIntent, and a card reader's receipt lines; empty
+    when Stripe could not be asked (intent None)."""
     if intent is None:
-        try:
-            intent = gateway.retrieve(order["payment_intent"])
-        except PaymentError as exc:
-            # The order and its lines are in the ledger; only the QR waits for Stripe.
-            log.warning("receipt for %s: Stripe unreachable (%s)", order["reference"], exc.kind)
-            return {"receipt_url": "", "receipt_qr": "", "card_lines": []}
+        return {"receipt_url": "", "receipt_qr": "", "card_lines": []}
     url = intent.receipt_url
     return {"receipt_url": url, "receipt_qr": qr_svg(url) if url else "", "card_lines": card_lines(intent.card_present)}
 
