@@ -95,11 +95,12 @@ def adopt(db, catalog, intent, counter=None):
 
 def apply_intent(db, catalog, kiosk_id, intent, report, counter=None):
     """Bring the ledger in line with one PaymentIntent; returns its order row, or None if it has none."""
-    if read_intent_metadata(intent.metadata).kiosk_id != kiosk_id:
+    record = read_intent_metadata(intent.metadata)
+    if record.kiosk_id != kiosk_id:
         return None
     order = orders.get(db, intent=intent.id)
     if order is None:
-        by_reference = orders.get(db, reference=read_intent_metadata(intent.metadata).reference)
+        by_reference = orders.get(db, reference=record.reference)
         # A canceled one is not attached: the customer chose another way to pay, and its order waits for that.
         if by_reference is not None and not intent.canceled and \
                 orders.attach_intent(db, by_reference["id"], intent.id):
