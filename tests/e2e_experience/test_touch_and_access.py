@@ -6,6 +6,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.e2e.shopper import CARD_OK, add_to_cart, enter_card, expect_confirmation, open_checkout, pay, pick_books
+from tests.support.screens import AXE_RUN, CONTROLS, SMALL_TARGETS
 
 TAP_GOAL = 4  # issue #5: at most 4 taps plus the card entry, attract screen to paid
 
@@ -56,16 +57,6 @@ def test_search_by_touch_with_the_on_screen_keyboard(touch, open_page, kiosk):
     expect(keyboard).to_be_hidden()
 
 
-SMALL_TARGETS = """() => [...document.querySelectorAll(
-    'a[href], button, select, input:not([type=hidden]), textarea, [role=button], [tabindex]:not([tabindex="-1"])')]
-  .filter(el => !el.closest('[data-stripe-double], .sr-only') && !el.classList.contains('skip'))
-  .filter(el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
-                  return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'; })
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 48 || r.height < 48; })
-  .map(el => el.outerHTML.slice(0, 120) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x'
-             + Math.round(el.getBoundingClientRect().height))"""
-
-
 def customer_pages(page, kiosk):
     """Walk a purchase and yield (name, page) at each customer page: attract, home, book, cart, checkout,
     confirmation; also with the on-screen keyboard and the idle warning open."""
@@ -98,20 +89,13 @@ def customer_pages(page, kiosk):
 
 def test_every_control_is_a_target_of_at_least_48px(page, kiosk):
     for name in customer_pages(page, kiosk):
-        small = page.evaluate(SMALL_TARGETS)
+        small = page.evaluate(SMALL_TARGETS, CONTROLS)
         assert not small, f"{name}: targets under 48 px: {small}"
 
 
 def test_nothing_depends_on_hover():
     css = (re.sub(r"/\*.*?\*/", "", Path("webui/static/css/kiosk.css").read_text(encoding="utf-8"), flags=re.S))
     assert ":hover" not in css and "title=" not in Path("webui/templates/base.html").read_text(encoding="utf-8")
-
-
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {resultTypes: ['violations']});
-  return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                      nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-}"""
 
 
 def test_axe_finds_no_serious_or_critical_violation(axe, open_page, kiosk, record_property):

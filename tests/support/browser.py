@@ -119,14 +119,14 @@ class BrowserWatch:
 
 @pytest.fixture
 def open_page(browser, stripe_api, start_kiosk):
-    """open_page(kiosk) -> a Page in a fresh browser context on that kiosk; page.watch holds what went wrong.
+    """open_page(kiosk, viewport=None) -> a Page in a fresh browser context on that kiosk; page.watch holds what went wrong.
     The test fails if anything went wrong that the test did not expect. (It needs start_kiosk so that its
     browser contexts close before the kiosks stop, not while a page is still loading from one.)"""
     contexts = []
     watches = []
 
-    def open_(kiosk):
-        context = browser.new_context(base_url=kiosk.url, viewport={"width": 1080, "height": 1600})
+    def open_(kiosk, viewport=None):
+        context = browser.new_context(base_url=kiosk.url, viewport=viewport or {"width": 1080, "height": 1600})
         context.set_default_timeout(10_000)
         watch = BrowserWatch(stripe_api)
         # Playwright tries routes last-registered first: the catch-all goes in first. Of js.stripe.com only the
