@@ -2,7 +2,6 @@
 
 The race and the catalog tests run on both SQLite and PostgreSQL; the counters-on-one-ledger tests run two
 kiosks (each its own data folder, kiosk id and counter name) against one real PostgreSQL."""
-import re
 import threading
 from contextlib import closing
 from dataclasses import replace
@@ -17,6 +16,7 @@ from kiosk.ledger import migrations, orders, reports
 from kiosk.ledger import stock as shelves
 from tests.support.client import KioskClient
 from tests.support.ledger import buy, ledger, on_hand, order
+from tests.support.refunds import confirm_form, review_url
 from tests.support.settings import SAMPLE, make_settings
 
 CATALOG = load_catalog(SAMPLE, "USD")
@@ -139,11 +139,9 @@ def test_two_counters_share_stock_orders_and_refunds(counters, stripe_server):
             [("Back", 2 * book.price), ("Front", book.price)]
     # A refund at the front counter of a sale made at the back one.
     client = staff(front)
-    key = re.search(r'name="request" value="([0-9a-f]{32})"',
-                    client.get(f"/staff/orders/{at_back.reference}").get_data(as_text=True)).group(1)
+    form = confirm_form(client.get(review_url(at_back.reference, {book.isbn13: 1})).get_data(as_text=True))
     page = client.post(f"/staff/orders/{at_back.reference}/refund", follow_redirects=True,
-                       data={"request": key, "amount": stamps.major(book.price, "USD"),
-                             f"return-{book.isbn13}": "1"}).get_data(as_text=True)
+                       data=form).get_data(as_text=True)
     assert "Refunded $" in page
     made = stripe_server.client().v1.refunds.list({"payment_intent": at_back.intent}).data
     assert [r.amount for r in made] == [book.price]

@@ -17,6 +17,7 @@ from tests.support.client import stored_session
 from tests.support.fakestripe import RETRIEVE_INTENT
 from tests.support.ledger import books, buy, ledger, on_hand, order
 from tests.support.live import LiveServer
+from tests.support.refunds import confirm_form, review_url
 from tests.support.settings import make_settings
 
 PIN = "2468"
@@ -158,25 +159,23 @@ def test_books_added_at_the_same_moment_are_all_kept(app, live):
     assert stored_session(app, customer.sid())["cart"] == {b.isbn13: 1 for b in chosen}
 
 
-def refund_key(staff, reference):
-    return re.search(r'name="request" value="([0-9a-f]{32})"', staff.load(f"/staff/orders/{reference}").text).group(1)
+def refund_form(staff, reference, book):
+    return confirm_form(staff.load(review_url(reference, {book.isbn13: 1})).text)
 
 
 def test_two_refunds_at_once_never_refund_or_restock_more_than_was_sold(app, live, stripe_server):
     book = books(app)[0]
     paid = buy(app, stripe_server, {book.isbn13: 1})
     staff = signed_in_browser(live)
-    keys = [refund_key(staff, paid.reference) for _ in range(2)]  # two forms (two windows), two keys
-    amount = stamps.major(book.price, "USD")
+    forms = [refund_form(staff, paid.reference, book) for _ in range(2)]  # two forms (two windows), two keys
     stripe_server.inject("stall", REFUNDS, times=1, seconds=1.5)  # the first is still at Stripe ...
     barrier = threading.Barrier(2)
 
-    def refund(key):
+    def refund(form):
         barrier.wait()
-        return staff.post(f"/staff/orders/{paid.reference}/refund",
-                          data={"request": key, "amount": amount, f"return-{book.isbn13}": "1"})
+        return staff.post(f"/staff/orders/{paid.reference}/refund", data=form)
 
-    threads = [in_thread(lambda k=k: refund(k)) for k in keys]  # ... when the second arrives
+    threads = [in_thread(lambda f=f: refund(f)) for f in forms]  # ... when the second arrives
     for thread, _ in threads:
         thread.join(30)
     made = stripe_server.client().v1.refunds.list({"payment_intent": paid.intent}).data
@@ -211,22 +210,21 @@ def sold_with_refund_form(app, stripe_server):
     staff = KioskClient(app)
     staff.token()
     staff.post("/staff/login", data={"pin": PIN})
-    key = re.search(r'name="request" value="([0-9a-f]{32})"',
-                    staff.get(f"/staff/orders/{paid.reference}").get_data(as_text=True)).group(1)
-    return book, paid, staff, key
+    form = confirm_form(staff.get(review_url(paid.reference, {book.isbn13: 1})).get_data(as_text=True))
+    return book, paid, staff, form
 
 
 def test_a_refund_form_sent_again_after_a_crash_finds_the_refund_at_stripe(app, stripe_server):
-    book, paid, staff, key = sold_with_refund_form(app, stripe_server)
+    book, paid, staff, form = sold_with_refund_form(app, stripe_server)
+    key = form["request"]
     # The kiosk wrote the refund, Stripe made it, and the kiosk died before writing that down.
     with closing(ledger(app)) as db:
         refund_ledger.reserve_refund(db, order(app, paid.reference)["id"], amount=book.price,
                                      returned={book.isbn13: 1}, request_key=key)
     stripe_server.client().v1.refunds.create({"payment_intent": paid.intent, "amount": book.price,
                                                "metadata": {"request_key": key}})
-    page = staff.post(f"/staff/orders/{paid.reference}/refund",
-                      data={"request": key, "amount": stamps.major(book.price, "USD"),
-                            f"return-{book.isbn13}": "1"}, follow_redirects=True).get_data(as_text=True)
+    page = staff.post(f"/staff/orders/{paid.reference}/refund", data=form,
+                      follow_redirects=True).get_data(as_text=True)
     assert "Refunded $" in page
     made = stripe_server.client().v1.refunds.list({"payment_intent": paid.intent}).data
     assert [r.amount for r in made] == [book.price]
@@ -300,12 +298,11 @@ def test_a_page_that_changes_nothing_writes_nothing(app, live, stripe_server):
 def test_a_refund_whose_lookup_fails_stays_held_and_is_never_made_twice(app, stripe_server):
     """Made at Stripe, its answer lost; the next press cannot ask Stripe (429): released then, a third press would
     have refunded it again. Held, the third press finds the one refund."""
-    book, paid, staff, key = sold_with_refund_form(app, stripe_server)
+    book, paid, staff, form = sold_with_refund_form(app, stripe_server)
 
     def press():  # the same form sent again, as the browser's back button and Refund do
-        return staff.post(f"/staff/orders/{paid.reference}/refund",
-                          data={"request": key, "amount": stamps.major(book.price, "USD"),
-                                f"return-{book.isbn13}": "1"}, follow_redirects=True).get_data(as_text=True)
+        return staff.post(f"/staff/orders/{paid.reference}/refund", data=form,
+                          follow_redirects=True).get_data(as_text=True)
 
     refunds_route = ("POST", r"/v1/refunds")
     stripe_server.inject("drop", refunds_route, after=True, times=1)

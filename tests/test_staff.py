@@ -15,6 +15,7 @@ from kiosk.ledger import stock as shelves
 from kiosk.web import staff
 from tests.support.client import KioskClient
 from tests.support.ledger import books, buy, count, ledger, on_hand, order
+from tests.support.refunds import confirm_form, review_url
 from tests.support.settings import SAMPLE, make_settings
 
 PIN = "2468"
@@ -245,9 +246,9 @@ def test_order_detail_and_over_sell_flag(app, stripe_server, staff_client):
     assert staff_client.get("/staff/orders/BK-NOPE-NOPE").status_code == 404
 
 
-def refund_form(client, reference):
-    page = text(client.get(f"/staff/orders/{reference}"))
-    return re.search(r'name="request" value="([0-9a-f]{32})"', page).group(1)
+def reviewed(client, reference, returned=None, amount=None):
+    """The confirm form of the refund review page, as staff reach it from the order page."""
+    return confirm_form(text(client.get(review_url(reference, returned, amount))))
 
 
 def stripe_refunds(stripe_server, intent):
@@ -257,8 +258,8 @@ def stripe_refunds(stripe_server, intent):
 def test_partial_then_full_refund_through_stripe(app, stripe_server, staff_client):
     a, b = books(app)[:2]
     purchase = buy(app, stripe_server, {a.isbn13: 2, b.isbn13: 1})
-    key = refund_form(staff_client, purchase.reference)
-    form = {"request": key, "amount": f"{a.price / 100:.2f}", f"return-{a.isbn13}": "1", "reason": "damaged"}
+    form = {**reviewed(staff_client, purchase.reference, {a.isbn13: 1}), "reason": "damaged"}
+    assert (form["mode"], form["expected"], form[f"return-{a.isbn13}"]) == ("books", str(a.price), "1")
     reply = staff_client.post(f"/staff/orders/{purchase.reference}/refund", data=form)
     assert reply.status_code == 302
     assert stripe_refunds(stripe_server, purchase.intent) == [a.price]
@@ -270,32 +271,37 @@ def test_partial_then_full_refund_through_stripe(app, stripe_server, staff_clien
     assert stripe_refunds(stripe_server, purchase.intent) == [a.price]
     assert on_hand(app, a.isbn13) == a.stock - 1
     left = row["amount"] - row["amount_refunded"]
-    over = {"request": refund_form(staff_client, purchase.reference), "amount": f"{(left + 1) / 100:.2f}"}
+    page = text(staff_client.get(review_url(purchase.reference, amount=f"{(left + 1) / 100:.2f}"),
+                                 follow_redirects=True))
+    assert "at most what is left" in page and 'class="refund-confirm"' not in page
+    over = {**reviewed(staff_client, purchase.reference, amount="0.01"), "amount": f"{(left + 1) / 100:.2f}"}
     page = text(staff_client.post(f"/staff/orders/{purchase.reference}/refund", data=over, follow_redirects=True))
     assert "at most what is left" in page and len(stripe_refunds(stripe_server, purchase.intent)) == 1
-    rest = {"request": refund_form(staff_client, purchase.reference), "amount": f"{left / 100:.2f}"}
+    rest = reviewed(staff_client, purchase.reference, amount=f"{left / 100:.2f}")
     page = text(staff_client.post(f"/staff/orders/{purchase.reference}/refund", data=rest, follow_redirects=True))
     assert f"Refunded {app.extensions['kiosk'].money(left)}" in page
     row = order(app, purchase.reference)
     assert (row["status"], row["amount_refunded"]) == ("refunded", row["amount"])
     assert sorted(stripe_refunds(stripe_server, purchase.intent)) == sorted([a.price, left])
-    assert on_hand(app, b.isbn13) == b.stock - 1  # not ticked as returned: not back on the shelf
-    assert f'action="/staff/orders/{purchase.reference}/refund"' not in page  # nothing left to refund
+    assert on_hand(app, b.isbn13) == b.stock - 1  # not chosen as returned: not back on the shelf
+    assert 'id="refund-form"' not in page  # nothing left to refund
 
 
 def test_a_refund_stripe_refuses_records_nothing(app, stripe_server, staff_client):
-    purchase = buy(app, stripe_server, {books(app)[0].isbn13: 1})
+    book = books(app)[0]
+    purchase = buy(app, stripe_server, {book.isbn13: 1})
     stripe_server.inject("500", ("POST", r"/v1/refunds"))
-    form = {"request": refund_form(staff_client, purchase.reference), "amount": "1.00"}
+    form = reviewed(staff_client, purchase.reference, {book.isbn13: 1})
     page = text(staff_client.post(f"/staff/orders/{purchase.reference}/refund", data=form, follow_redirects=True))
     assert "Stripe did not make the refund" in page
     assert order(app, purchase.reference)["status"] == "paid" and count(app, "SELECT COUNT(*) FROM refunds") == 0
+    assert on_hand(app, book.isbn13) == book.stock - 1
 
 
 def test_an_unpaid_order_cannot_be_refunded(app, stripe_server, staff_client):
     purchase = buy(app, stripe_server, {books(app)[0].isbn13: 1}, pay=False)
-    assert 'name="request"' not in text(staff_client.get(f"/staff/orders/{purchase.reference}"))
-    form = {"request": "a" * 32, "amount": "1.00"}
+    assert 'id="refund-form"' not in text(staff_client.get(f"/staff/orders/{purchase.reference}"))
+    form = {"request": "a" * 32, "mode": "custom", "amount": "1.00"}
     page = text(staff_client.post(f"/staff/orders/{purchase.reference}/refund", data=form, follow_redirects=True))
     assert "only a paid order" in page and count(app, "SELECT COUNT(*) FROM refunds") == 0
 

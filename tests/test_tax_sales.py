@@ -2,7 +2,6 @@
 and rate as sold, refunds apportion the tax, and the export and the day's report add back up to the ledger."""
 import csv
 import io
-import re
 from contextlib import closing
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from kiosk.core import stamps
 from kiosk.ledger import orders, reports
 from tests.support.client import KioskClient
 from tests.support.ledger import buy, ledger, order
+from tests.support.refunds import confirm_form, review_url
 from tests.support.settings import SAMPLE, make_settings
 
 PIN = "2468"
@@ -89,10 +89,9 @@ def test_refunds_apportion_the_tax_and_the_day_adds_back_up(shop, stripe_server)
     for reference, amount in ((first.reference, 500), (first.reference, None), (second.reference, 333)):
         row = order(app, reference)
         left = row["amount"] - row["amount_refunded"] if amount is None else amount
-        key = re.search(r'name="request" value="([0-9a-f]{32})"',
-                        client.get(f"/staff/orders/{reference}").get_data(as_text=True)).group(1)
+        review = client.get(review_url(reference, amount=stamps.major(left, "USD"))).get_data(as_text=True)
         page = client.post(f"/staff/orders/{reference}/refund", follow_redirects=True,
-                           data={"request": key, "amount": stamps.major(left, "USD")}).get_data(as_text=True)
+                           data=confirm_form(review)).get_data(as_text=True)
         assert "Refunded $" in page
     with closing(ledger(app)) as db:
         sold_tax = db.execute("SELECT SUM(tax) FROM orders").fetchone()[0]

@@ -15,6 +15,7 @@ from kiosk.ledger import db as dblib
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
 from tests.support.process import KioskProcess
+from tests.support.refunds import confirm_form, review_url
 
 PIN = "2468"
 SECONDS = 120
@@ -115,11 +116,10 @@ def test_two_busy_counters_with_shelf_counts_and_refunds_never_deadlock(counters
             if refs:  # a partial refund of a recent sale, whichever counter took it, one book back on the shelf
                 ref = rng.choice(refs)
                 page = visit.load(f"/staff/orders/{ref}").text
-                key = re.search(r'name="request" value="([0-9a-f]{32})"', page)
-                isbn = next((i for i in ISBNS if f"return-{i}" in page), None)
-                if key and isbn:
-                    reply = visit.post(f"/staff/orders/{ref}/refund",
-                                       data={"request": key.group(1), "amount": "1.00", f"return-{isbn}": "1"})
+                isbn = next((i for i in ISBNS if f'name="return-{i}"' in page), None)
+                review = visit.load(review_url(ref, {isbn: 1})).text if isbn else ""
+                if 'class="refund-confirm"' in review:  # staff review what the book comes to, then refund it
+                    reply = visit.post(f"/staff/orders/{ref}/refund", data=confirm_form(review))
                     with lock:
                         seen["refunds"] += reply.status_code == 302
             time.sleep(2)

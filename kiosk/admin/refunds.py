@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from kiosk.core import stamps
+from kiosk.core.money import to_minor
 from kiosk.ledger import orders
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.payments import stripe_terms
@@ -23,7 +24,8 @@ class RefundOutcome:
 
     # refunded, already_recorded (that request's refund was made), held (not confirmed: kept, not lost),
     # refused (Stripe did not make it: released), invalid (the form asks for what cannot be refunded),
-    # unavailable (no payments on this kiosk)
+    # changed (the books now come to another amount than staff confirmed: nothing was made), unavailable (no
+    # payments on this kiosk)
     kind: str
     amount: int = 0  # refunded: what Stripe refunded, in minor units
     books: int = 0  # refunded: copies back in stock
@@ -32,13 +34,72 @@ class RefundOutcome:
     error: PaymentError | None = None  # held or refused: what Stripe answered
 
 
-def refund_order(k, db, order, amount, returned, request_key, reason=None):
-    """Refund all or part of an order through Stripe, then write it to the ledger (and stock, if returned).
+@dataclass
+class Quote:
+    """A refund as staff are asked to confirm it, before anything reaches Stripe."""
+
+    amount: int  # in minor units: what the returned books come to, or the custom amount typed
+    returned: dict  # ISBN -> copies back on the shelf
+    lines: list  # (order line, copies) for each book coming back
+    custom: bool  # a custom amount, confirmed as such, instead of what the books come to
+    books_amount: int  # what the returned books come to, tax included, whatever was typed
+
+    @property
+    def books(self):
+        """Copies back on the shelf."""
+        return sum(self.returned.values())
+
+    @property
+    def prices(self):
+        """The returned copies' prices, without any tax added on top."""
+        return sum(line["unit_price"] * copies for line, copies in self.lines)
+
+
+def quote(db, order, returned, custom=None):
+    """What a refund of the books in `returned` (ISBN -> copies) would give back: what was paid for them, tax
+    included; or the amount typed in `custom` (text in major units) when staff chose a custom amount.
+    Raises LedgerError with what to correct."""
+    refund_ledger.check_refund(db, order, 1, returned)
+    lines = [(line, returned[line["isbn"]]) for line in orders.lines(db, order["id"]) if returned.get(line["isbn"])]
+    books_amount = refund_ledger.returns_amount(db, order, returned) if lines else 0
+    if custom is None:
+        if not lines:
+            raise orders.LedgerError("Choose the books coming back, or refund a custom amount.")
+        return Quote(books_amount, returned, lines, False, books_amount)
+    amount = _custom_amount(order, custom)
+    refund_ledger.check_refund(db, order, amount, returned)
+    return Quote(amount, returned, lines, True, books_amount)
+
+
+def _custom_amount(order, text):
+    """A custom amount as staff typed it, in minor units; raises LedgerError when it is not a number."""
+    try:
+        return to_minor(text, order["currency"])
+    except ValueError:
+        raise orders.LedgerError(f"Write the refund amount as a number in {order['currency']}, like "
+                                 f"{stamps.major(order['amount'], order['currency'])}.") from None
+
+
+def paying_card(k, order):
+    """The brand and last four digits of the card the order was paid with, as Stripe has them; ("", "") when
+    Stripe cannot be asked now (the refund goes back to that card all the same)."""
+    if k.gateway is None or not order["payment_intent"]:
+        return "", ""
+    try:
+        intent = k.gateway.retrieve(order["payment_intent"])
+    except PaymentError:
+        return "", ""
+    return intent.card_brand, intent.card_last4
+
+
+def refund_order(k, db, order, returned, request_key, *, custom=None, expected=None, reason=None):
+    """Refund the books in `returned` (ISBN -> copies back on the shelf) through Stripe, for what was paid for
+    them (or the amount typed in `custom`, a custom refund), then write it to the ledger and stock.
 
     The refund is written as pending first (the schema refuses more than was paid, however many forms are
     submitted at once), then made at Stripe, then completed; a form sent again after a crash finds the
-    refund at Stripe by its request key instead of making a second one. `amount` is in minor units, None when
-    the form's amount is not a number; `returned` maps ISBN to copies back on the shelf."""
+    refund at Stripe by its request key instead of making a second one. `expected` is the amount staff
+    confirmed: if the books now come to another (a refund came between), nothing is made."""
     if k.gateway is None:
         return RefundOutcome("unavailable")
     held = refund_ledger.refund_recorded(db, request_key)
@@ -47,9 +108,16 @@ def refund_order(k, db, order, amount, returned, request_key, reason=None):
     fresh = held is None
     if fresh:
         try:
-            held = _reserve(db, order, amount, returned, request_key, reason)
+            amount = None if custom is None else _custom_amount(order, custom)
+            if amount is None and not any(returned.values()):
+                raise orders.LedgerError("Choose the books coming back, or refund a custom amount.")
+            refund_id = refund_ledger.reserve_refund(db, order["id"], amount=amount, returned=returned,
+                                                     request_key=request_key, reason=reason, expected=expected)
+        except refund_ledger.QuoteChanged as exc:
+            return RefundOutcome("changed", message=str(exc))
         except orders.LedgerError as exc:
             return RefundOutcome("invalid", message=str(exc))
+        held = refund_ledger.refund_by_id(db, refund_id)
     try:
         made = _make(k, db, order, held, fresh)
     except PaymentError as exc:
@@ -63,17 +131,6 @@ def refund_order(k, db, order, amount, returned, request_key, reason=None):
     log.info("refunded %s of order %s (%s)", made.amount, order["reference"], made.id)
     return RefundOutcome("refunded", amount=made.amount, books=sum(json.loads(held["returns"]).values()),
                          stripe_refund=made.id)
-
-
-def _reserve(db, order, amount, returned, request_key, reason):
-    """Check a new refund request against the order and write it as pending; returns its row. Raises LedgerError."""
-    if amount is None:
-        raise orders.LedgerError(f"Write the refund amount as a number in {order['currency']}, "
-                                 f"like {stamps.major(order['amount'], order['currency'])}.")
-    refund_ledger.check_refund(db, order, amount, returned)
-    refund_id = refund_ledger.reserve_refund(db, order["id"], amount=amount, returned=returned, request_key=request_key,
-                                             reason=reason)
-    return refund_ledger.refund_by_id(db, refund_id)
 
 
 def _make(k, db, order, held, fresh):

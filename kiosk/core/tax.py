@@ -104,3 +104,27 @@ def apportion(tax_lines, amount, refunded_before, refunding):
         before = half_up(Decimal(line["tax"]) * refunded_before / amount) if amount else 0
         shares[line["tax_class"]] = after - before
     return shares
+
+
+def returns_value(lines, tax_lines, returning, inclusive):
+    """What the customer paid for the copies in `returning` ({isbn: copies}) of a sale, in minor units.
+
+    Their prices, and when tax was added on top, the tax on them: a class's tax given back in all is its rate on
+    all of its prices returned so far, rounded half up as at the sale, so a $12.00 book at 8.875% gives back
+    $13.07, and returns made in several parts add up to exactly the class's tax once every copy is back.
+    `lines` are the sale's lines (isbn, unit_price, returned: copies already back or held for a refund,
+    tax_class); `tax_lines` its tax per class as sold (tax_class, rate). With the tax included in the prices,
+    the prices are what was paid."""
+    back_before, back_now = {}, {}
+    for line in lines:
+        name = line["tax_class"] or STANDARD
+        back_before[name] = back_before.get(name, 0) + line["unit_price"] * line["returned"]
+        back_now[name] = back_now.get(name, 0) + line["unit_price"] * returning.get(line["isbn"], 0)
+    value = sum(back_now.values())
+    if inclusive:
+        return value
+    for line in tax_lines:
+        name, rate = line["tax_class"], Decimal(line["rate"])
+        before = back_before.get(name, 0)
+        value += half_up(Decimal(before + back_now.get(name, 0)) * rate / 100) - half_up(Decimal(before) * rate / 100)
+    return value

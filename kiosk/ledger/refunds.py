@@ -6,7 +6,7 @@ from kiosk.core import tax
 from kiosk.core.stamps import now
 from kiosk.ledger import stock
 from kiosk.ledger.db import IntegrityError, LedgerError, retry_conflicts, transaction
-from kiosk.ledger.orders import REFUNDABLE, get, taxes
+from kiosk.ledger.orders import REFUNDABLE, taxes
 
 
 def returned_quantities(db, order_id):
@@ -59,12 +59,33 @@ def check_refund(db, order, amount, returned):
             raise LedgerError("More copies are marked as returned than were sold and not yet returned.")
 
 
-def _reserve(db, order_id, amount, returned, request_key, reason, status="pending", stripe_refund=None):
-    """Hold `amount` and the returned copies against the order, in the caller's transaction.
+class QuoteChanged(LedgerError):
+    """What the returned books come to is not what staff were shown: another refund of the order came between."""
+
+
+def returns_amount(db, order, returned):
+    """What was paid for the copies in `returned` ({isbn: copies}) of an order, tax included (tax.returns_value),
+    and never more than is left to refund."""
+    lines = db.execute("SELECT isbn, unit_price, returned, tax_class FROM order_lines WHERE order_id = ?",
+                       (order["id"],)).fetchall()
+    value = tax.returns_value(lines, taxes(db, order["id"]), returned, bool(order["tax_inclusive"]))
+    return min(value, order["amount"] - order["amount_refunded"] - order["refund_pending"])
+
+
+def _reserve(db, order_id, amount, returned, request_key, reason, expected=None):
+    """Hold `amount` (None: what the returned books come to) and the returned copies against the order, in the
+    caller's transaction.
 
     The schema refuses more refunded (or held) than paid, and more copies back than were sold, so two
-    refunds submitted at the same moment cannot both pass, whatever Python checked before."""
-    order = get(db, order_id=order_id)
+    refunds submitted at the same moment cannot both pass, whatever Python checked before. The order's row is
+    read locked (the lock order: the order first), so what the books come to is worked out from the lines as
+    they are, not as another refund left them a moment before."""
+    order = db.execute(f"SELECT * FROM orders WHERE id = ?{db.for_update}", (order_id,)).fetchone()
+    if amount is None:
+        amount = returns_amount(db, order, returned)
+        if expected is not None and amount != expected:
+            raise QuoteChanged("Another refund of this order was made meanwhile, so these books now come to "
+                               "a different amount. Check the new amount, then refund.")
     check_refund(db, order, amount, returned)
     try:
         db.execute("UPDATE orders SET refund_pending = refund_pending + ?, updated_at = ? WHERE id = ?",
@@ -80,18 +101,21 @@ def _reserve(db, order_id, amount, returned, request_key, reason, status="pendin
     # The tax inside the refund, apportioned per class, so the day's tax refunded is true to the pence.
     shares = tax.apportion(taxes(db, order_id), order["amount"],
                            order["amount_refunded"] + order["refund_pending"], amount)
-    return db.execute("INSERT INTO refunds (order_id, stripe_refund, amount, restocked, reason, request_key, status, "
-                      "returns, created_at, tax, taxes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                      (order_id, stripe_refund, amount, sum(back.values()), reason, request_key, status,
+    return db.execute("INSERT INTO refunds (order_id, amount, restocked, reason, request_key, status, "
+                      "returns, created_at, tax, taxes) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
+                      (order_id, amount, sum(back.values()), reason, request_key,
                        json.dumps(back, sort_keys=True), now(), sum(shares.values()),
                        json.dumps(shares, sort_keys=True))).fetchone()[0]
 
 
 @retry_conflicts
-def reserve_refund(db, order_id, *, amount, returned, request_key, reason=None):
-    """Write a pending refund before Stripe is asked to make it; returns its row id. Raises LedgerError."""
+def reserve_refund(db, order_id, *, amount, returned, request_key, reason=None, expected=None):
+    """Write a pending refund before Stripe is asked to make it; returns its row id. Raises LedgerError.
+
+    `amount` None refunds what the returned books come to; then `expected`, when given, is the amount staff
+    were shown, and QuoteChanged is raised if the books now come to another."""
     with transaction(db):
-        return _reserve(db, order_id, amount, returned, request_key, reason)
+        return _reserve(db, order_id, amount, returned, request_key, reason, expected)
 
 
 def _complete(db, refund, stripe_refund, amount):

@@ -69,6 +69,8 @@ class Intent:
     payment_method_types: tuple = ("card",)  # read-only: what Stripe kept of the allowed types
     # For a card read by a card reader: what card networks require on the receipt (see _card_present).
     card_present: dict = field(default_factory=dict)
+    card_brand: str = ""  # the paying card's network (visa, mastercard...) and last four digits, typed or read,
+    card_last4: str = ""  # so staff can say which card a refund goes back to
 
 
     # Stripe's PaymentIntent states, read here and nowhere else ("The PaymentIntent object", status): the rest of
@@ -188,6 +190,13 @@ def _card_present(charge):
             "read_method": details.get("read_method") or ""}
 
 
+def _card_of(charge):
+    """The paying card's brand and last four digits, from Charge.payment_method_details (card or card_present)."""
+    details = (charge or {}).get("payment_method_details") or {}
+    card = details.get("card") or details.get("card_present") or {}
+    return {"card_brand": str(card.get("brand") or ""), "card_last4": str(card.get("last4") or "")}
+
+
 def _intent(obj):
     data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
     error = data.get("last_payment_error") or {}
@@ -199,7 +208,7 @@ def _intent(obj):
                   last_error=error.get("message") or "", receipt_url=charge.get("receipt_url") or "",
                   amount_received=int(data.get("amount_received") or 0),
                   payment_method_types=tuple(data.get("payment_method_types") or ("card",)),
-                  card_present=_card_present(charge))
+                  card_present=_card_present(charge), **_card_of(charge))
 
 
 def _reader(obj):

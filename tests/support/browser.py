@@ -119,9 +119,10 @@ class BrowserWatch:
 
 @pytest.fixture
 def open_page(browser, stripe_api, start_kiosk):
-    """open_page(kiosk, viewport=None) -> a Page in a fresh browser context on that kiosk; page.watch holds what went wrong.
-    The test fails if anything went wrong that the test did not expect. (It needs start_kiosk so that its
-    browser contexts close before the kiosks stop, not while a page is still loading from one.)"""
+    """open_page(kiosk, viewport=None) -> a Page in a fresh browser context on that kiosk (1080x1600 unless told);
+    page.watch holds what went wrong. The test fails if anything went wrong that the test did not expect. (It
+    needs start_kiosk so that its browser contexts close before the kiosks stop, not while a page is still loading
+    from one.)"""
     contexts = []
     watches = []
 

@@ -501,20 +501,26 @@ def _card_present_method(charge):
     return method if isinstance(method, CardPresentPaymentMethod) else None
 
 
-# Gap: localstripe's charges have no payment_method_details. Real Stripe's say how the card was paid; for a reader,
-# type card_present with brand, last4, read method and the EMV receipt fields. Set at creation, so the webhooks
-# localstripe sends while confirming already carry them.
+# Gap: localstripe's charges have no payment_method_details. Real Stripe's say how the card was paid: for a typed
+# card, type card with its brand, last4 and expiry; for a reader, type card_present with brand, last4, read method
+# and the EMV receipt fields. Set at creation, so the webhooks localstripe sends while confirming already carry them.
 _charge_init = ls_resources.Charge.__init__
 
 
-def _charge_init_card_present(self, *args, **kwargs):
+def _charge_init_details(self, *args, **kwargs):
     _charge_init(self, *args, **kwargs)
     method = _card_present_method(self)
     if method is not None:
         self.payment_method_details = {"card_present": method._charge_details(self), "type": "card_present"}
+        return
+    typed = ls_resources.store.get("payment_method:" + str(self.payment_method))
+    if getattr(typed, "type", None) == "card":
+        card = typed.card
+        self.payment_method_details = {"type": "card", "card": {
+            key: card[key] for key in ("brand", "last4", "exp_month", "exp_year", "funding", "country")}}
 
 
-ls_resources.Charge.__init__ = _charge_init_card_present
+ls_resources.Charge.__init__ = _charge_init_details
 
 # Gap: localstripe fails every declined charge as card_declined, "Your card was declined.". Real Stripe gives each
 # Terminal test card its own code and message (insufficient funds, expired card, ...), and a decline_code.

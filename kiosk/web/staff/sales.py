@@ -6,7 +6,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from kiosk.admin import refunds
 from kiosk.core import stamps
-from kiosk.core.money import to_minor
+from kiosk.core.i18n import gettext as _
+from kiosk.core.i18n import ngettext
 from kiosk.ledger import orders
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.ledger import stock as shelves
@@ -27,7 +28,7 @@ def order_list():
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("staff/orders.html", rows=rows, total=total, page=min(page, pages), pages=pages,
                            query=query, status=status, oversold=oversold, statuses=orders.STATUSES,
-                           today=stamps.today().isoformat())
+                           today=stamps.today(current_kiosk().settings.zone).isoformat())
 
 
 def _order_or_404(reference):
@@ -36,7 +37,7 @@ def _order_or_404(reference):
 
 @bp.get("/orders/<reference>")
 def order_detail(reference):
-    """One order: lines, refunds, stock movements, and the refund form."""
+    """One order: lines, refunds, stock movements, and the books to pick for a refund."""
     db, order = get_db(), _order_or_404(reference)
     # Copies back on the shelf, or held for a refund Stripe has not confirmed yet, cannot be returned again.
     held = refund_ledger.held_or_returned(db, order["id"])
@@ -44,46 +45,67 @@ def order_detail(reference):
              for line in orders.lines(db, order["id"])]
     left = order["amount"] - order["amount_refunded"] - order["refund_pending"]
     return render_template("staff/order.html", order=order, lines=lines, refunds=refund_ledger.refunds(db, order["id"]),
-                           movements=shelves.movements(db, order["id"]), left=left, left_major=major(left),
-                           refundable=order["status"] in orders.REFUNDABLE and current_kiosk().gateway is not None,
-                           request_key=uuid.uuid4().hex)
+                           movements=shelves.movements(db, order["id"]), left=left,
+                           refundable=order["status"] in orders.REFUNDABLE and current_kiosk().gateway is not None)
 
 
-def _refund_form(db, order):
-    """The amount (None when not a number) and returned copies a refund form asks for."""
-    try:
-        amount = to_minor(request.form.get("amount", ""), order["currency"])
-    except ValueError:
-        amount = None  # the refund service says so, unless this request's refund is held already
-    returned = {line["isbn"]: whole_number(request.form.get(f"return-{line['isbn']}"), 3, default=0)
+def _refund_choice(db, order, form):
+    """The books coming back (ISBN -> copies) and the custom amount typed (None: refund what the books come to)
+    that a refund form (`form`: the order page's query or the review's post) asks for."""
+    returned = {line["isbn"]: whole_number(form.get(f"return-{line['isbn']}"), 3, default=0)
                 for line in orders.lines(db, order["id"])}
-    return amount, returned
+    custom = form.get("amount", "")[:20] if form.get("mode") == "custom" else None
+    return returned, custom
+
+
+@bp.get("/orders/<reference>/refund")
+def refund_review(reference):
+    """The refund staff are about to make: what goes back to which card and which books go back on the shelf,
+    to confirm before anything reaches Stripe."""
+    db, k, order = get_db(), current_kiosk(), _order_or_404(reference)
+    returned, custom = _refund_choice(db, order, request.args)
+    try:
+        proposal = refunds.quote(db, order, returned, custom)
+    except orders.LedgerError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.order_detail", reference=order["reference"]))
+    brand, last4 = refunds.paying_card(k, order)
+    return render_template("staff/refund_review.html", order=order, quote=proposal, brand=brand, last4=last4,
+                           amount_major=major(proposal.amount, order["currency"]), request_key=uuid.uuid4().hex)
 
 
 @bp.post("/orders/<reference>/refund")
 def refund(reference):
-    """Refund all or part of an order through Stripe (refunds.refund_order), and say what became of it."""
+    """Make the refund staff confirmed (refunds.refund_order), and say what became of it."""
     db, k, order = get_db(), current_kiosk(), _order_or_404(reference)
     back = redirect(url_for("staff.order_detail", reference=order["reference"]))
     key = request.form.get("request", "")
-    if not re.fullmatch(r"[0-9a-f]{32}", key):
+    if not re.fullmatch(r"[0-9a-f]{32}", key) or request.form.get("mode") not in ("books", "custom"):
         abort(400)
-    amount, returned = _refund_form(db, order)
-    outcome = refunds.refund_order(k, db, order, amount, returned, key,
+    returned, custom = _refund_choice(db, order, request.form)
+    outcome = refunds.refund_order(k, db, order, returned, key, custom=custom,
+                                   expected=whole_number(request.form.get("expected"), 12),
                                    reason=request.form.get("reason", "")[:200].strip() or None)
     if outcome.kind == "unavailable":
-        flash("Payments are not set up on this kiosk, so it cannot refund.", "error")
+        flash(_("Payments are not set up on this kiosk, so it cannot refund."), "error")
     elif outcome.kind == "already_recorded":
-        flash("That refund was already made; it is listed below.", "info")
+        flash(_("That refund was already made; it is listed below."), "info")
+    elif outcome.kind == "changed":
+        flash(outcome.message, "error")
+        choice = {f"return-{isbn}": n for isbn, n in returned.items() if n}
+        return redirect(url_for("staff.refund_review", reference=order["reference"], mode="books", **choice))
     elif outcome.kind == "invalid":
         flash(outcome.message, "error")
     elif outcome.kind == "refused":
-        flash(f"Stripe did not make the refund, so nothing was recorded: {outcome.error.message}", "error")
+        flash(_("Stripe did not make the refund, so nothing was recorded: %(why)s", why=outcome.error.message),
+              "error")
     elif outcome.kind == "held":
-        flash(f"The refund is not confirmed yet: {outcome.error.message} It is held, not lost: press Refund again "
-              "in a moment, or the next check with Stripe settles it.", "error")
+        flash(_("The refund is not confirmed yet: %(why)s It is held, not lost: press Refund again in a moment, "
+                "or the next check with Stripe settles it.", why=outcome.error.message), "error")
+    elif outcome.books:
+        flash(ngettext("Refunded %(amount)s; %(num)d book back on the shelf.",
+                       "Refunded %(amount)s; %(num)d books back on the shelf.", outcome.books,
+                       amount=k.money(outcome.amount)), "info")
     else:
-        books = outcome.books
-        flash(f"Refunded {k.money(outcome.amount)}" + (f"; {books} {'book' if books == 1 else 'books'} back in stock."
-                                                       if books else "."), "info")
+        flash(_("Refunded %(amount)s.", amount=k.money(outcome.amount)), "info")
     return back
