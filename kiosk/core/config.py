@@ -4,8 +4,10 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
+from babel.localtime import get_localzone
 from babel.numbers import get_currency_name
 from dotenv import dotenv_values
 from platformdirs import user_data_dir
@@ -61,6 +63,7 @@ class Settings:
     currency: str = "USD"
     locale: str = "en_US"
     shop_name: str = "Book Counter"
+    unpaid_message: str = ""  # KIOSK_UNPAID_MESSAGE: what customers read before payments are set up
     catalog_path: Path = None
     data_dir: Path = None
     payment_methods: tuple = ("card",)
@@ -79,6 +82,7 @@ class Settings:
     tax_id: str = ""  # KIOSK_TAX_ID, printed on receipts
     database_url: str = ""  # KIOSK_DATABASE_URL: a shared PostgreSQL ledger; empty is SQLite in the data folder
     counter_name: str = "Main counter"  # KIOSK_COUNTER_NAME: which kiosk took an order, for staff and receipts
+    timezone: str = ""  # KIOSK_TIMEZONE: the shop's clock (an IANA name); empty: the computer's time zone
     stripe_timeout: float = 20.0
     stripe_retries: int = 2
     env_file: Path = None
@@ -113,6 +117,11 @@ class Settings:
         return self.counter_name != Settings.counter_name or bool(self.database_url)
 
     @property
+    def zone(self):
+        """The shop's time zone, for every time and day shown, printed or exported (the ledger stays in UTC)."""
+        return zone_named(self.timezone) or computer_zone()
+
+    @property
     def test_mode(self):
         """True when the keys are Stripe test keys."""
         return self.secret_key.startswith(("sk_test_", "rk_test_"))
@@ -133,7 +142,8 @@ def _key_mode(key):
 
 def check_keys(secret, publishable):
     """Problems with the pair of Stripe keys; an empty list when they are usable."""
-    where = "Put it in .env (see .env.example) or in the environment, then restart the kiosk."
+    where = ("Enter both on the kiosk's screen: press Staff, then Set up this kiosk (or Settings, once a PIN is "
+             "set); or put them in .env (see .env.example) before the kiosk starts.")
     dashboard = "Copy both keys from the Stripe Dashboard, Developers > API keys."
     problems = []
     if not secret and not publishable:
@@ -182,6 +192,24 @@ def _check_api_base(s, api_base):
 def known_currency(code):
     """True for a three-letter ISO currency code Babel (and so Stripe) knows."""
     return len(code) == 3 and get_currency_name(code.upper(), locale="en") != code.upper()
+
+
+def zone_named(name):
+    """The IANA time zone called `name` (America/New_York), or None when there is none by that name."""
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # ValueError: not a zone's name at all (a path, "..")
+        return None
+
+
+def computer_zone():
+    """The computer's own time zone by name (TZ, /etc/localtime, /etc/timezone, or Windows' setting), else UTC."""
+    try:
+        # Babel's copy of tzlocal: it reads the name where each system keeps it. pytz or zoneinfo, by what is installed.
+        found = get_localzone()
+    except (LookupError, OSError, ValueError):
+        return ZoneInfo("UTC")
+    return zone_named(getattr(found, "key", None) or getattr(found, "zone", None)) or ZoneInfo("UTC")
 
 
 def _int(values, name, default, problems, minimum=0):
@@ -237,6 +265,15 @@ def load_settings(environ=None, env_file=None):
         problems.append(Problem("KIOSK_LOCALE", f"{locale!r} is not a known locale.",
                                 f"Use a code such as en_US, en_GB, fr_FR or ja_JP; using {s.locale} meanwhile."))
     s.shop_name = values.get("KIOSK_SHOP_NAME") or s.shop_name
+    s.unpaid_message = values.get("KIOSK_UNPAID_MESSAGE", "")[:200]
+    timezone = values.get("KIOSK_TIMEZONE", "")
+    if zone_named(timezone):
+        s.timezone = timezone
+    elif timezone:
+        problems.append(Problem("KIOSK_TIMEZONE", f"{timezone!r} is not a time zone name.",
+                                "Use an IANA name such as America/New_York, Europe/London or Australia/Sydney, or "
+                                f"leave it empty for the computer's; using the computer's ({computer_zone().key}) "
+                                "meanwhile."))
 
     catalog = values.get("KIOSK_CATALOG")
     if catalog:

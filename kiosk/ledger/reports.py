@@ -1,9 +1,10 @@
 """What the ledger adds up for staff: today's takings, sales by hour and day, closing the day per counter and way to
-pay, tax per rate, and orders between dates for the export. Read-only."""
+pay, tax per rate, and orders between dates for the export. Read-only. Days are local days in `zone`, the shop's
+time zone (None: the process's own)."""
 import json
 from datetime import timedelta
 
-from kiosk.core.stamps import local_day_bounds, parse_stamp
+from kiosk.core.stamps import local_day_bounds, local_time
 from kiosk.ledger.orders import SOLD_SQL, taxes
 
 
@@ -21,9 +22,9 @@ def _per_counter(rows):
     return sorted((labels[key], t) for key, (_, t) in rows.items())
 
 
-def takings(db, day):
+def takings(db, day, zone=None):
     """Sales, refunds and paid-order count for one local day, in minor units."""
-    start, end = local_day_bounds(day)
+    start, end = local_day_bounds(day, zone=zone)
     sold = db.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE paid_at >= ? AND paid_at < ? "
                       f"AND {SOLD_SQL}", (start, end)).fetchone()
     refunded = db.execute("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE created_at >= ? AND created_at < ? "
@@ -48,14 +49,14 @@ def _counter(counters, row):
     return counters.setdefault(row["kiosk_id"] or "", (row["counter"] or "", _blank_day()))[1]
 
 
-def day_report(db, first, last=None):
+def day_report(db, first, last=None, zone=None):
     """Closing the day (or days `first`..`last`): sales, refunds, net, tax per rate, orders and books, first and
     last sale, in all, per counter and per way to pay (card reader or typed card). Everything in minor units;
     the tax is the tax as sold.
 
     Sales count on the day they were paid; refunds on the day they were made, against the counter that took
     the order (wherever they were made), their tax apportioned as recorded with each refund."""
-    start, end = local_day_bounds(first, last)
+    start, end = local_day_bounds(first, last, zone)
     total, counters, methods, rates = _blank_day(), {}, {}, {}
     paid = db.execute(f"SELECT id, kiosk_id, counter, method, amount, tax, paid_at FROM orders WHERE paid_at >= ? "
                       f"AND paid_at < ? AND {SOLD_SQL} ORDER BY paid_at", (start, end)).fetchall()
@@ -100,27 +101,27 @@ def day_report(db, first, last=None):
                       for (tax_class, rate), r in sorted(rates.items())]}
 
 
-def _sales_in(db, first, last, bucket):
+def _sales_in(db, first, last, bucket, zone):
     """Paid sales of local days `first`..`last` summed by bucket(local datetime): {bucket: (amount, orders)}.
 
     The local time is worked out here, not in SQL: SQLite and PostgreSQL spell it differently, and the
-    kiosk's time zone is the computer's, not the database server's."""
-    start, end = local_day_bounds(first, last)
+    shop's time zone is the kiosk's setting, not the database server's."""
+    start, end = local_day_bounds(first, last, zone)
     found = {}
     for paid_at, amount in db.execute(f"SELECT paid_at, amount FROM orders WHERE paid_at >= ? AND paid_at < ? "
                                       f"AND {SOLD_SQL}", (start, end)):
-        key = bucket(parse_stamp(paid_at).astimezone())
+        key = bucket(local_time(paid_at, zone))
         total, count = found.get(key, (0, 0))
         found[key] = (total + amount, count + 1)
     return found
 
 
-def takings_by_counter(db, day):
+def takings_by_counter(db, day, zone=None):
     """Today's sales, refunds and paid orders for each counter that sold: [(counter, takings dict)], by name.
 
     Counted by kiosk id (two kiosks given one name are two counters); refunds count against the counter that took
     the order, wherever they were made."""
-    start, end = local_day_bounds(day)
+    start, end = local_day_bounds(day, zone=zone)
     found = {}
     for kiosk_id, counter, count, amount in db.execute(
             f"SELECT COALESCE(kiosk_id, ''), MAX(COALESCE(counter, '')), COUNT(*), COALESCE(SUM(amount), 0) "
@@ -135,22 +136,23 @@ def takings_by_counter(db, day):
     return [(name, {**t, "net": t["sales"] - t["refunds"]}) for name, t in _per_counter(found)]
 
 
-def sales_by_hour(db, day):
-    """Sales of one local day in 24 hourly buckets: [(hour, amount, orders)]."""
-    found = _sales_in(db, day, day, lambda moment: moment.hour)
+def sales_by_hour(db, day, zone=None):
+    """Sales of one local day in 24 hourly buckets by the clock: [(hour, amount, orders)] (on the day clocks go
+    back, the repeated hour's sales add up in one bucket; on the day they go forward, the skipped hour has none)."""
+    found = _sales_in(db, day, day, lambda moment: moment.hour, zone)
     return [(h, *found.get(h, (0, 0))) for h in range(24)]
 
 
-def sales_by_day(db, last, days=14):
+def sales_by_day(db, last, days=14, zone=None):
     """Sales per local day for the `days` days ending on `last`: [(date, amount, orders)]."""
     first = last - timedelta(days=days - 1)
-    found = _sales_in(db, first, last, lambda moment: moment.date())
+    found = _sales_in(db, first, last, lambda moment: moment.date(), zone)
     return [(d, *found.get(d, (0, 0))) for d in (first + timedelta(days=i) for i in range(days))]
 
 
-def taxes_between(db, first, last):
+def taxes_between(db, first, last, zone=None):
     """The tax rows (order_taxes) of the orders created on local days `first` to `last`, by order id."""
-    start, end = local_day_bounds(first, last)
+    start, end = local_day_bounds(first, last, zone)
     found = {}
     for row in db.execute("SELECT t.* FROM order_taxes t JOIN orders o ON o.id = t.order_id "
                           "WHERE o.created_at >= ? AND o.created_at < ?", (start, end)):
@@ -158,9 +160,9 @@ def taxes_between(db, first, last):
     return found
 
 
-def orders_between(db, first, last):
+def orders_between(db, first, last, zone=None):
     """Orders created on local days `first` to `last`, oldest first, each with its lines."""
-    start, end = local_day_bounds(first, last)
+    start, end = local_day_bounds(first, last, zone)
     found = db.execute("SELECT * FROM orders WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
                        (start, end)).fetchall()
     by_order = {}

@@ -1,4 +1,5 @@
-"""What every staff page shares: the blueprint, the paging, amounts for forms, and ledger times for people."""
+"""What every staff page shares: the blueprint, the paging, amounts for forms, and ledger times and days for people
+(in the shop's time zone)."""
 import logging
 
 from flask import Blueprint, abort, request
@@ -29,11 +30,21 @@ def major(minor, currency=None):
     return stamps.major(minor, currency or current_kiosk().settings.currency)
 
 
+def shop_zone():
+    """The shop's time zone (KIOSK_TIMEZONE, else the computer's)."""
+    return current_kiosk().settings.zone
+
+
+def today():
+    """The shop's date now."""
+    return stamps.today(shop_zone())
+
+
 @bp.app_template_filter("localtime")
 def localtime_filter(stamp):
-    """A ledger timestamp (UTC) as the kiosk's local time."""
-    moment = stamps.parse_stamp(stamp)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else ""
+    """A ledger timestamp (UTC) as the shop's local time."""
+    moment = stamps.local_time(stamp, shop_zone())
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 PAID_BY = {"card_present": "reader", "card": "typed card"}

@@ -8,14 +8,14 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from kiosk.core import stamps
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
-from kiosk.web.staff.base import bp, localtime_filter, major
+from kiosk.web.staff.base import bp, localtime_filter, major, shop_zone, today
 from kiosk.web.staff.export import EXPORT_FIRST, EXPORT_LAST, safe_cell
 from kiosk.web.state import current_kiosk
 
 
 def _day():
     """The report's day from ?date=, today when missing; a ValueError says what to fix."""
-    raw = request.args.get("date", "")[:10] or stamps.today().isoformat()
+    raw = request.args.get("date", "")[:10] or today().isoformat()
     try:
         day = date.fromisoformat(raw)
     except ValueError:
@@ -40,8 +40,10 @@ def day_report():
     day = _asked_day()
     if day is None:
         return redirect(url_for("staff.day_report"))
-    return render_template("staff/day.html", day=day, report=reports.day_report(get_db(), day),
-                           tax_label=current_kiosk().settings.tax_label)
+    zone = shop_zone()
+    return render_template("staff/day.html", day=day, report=reports.day_report(get_db(), day, zone=zone),
+                           tax_label=current_kiosk().settings.tax_label, zone=zone.key,
+                           hours=stamps.day_hours(day, zone))
 
 
 @bp.get("/day.csv")
@@ -50,7 +52,7 @@ def day_csv():
     day = _asked_day()
     if day is None:
         return redirect(url_for("staff.day_report"))
-    report, currency = reports.day_report(get_db(), day), current_kiosk().settings.currency
+    report, currency = reports.day_report(get_db(), day, zone=shop_zone()), current_kiosk().settings.currency
     label = current_kiosk().settings.tax_label
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)

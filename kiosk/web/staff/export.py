@@ -6,11 +6,10 @@ from datetime import date
 
 from flask import Response, flash, redirect, request, url_for
 
-from kiosk.core import stamps
 from kiosk.core.datadir import make_private, write_private
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
-from kiosk.web.staff.base import bp, localtime_filter, major, paid_by_filter
+from kiosk.web.staff.base import bp, localtime_filter, major, paid_by_filter, shop_zone, today
 from kiosk.web.state import current_kiosk
 
 CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
@@ -64,9 +63,8 @@ EXPORT_FIRST, EXPORT_LAST = date(2000, 1, 1), date(2099, 12, 31)
 
 def _date_range():
     """The export's first and last local day from the form, or a ValueError with what to fix."""
-    today = stamps.today()
     try:
-        first = date.fromisoformat((request.values.get("from") or today.isoformat())[:10])
+        first = date.fromisoformat((request.values.get("from") or today().isoformat())[:10])
         last = date.fromisoformat((request.values.get("to") or first.isoformat())[:10])
     except ValueError:
         raise ValueError("Give the dates as YYYY-MM-DD.") from None
@@ -80,8 +78,8 @@ def _date_range():
 def _export():
     """The CSV's file name and bytes for the form's date range; a ValueError says what to fix."""
     first, last = _date_range()
-    db = get_db()
-    body = orders_csv(reports.orders_between(db, first, last), reports.taxes_between(db, first, last))
+    db, zone = get_db(), shop_zone()
+    body = orders_csv(reports.orders_between(db, first, last, zone), reports.taxes_between(db, first, last, zone))
     return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv", body.encode("utf-8")
 
 

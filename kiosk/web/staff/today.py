@@ -5,15 +5,17 @@ from kiosk.core import charts, stamps
 from kiosk.ledger import orders, reports
 from kiosk.ledger.db import get_db
 from kiosk.payments.reconcile import last_check
+from kiosk.web.staff.base import shop_zone
 from kiosk.web.state import current_kiosk
 
 
 def dashboard():
     """Today's takings, charts by hour and by day, and what needs attention."""
     db, k = get_db(), current_kiosk()
-    day = stamps.today()
-    hours = reports.sales_by_hour(db, day)
-    days = reports.sales_by_day(db, day, 14)
+    zone = shop_zone()
+    day = stamps.today(zone)
+    hours = reports.sales_by_hour(db, day, zone)
+    days = reports.sales_by_day(db, day, 14, zone)
     by_hour = charts.bar_chart([(f"{h:02d}:00", amount, f", {n} orders") for h, amount, n in hours],
                                title=f"Sales by hour on {day.isoformat()}", fmt=k.money, chart_id="chart-hours",
                                label_every=3)
@@ -22,9 +24,10 @@ def dashboard():
                               label_last=True)
     counts, oversold = orders.attention(db)
     last_sweep, last_result = last_check(db, k)
-    return render_template("staff/dashboard.html", day=day, takings=reports.takings(db, day), hours=hours, days=days,
-                           by_counter=reports.takings_by_counter(db, day), counter=k.settings.counter_name,
-                           day_tax=reports.day_report(db, day)["total"], charges_tax=bool(k.settings.tax_rates),
+    return render_template("staff/dashboard.html", day=day, takings=reports.takings(db, day, zone), hours=hours,
+                           days=days, by_counter=reports.takings_by_counter(db, day, zone),
+                           counter=k.settings.counter_name, day_tax=reports.day_report(db, day, zone=zone)["total"],
+                           charges_tax=bool(k.settings.tax_rates),
                            by_hour=by_hour, by_day=by_day, counts=counts, oversold=oversold,
                            last_sweep=last_sweep, last_result=last_result,
                            warnings=len(k.catalog.warnings), setup_problems=k.settings.problems)
