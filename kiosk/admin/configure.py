@@ -12,7 +12,7 @@ from babel.numbers import get_territory_currencies
 from kiosk.admin import catalog_edits, envfile, pin
 from kiosk.core import stamps, tax
 from kiosk.core.catalog import CatalogError, load_catalog, parse_upload
-from kiosk.core.config import LIVE_KEYS, STRIPE_API_BASE, check_keys, known_currency, load_settings
+from kiosk.core.config import LIVE_KEYS, STRIPE_API_BASE, check_keys, known_currency, load_settings, zone_named
 from kiosk.core.datadir import write_private
 from kiosk.ledger import audit as audit_log
 from kiosk.payments import reconcile
@@ -23,7 +23,7 @@ SETTINGS = {"shop_name": "KIOSK_SHOP_NAME", "currency": "KIOSK_CURRENCY", "local
             "secret_key": "STRIPE_SECRET_KEY", "publishable_key": "STRIPE_PUBLISHABLE_KEY",
             "idle_seconds": "KIOSK_IDLE_SECONDS", "tax_rates": "KIOSK_TAX_RATES",
             "prices_include_tax": "KIOSK_PRICES_INCLUDE_TAX", "shop_address": "KIOSK_SHOP_ADDRESS",
-            "tax_id": "KIOSK_TAX_ID", "pin": "KIOSK_STAFF_PIN_HASH"}
+            "tax_id": "KIOSK_TAX_ID", "pin": "KIOSK_STAFF_PIN_HASH", "timezone": "KIOSK_TIMEZONE"}
 LATER_ONLY = ("idle_seconds", "tax_rates", "prices_include_tax", "shop_address", "tax_id")
 LIMITS = {"shop_name": 60, "shop_address": 300, "tax_id": 40}
 DASHBOARD = "Copy it from the Stripe Dashboard, Developers > API keys."
@@ -59,7 +59,7 @@ def form_values(settings):
             "publishable_key": settings.publishable_key, "idle_seconds": str(settings.idle_seconds),
             "tax_rates": ",".join(f"{name}:{rate}" for name, rate in settings.tax_rates.items()),
             "prices_include_tax": settings.prices_include_tax, "shop_address": settings.shop_address,
-            "tax_id": settings.tax_id}
+            "tax_id": settings.tax_id, "timezone": settings.timezone}
 
 
 def _text(form, name, proposal):
@@ -171,18 +171,48 @@ def _check_shop(form, settings, proposal):
                                         f"uses {home[0]}: check that your catalog's prices are in {currency.upper()}."
 
 
+def _check_timezone(form, settings, proposal):
+    """The shop's clock from its picker; a form without the picker (an older page) keeps the zone."""
+    if "timezone" not in form:
+        return
+    zone = (form.get("timezone") or "").strip()
+    if zone and zone_named(zone) is None:
+        proposal.errors["timezone"] = "Choose the shop's time zone from the list, such as America/New_York."
+    else:
+        _change(proposal, settings, "timezone", zone, settings.timezone, "time zone")
+
+
+def tax_rates_posted(form):
+    """KIOSK_TAX_RATES from the tax-class table (a class and a percent per row), or the plain text field.
+    Empty rows are dropped; a half-filled one is kept ("standard:") so parse_rates refuses it."""
+    if "tax_class" in form:
+        rows = zip(form.getlist("tax_class"), form.getlist("tax_percent"), strict=False)  # a cut-short post: fewer rows
+        return ",".join(f"{name.strip()}:{rate.strip()}" for name, rate in rows if name.strip() or rate.strip())
+    return (form.get("tax_rates") or "").strip()
+
+
+def address_posted(form):
+    """KIOSK_SHOP_ADDRESS from the address's line inputs (joined with |), or the plain text field."""
+    if "address_line" in form:
+        lines = [line.strip() for line in form.getlist("address_line") if line.strip()]
+        if any("|" in line for line in lines):
+            return None  # "|" separates the lines in the settings file
+        return "|".join(lines)
+    return (form.get("shop_address") or "").strip()
+
+
 def _check_later(form, settings, proposal):
     raw = (form.get("idle_seconds") or "").strip()
     if not (raw.isascii() and raw.isdigit() and 10 <= int(raw) <= 3600):
         proposal.errors["idle_seconds"] = "Use a whole number of seconds from 10 to 3600."
     else:
         _change(proposal, settings, "idle_seconds", raw, str(settings.idle_seconds), "idle timer")
-    rates = (form.get("tax_rates") or "").strip()
+    rates = tax_rates_posted(form)
     try:
         parsed = tax.parse_rates(rates)
     except tax.TaxRatesError as exc:
-        proposal.errors["tax_rates"] = f"{exc}. Write class:percent pairs separated by commas, like " \
-                                       "standard:8.875,zero:0 (or leave it empty: no tax)."
+        proposal.errors["tax_rates"] = f"{exc}. Give each tax class a name (letters, like standard) and a percent " \
+                                       "from 0 to 100, like 8.875; remove the rows you do not need (none: no tax)."
     else:
         if parsed != settings.tax_rates:
             proposal.changes["KIOSK_TAX_RATES"] = rates
@@ -190,8 +220,13 @@ def _check_later(form, settings, proposal):
     included = "true" if form.get("prices_include_tax") else "false"
     _change(proposal, settings, "prices_include_tax", included, "true" if settings.prices_include_tax else "false",
             "prices include tax" if included == "true" else "tax added on top")
-    for name in ("shop_address", "tax_id"):
-        _change(proposal, settings, name, _text(form, name, proposal), getattr(settings, name))
+    address = address_posted(form)
+    if address is None:
+        proposal.errors["shop_address"] = "Write each line of the address in its own box, without |."
+    else:
+        _change(proposal, settings, "shop_address", _text({"shop_address": address}, "shop_address", proposal),
+                settings.shop_address)
+    _change(proposal, settings, "tax_id", _text(form, "tax_id", proposal), settings.tax_id)
 
 
 def _check_catalog(settings, proposal, files):
@@ -248,6 +283,7 @@ def check(form, files, settings, first_run, secure=True):
     the form came over the window's HTTPS (live keys are refused on a headless kiosk's plain HTTP)."""
     proposal = Proposal()
     _check_shop(form, settings, proposal)
+    _check_timezone(form, settings, proposal)
     _check_keys(form, settings, proposal, first_run, secure)
     _check_pin(form, proposal, first_run)
     if not first_run:

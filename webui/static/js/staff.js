@@ -28,6 +28,59 @@
     });
   });
 
+  // Show a key field's characters (a 100-character key typed by touch is checked before saving), and back.
+  document.querySelectorAll("[data-reveal]").forEach(function (button) {
+    var input = document.getElementById(button.getAttribute("data-reveal"));
+    if (!input) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var shown = input.type === "password";
+      var at = [input.selectionStart, input.selectionEnd];
+      input.type = shown ? "text" : "password";
+      button.setAttribute("aria-pressed", String(shown));
+      input.focus();
+      if (at[0] !== null) input.setSelectionRange(at[0], at[1]);
+      input.dispatchEvent(new Event("input", { bubbles: true }));  // the on-screen keyboard's preview follows
+    });
+  });
+
+  // Tables of rows (the tax classes): add a row (a blank copy of the last) and remove one. Without JS the page
+  // already offers empty rows, which the server ignores.
+  document.querySelectorAll("[data-rows]").forEach(function (table) {
+    var add = table.querySelector("[data-add-row]");
+    var count = table.querySelectorAll("[data-row]").length;
+    function wire(row) {
+      var remove = row.querySelector("[data-remove-row]");
+      remove.hidden = false;
+      remove.addEventListener("click", function () {
+        var rows = table.querySelectorAll("[data-row]");
+        if (rows.length > 1) {
+          var next = row.nextElementSibling && row.nextElementSibling.querySelector("input");
+          row.remove();
+          if (next) next.focus();
+        } else {
+          row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+        }
+      });
+    }
+    table.querySelectorAll("[data-row]").forEach(wire);
+    add.hidden = false;
+    add.addEventListener("click", function () {
+      var rows = table.querySelectorAll("[data-row]");
+      var row = rows[rows.length - 1].cloneNode(true);
+      count += 1;
+      row.querySelectorAll("input").forEach(function (input) {
+        var id = input.id.replace(/-\d+$/, "-" + count);
+        row.querySelector('label[for="' + input.id + '"]').setAttribute("for", id);
+        input.id = id;
+        input.value = "";
+      });
+      add.parentNode.insertBefore(row, add);
+      wire(row);
+      row.querySelector("input").focus();
+    });
+  });
+
   // Signed in: lock after 5 minutes without a touch, so the screen never stays open behind staff.
   var idle = parseInt(document.body.getAttribute("data-staff-idle") || "0", 10);
   var lockForm = document.getElementById("staff-lock-form");
