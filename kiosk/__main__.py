@@ -33,6 +33,22 @@ def report_problems(settings):
         print(f"[kiosk] {kind}: {problem}", file=sys.stderr)
 
 
+def setup_hint(settings, headless):
+    """How to set up payments, for whoever started the kiosk (None once they are): on the kiosk's own screen, never
+    by editing a file and starting again."""
+    if settings.payments_ready:
+        return None
+    meanwhile = "payments are not set up: customers can browse, and are asked to pay at the counter."
+    if first_run_open(settings):
+        where = ("open the set-up address below (it carries this launch's screen key)" if headless else
+                 "press Staff in the corner of the kiosk window")
+        return f"{meanwhile} To take cards, {where}: Set up this kiosk asks for the shop, the Stripe keys and a PIN."
+    if settings.has_pin:
+        return f"{meanwhile} To take cards, sign in to the staff area and, in Settings, enter the Stripe keys (or " \
+            "correct the setting named above)."
+    return None  # keys but no PIN: the problems above, and the staff area, say how to set the PIN first
+
+
 def cannot_start(reason):
     """Say in the terminal and the log why the kiosk does not start; returns the exit code."""
     close_splash()
@@ -58,6 +74,9 @@ def serve(app, port):
     # Only here, for whoever started the kiosk: the browser that opens this address is the kiosk's screen (the
     # first-run form takes saves from it alone, and others' wrong PINs never lock it out), as any program on the
     # computer can reach 127.0.0.1. Never logged: the log outlives this launch.
+    hint = setup_hint(kiosk.settings, headless=True)
+    if hint:
+        print(f"[kiosk] {hint}", flush=True)
     what = "to set it up" if first_run_open(kiosk.settings) else "for the staff area"
     then = "/staff/setup" if first_run_open(kiosk.settings) else "/staff/"
     print(f"[kiosk] {what}, open {address.rstrip('/')}{kiosk.screen_path(then)} (this address works until the "
@@ -99,6 +118,9 @@ def main(argv=None):
     except StartupError as exc:
         return cannot_start(exc)
     if not args.headless:
+        hint = setup_hint(settings, headless=False)
+        if hint:
+            print(f"[kiosk] {hint}", file=sys.stderr)
         try:
             return run_window(app)
         except WindowUnavailable as exc:  # the backend loaded, but cannot be made safe (launcher.run)

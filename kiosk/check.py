@@ -31,7 +31,8 @@ def run_check(settings, out=print):
             out(f"Stripe: no answer from {settings.api_base}: {exc.message}")
     else:
         ok = False
-        out("Stripe: not checked, the keys are not set up")
+        out("Stripe: not checked, the keys are not set up (start the kiosk and press Staff: Set up this kiosk, or "
+            "Settings once a PIN is set; customers are asked to pay at the counter meanwhile)")
     ok = check_ledger(settings, out) and ok
     try:
         catalog = load_catalog(settings.catalog_path, settings.currency, settings.tax_rates)

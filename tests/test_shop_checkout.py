@@ -148,15 +148,16 @@ def test_stripe_down_keeps_the_cart(tmp_path, stripe_server):
         assert db.execute("SELECT status FROM orders").fetchone()["status"] == "pending"
 
 
-def test_missing_keys_show_the_setup_screen(tmp_path):
+def test_missing_keys_ask_the_customer_to_pay_at_the_counter(tmp_path):
     app = create_app(make_settings(tmp_path), testing=True)
     client = KioskClient(app)
     assert client.get("/").status_code == 200
     client.add(catalog(app).books[0].isbn13)
     page = client.get("/checkout/")
-    assert page.status_code == 503 and "Payments are not set up" in page.get_data(as_text=True)
-    assert "Traceback" not in page.get_data(as_text=True)
-    assert client.post("/checkout/intent", json={"attempt": "x"}).status_code == 503
+    assert page.status_code == 200 and "Please pay at the counter" in page.get_data(as_text=True)
+    assert "STRIPE_" not in page.get_data(as_text=True) and "Traceback" not in page.get_data(as_text=True)
+    refused = client.post("/checkout/intent", json={"attempt": "x"})
+    assert refused.status_code == 409 and refused.json["error"] == "Please pay at the counter"
 
 
 def test_secret_key_never_reaches_a_page(client, app, stripe_server):

@@ -46,7 +46,7 @@ class Problem:
     fix: str
     fatal: bool = False
     warning: bool = False  # the kiosk works, but staff should fix it (shown at start, in --check and to staff)
-    blocks_payments: bool = False  # the shop browses, but checkout shows the setup screen until it is fixed
+    blocks_payments: bool = False  # the shop browses, but checkout says pay at the counter until it is fixed
 
     def __str__(self):
         return f"{self.setting}: {self.message} {self.fix}"

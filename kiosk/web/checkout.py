@@ -19,7 +19,7 @@ from kiosk.payments.gateway import STRIPE_JS_URL
 from kiosk.visit import customer, purchase
 from kiosk.web import receipts
 from kiosk.web.state import current_kiosk
-from kiosk.web.views import payment_status, reply
+from kiosk.web.views import pay_at_counter, payment_status, reply
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 log = logging.getLogger("kiosk.checkout")
@@ -48,11 +48,14 @@ def _processing(order, unreachable):
 
 @bp.get("/")
 def checkout():
-    """The payment page, or the setup screen when Stripe keys are not configured."""
+    """The payment page; before payments are set up, the cart and where to pay for it (never the settings)."""
     k = current_kiosk()
-    if not k.settings.payments_ready:
-        return render_template("setup.html", problems=k.settings.problems), 503
     db = get_db()
+    if not k.settings.payments_ready:
+        priced = customer.priced(k, db)
+        for note in priced.notes:  # a book that sold out meanwhile, as the payment page would say
+            flash(note, "error")
+        return render_template("pay_at_counter.html", cart=priced, message=pay_at_counter())
     orders.ping(db)  # a payment is offered only while it can be recorded: else "payments are paused"
     priced = customer.priced(k, db)
     settled = purchase.settle_in_flight(k, db, priced)
@@ -76,6 +79,11 @@ def checkout():
                                           "amount": priced.total, "currency": k.settings.currency.lower(),
                                           "allowedPaymentMethodTypes": list(k.settings.payment_methods),
                                           "attempt": attempt})
+
+
+def _not_set_up():
+    """A payment asked for before payments are set up: nothing starts, and the page reloads to say where to pay."""
+    return reply(409, pay_at_counter(), reload=True)
 
 
 def _stripe_error(exc):
@@ -121,7 +129,7 @@ def create_intent():
     """Create (or return) the PaymentIntent for this checkout attempt; the amount comes from the server's cart."""
     k = current_kiosk()
     if not k.settings.payments_ready:
-        return reply(503, _("Payments are not set up on this kiosk. Please ask a member of staff."))
+        return _not_set_up()
     outcome = purchase.pay(k, get_db(), _posted_attempt(), "card")
     if outcome.kind != purchase.STARTED:
         return _refused(outcome)
@@ -134,8 +142,10 @@ def create_intent():
 def pay_on_reader():
     """Hand this checkout attempt's payment to the card reader, which then waits for the customer's card."""
     k = current_kiosk()
+    if not k.settings.payments_ready:
+        return _not_set_up()
     db = get_db()
-    reader = terminal.reader_id(k, db) if k.settings.payments_ready else ""
+    reader = terminal.reader_id(k, db)
     if not reader:
         return reply(409, _("No card reader is set up on this kiosk. Please type your card instead."))
     outcome = purchase.pay(k, db, _posted_attempt(), terminal.METHOD, reader)

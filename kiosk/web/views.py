@@ -6,6 +6,7 @@ from babel.numbers import format_decimal
 from flask import flash, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from kiosk.admin.configure import first_run_open
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
 from kiosk.ledger.db import LedgerUnavailable
@@ -63,6 +64,11 @@ def reply(status, message, *, back=None, action=None, code=302, **data):
     return render_template("error.html", status=status, message=message, action=action), status
 
 
+def pay_at_counter():
+    """What a customer reads where they would pay while payments are not set up: the shop's words, or ours."""
+    return current_kiosk().settings.unpaid_message or _("Please pay at the counter")
+
+
 def safe_next(target, default):
     """A redirect target from a form, if it is a path on this kiosk (never another site)."""
     target = target or ""
@@ -88,7 +94,8 @@ def init_app(app):
         return {"shop_name": s.shop_name, "test_mode": s.test_mode, "cart_count": customer.cart_count(),
                 "lang": s.locale.split("_")[0], "idle_seconds": s.idle_seconds, "print_receipts": s.print_receipts,
                 "env_file": s.env_file, "shows_counter": s.shows_counter, "tax_label": s.tax_label,
-                "shop_address": s.address_lines, "tax_id": s.tax_id}
+                "shop_address": s.address_lines, "tax_id": s.tax_id, "payments_ready": s.payments_ready,
+                "setup_open": first_run_open(s), "staff_pin_set": s.has_pin}
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

@@ -306,11 +306,28 @@ def forget_browsing(window):
         window.run_js(CLEAR_STORAGE)
 
 
-def window_options(settings):
-    """create_window() options: full screen unless KIOSK_WINDOWED, no zoom, no text selection."""
-    return {"title": settings.shop_name, "fullscreen": not settings.windowed, "zoomable": False,
-            "text_select": False, "confirm_close": False, "width": 1280, "height": 800,
-            "min_size": (800, 600), "background_color": "#FFFFFF"}
+def window_options(settings, screen=None):
+    """create_window() options: full screen on `screen` unless KIOSK_WINDOWED, no zoom, no text selection."""
+    options = {"title": settings.shop_name, "fullscreen": not settings.windowed, "zoomable": False,
+               "text_select": False, "confirm_close": False, "width": 1280, "height": 800,
+               "min_size": (800, 600), "background_color": "#FFFFFF"}
+    if screen is not None and not settings.windowed:
+        # Full screen is the window manager's to grant, and a kiosk often runs with none (a bare X server): the
+        # window then stays where it was made, and pywebview makes it 1280x800, centred 16 px above the middle.
+        # Made at the screen's origin and size, it covers the glass with or without one.
+        options.update(screen=screen, x=0, y=0, width=screen.width, height=screen.height,
+                       min_size=(min(800, screen.width), min(600, screen.height)))
+    return options
+
+
+def primary_screen(webview):
+    """The screen the kiosk fills (pywebview lists the primary one first), or None when none is reported."""
+    try:
+        screens = webview.screens
+    except Exception as exc:  # noqa: BLE001 - a backend that cannot list screens still opens a window
+        log.warning("the screens could not be listed (%s); the window is placed by the system", exc)
+        return None
+    return screens[0] if screens else None
 
 
 def run(app, on_started=None):
@@ -352,7 +369,9 @@ def run(app, on_started=None):
             ssl_args = {"ssl": True, "server_args": {"keyfile": keyfile, "certfile": certfile}}
 
         # The first page comes through the screen key's address: only this window is given it, never a page.
-        window = webview.create_window(url=guard.origin + kiosk.screen_path("/"), **window_options(kiosk.settings))
+        screen = None if kiosk.settings.windowed else primary_screen(webview)
+        window = webview.create_window(url=guard.origin + kiosk.screen_path("/"),
+                                       **window_options(kiosk.settings, screen))
         guard.window, guard.screen_path = window, kiosk.screen_path
         window.events.closing += guard.on_closing
         window.events.shown += close_splash

@@ -90,6 +90,29 @@ def shop(window, app, out):
     out["chromium_flags"] = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
 
 
+def placement(window, app, out):
+    """Where the window really is on the X screen (xwininfo asks the X server), and what the page sees."""
+    out["screen"] = xwininfo("-root")
+    out["window_id"] = int(window.native.winId())
+    # The window is mapped and placed once shown; a window manager (if any) may move it a moment later.
+    time.sleep(1.0)
+    out["window"] = xwininfo("-id", str(out["window_id"]))
+    out["page"] = json.loads(window.run_js(
+        "JSON.stringify({x: window.screenX, y: window.screenY, width: window.outerWidth, height: window.outerHeight,"
+        " innerWidth: window.innerWidth, innerHeight: window.innerHeight})"))
+
+
+def xwininfo(*args):
+    """The absolute position and size of an X window, as the X server reports them."""
+    import re
+    import subprocess
+    text = subprocess.run(["xwininfo", *args], capture_output=True, text=True, timeout=10, check=True).stdout
+    fields = {"x": "Absolute upper-left X", "y": "Absolute upper-left Y", "width": "Width", "height": "Height",
+              "map_state": "Map State"}
+    found = {name: re.search(rf"^\s*{label}:\s*(\S+)", text, re.M).group(1) for name, label in fields.items()}
+    return {name: value if name == "map_state" else int(value) for name, value in found.items()}
+
+
 def escape(window, app, out):
     """Links and window.open to other origins go nowhere; the 3-D Secure iframe loads and talks to the page."""
     requested, opened = [], []
@@ -144,12 +167,16 @@ def setup(window, app, out):
     window.load_url(origin + "/staff/setup")
     out["before_reset"] = wait_for(lambda: window.run_js(form))
     window.load_url(origin + "/")
-    wait_for(lambda: len(loads) == 2 and window.run_js("!!window.kiosk"))  # the form's page, then the shop's
+    wait_for(lambda: loads and loads[-1] == origin + "/" and window.run_js("!!window.kiosk"))
+    # pywebview may report an earlier page's `loaded` late (it was counted after the shop's, as a third load):
+    # let those arrive before counting the reset's.
+    time.sleep(1.0)
     seen = len(loads)
     window.run_js("window.kiosk.post('/session/reset', {}).then(function () { location.href = '/attract'; })")
     # The attract screen loads, then loads again through the setup address (the launcher gives the key back).
     wait_for(lambda: len(loads) >= seen + 2)
     out["after_reset_loads"] = len(loads) - seen
+    out["after_reset_urls"] = [url.split("?")[0] for url in loads[seen:]]
     window.load_url(origin + "/staff/setup")
     out["after_reset"] = wait_for(lambda: (window.get_current_url() or "").endswith("/staff/setup") and
                                   window.run_js(form))

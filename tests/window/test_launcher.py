@@ -10,6 +10,7 @@ import sys
 import time
 from http.cookiejar import CookieJar
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.request import HTTPCookieProcessor, build_opener, urlopen
 
 from cryptography import x509
@@ -90,6 +91,17 @@ def test_window_options_full_screen_unless_windowed(tmp_path):
     assert options["zoomable"] is False and options["text_select"] is False and options["confirm_close"] is False
     windowed = launcher.window_options(make_settings(tmp_path, KIOSK_WINDOWED="1"))
     assert windowed["fullscreen"] is False
+
+
+def test_full_screen_is_made_at_the_screens_origin_and_size(tmp_path):
+    screen = SimpleNamespace(x=0, y=0, width=1080, height=1920)
+    options = launcher.window_options(make_settings(tmp_path), screen)
+    assert (options["screen"], options["x"], options["y"], options["width"], options["height"]) == \
+        (screen, 0, 0, 1080, 1920)
+    small = launcher.window_options(make_settings(tmp_path), SimpleNamespace(x=0, y=0, width=800, height=480))
+    assert small["min_size"] == (800, 480)  # never a window bigger than the glass
+    windowed = launcher.window_options(make_settings(tmp_path, KIOSK_WINDOWED="1"), screen)
+    assert "x" not in windowed and windowed["width"] == 1280  # a normal window, placed by the system
 
 
 def test_certificate_is_for_127_0_0_1_with_a_private_key(tmp_path):
