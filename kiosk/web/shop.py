@@ -7,7 +7,7 @@ from kiosk.core import cart as cartlib
 from kiosk.core import isbn as isbnlib
 from kiosk.core.i18n import gettext as _
 from kiosk.ledger import stock as shelves
-from kiosk.ledger.db import get_db
+from kiosk.ledger.db import LedgerUnavailable, get_db
 from kiosk.visit import customer
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import reply, safe_next, whole_number
@@ -18,6 +18,8 @@ bp = Blueprint("shop", __name__)
 COVER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
                ".gif": "image/gif", ".avif": "image/avif", ".svg": "image/svg+xml"}
 COVER_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+FAVICON = Path(__file__).resolve().parents[2] / "webui" / "static" / "favicon.svg"
+SOLD_OUT_ASKED = 60  # ISBNs one availability question may name: a page of the grid and then some
 
 
 def find_book(code):
@@ -28,6 +30,22 @@ def find_book(code):
     if book is None:
         abort(404)
     return book
+
+
+def sold_out(isbns):
+    """Which of these books have no copy left to sell, from the stock all counters share (on hand less the
+    copies payments under way hold); none while the ledger is not answering (the holds at checkout still decide)."""
+    isbns = list(isbns)
+    try:
+        levels = shelves.stock_levels(get_db(), isbns)
+    except LedgerUnavailable:
+        return set()
+    return {isbn for isbn in isbns if levels.get(isbn, 0) == 0}
+
+
+def _grid(books, **page):
+    """What _grid.html needs: the books, and which of them are sold out."""
+    return {"books": books, "sold_out": sold_out(b.isbn13 for b in books), **page}
 
 
 def _page_number():
@@ -41,8 +59,8 @@ def home():
     category = request.args.get("category", "")[:80]
     page = _page_number()
     books, pages = catalog.page(page, category=category)
-    return render_template("home.html", books=books, page=min(page, pages), pages=pages,
-                           category=category, categories=catalog.categories, query="")
+    return render_template("home.html", **_grid(books, page=min(page, pages), pages=pages, category=category,
+                                                categories=catalog.categories, query=""))
 
 
 @bp.get("/search")
@@ -51,9 +69,23 @@ def search():
     query = request.args.get("q", "")[:100].strip()
     books = current_kiosk().catalog.search(query) if query else current_kiosk().catalog.page(1)[0]
     if request.args.get("partial"):
-        return render_template("_grid.html", books=books, query=query)
-    return render_template("home.html", books=books, page=1, pages=1, category="",
-                           categories=current_kiosk().catalog.categories, query=query)
+        return render_template("_grid.html", **_grid(books, query=query))
+    return render_template("home.html", **_grid(books, page=1, pages=1, category="",
+                                                categories=current_kiosk().catalog.categories, query=query))
+
+
+@bp.get("/sold-out")
+def sold_out_now():
+    """Of the books a page shows (`isbn`, repeated), those sold out now: the page polls this so a sale at
+    another counter shows within seconds."""
+    asked = {isbnlib.normalize(code[:20]) for code in request.args.getlist("isbn")[:SOLD_OUT_ASKED]}
+    return jsonify(soldOut=sorted(sold_out(code for code in asked if len(code) == 13)))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The kiosk's icon, where browsers and audits look for it."""
+    return send_file(FAVICON, mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/book/<code>")
@@ -132,6 +164,12 @@ def cart():
     for note in priced.notes:
         flash(note, "error")
     return render_template("cart.html", cart=priced, paying=customer.in_flight(k, db) is not None)
+
+
+@bp.app_context_processor
+def cart_bar():
+    """The portrait screens' bottom bar asks for the cart's total only when it shows (a cart with books)."""
+    return {"cart_total": lambda: customer.priced(current_kiosk(), get_db()).total}
 
 
 @bp.get("/cart/summary")

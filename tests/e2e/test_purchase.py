@@ -73,7 +73,8 @@ def test_a_declined_card_keeps_the_cart_and_a_retry_uses_the_same_intent(page, k
     before = cart_summary(page)
 
     pay(page, CARD_DECLINED)
-    expect(page.locator("#payment-message")).to_have_text("Your card was declined.")
+    expect(page.locator("#payment-message")).to_have_text(
+        "Your card was declined. Try another card, or ask a member of staff to pay at the counter.")
     expect(page.locator("#pay")).to_be_enabled()
     assert [o["status"] for o in kiosk.orders()] == ["pending"]
     assert cart_summary(page) == before

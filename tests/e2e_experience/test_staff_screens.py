@@ -8,6 +8,7 @@ from dotenv import dotenv_values
 from playwright.sync_api import expect
 
 from tests.e2e.test_setup import new_kiosk  # noqa: F401 (a fixture: the kiosk in an empty folder)
+from tests.support.ledger import buy
 from tests.support.screens import SIZES, problems
 
 PIN = "24681357"
@@ -21,8 +22,9 @@ def sign_in(page):
     expect(page.get_by_role("button", name="Lock")).to_be_visible()
 
 
-def staff_pages(page):
-    """Walk the staff area and yield each page's name once it is shown."""
+def staff_pages(page, sold):
+    """Walk the staff area and yield each page's name once it is shown; `sold` is a paid order (ledger.Purchase)
+    of two copies of a book, for the order page and a refund's review."""
     page.goto("/staff/", wait_until="domcontentloaded")
     yield "sign-in"
     sign_in(page)
@@ -33,6 +35,12 @@ def staff_pages(page):
                        ("card reader", "/staff/reader"), ("exit", "/staff/exit")):
         page.goto(path, wait_until="domcontentloaded")
         yield name
+    page.goto(f"/staff/orders/{sold.reference}", wait_until="domcontentloaded")
+    yield "order"
+    page.get_by_role("group", name=re.compile("^Copies of")).get_by_text("2", exact=True).click()
+    page.get_by_role("button", name="Review the refund").click()
+    expect(page.get_by_role("button", name=re.compile(r"^Refund \$"))).to_be_visible()
+    yield "refund review"
     page.goto("/staff/catalog", wait_until="domcontentloaded")
     page.get_by_role("link", name=re.compile("^Edit ")).first.click()
     expect(page.get_by_role("button", name="Save the book")).to_be_visible()
@@ -41,9 +49,11 @@ def staff_pages(page):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_every_staff_page_fits_a_touch_screen(size, axe, start_kiosk, open_page, new_kiosk,  # noqa: F811
-                                              record_property):
-    page = open_page(start_kiosk(KIOSK_STAFF_PIN=PIN), viewport=SIZES[size])
-    found = {name: problems(page) for name in staff_pages(page)}
+                                              stripe_server, record_property):
+    kiosk = start_kiosk(KIOSK_STAFF_PIN=PIN)
+    sold = buy(kiosk.app, stripe_server, {kiosk.app.extensions["kiosk"].catalog.books[0].isbn13: 2})
+    page = open_page(kiosk, viewport=SIZES[size])
+    found = {name: problems(page) for name in staff_pages(page, sold)}
     fresh = new_kiosk()  # no keys, no PIN: the first-run form, from the kiosk's own screen
     first = open_page(fresh, viewport=SIZES[size])
     first.goto(fresh.app.extensions["kiosk"].screen_path("/staff/setup"), wait_until="domcontentloaded")

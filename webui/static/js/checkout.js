@@ -147,8 +147,13 @@
         }
         // Card and validation errors, and a failed 3-D Secure check (an invalid_request_error with code
         // payment_intent_authentication_failure), carry a message written for the customer.
-        show(type === "card_error" || type === "validation_error" ||
-          result.error.code === "payment_intent_authentication_failure" ? result.error.message : text.payFailed);
+        // A card the bank refused (declined, expired, failed 3-D Secure) also gets what to do next, as the reader's
+        // decline does; a mistyped detail is only to be corrected.
+        var code = result.error.code;
+        var refused = code === "card_declined" || code === "expired_card" ||
+          code === "payment_intent_authentication_failure";
+        show(refused ? result.error.message + " " + text.cardNextStep :
+          type === "card_error" || type === "validation_error" ? result.error.message : text.payFailed);
         return;
       }
     } catch (err) {

@@ -1,5 +1,5 @@
-// Shop-wide behaviour: shared helpers for the other scripts, search as you type, quantity selects
-// that apply themselves, the receipt email form and the print button.
+// Shop-wide behaviour: shared helpers for the other scripts, search as you type, sold-out books shown as they
+// sell, the receipt choices (email form, print button).
 (function () {
   "use strict";
   var textNode = document.getElementById("kiosk-text");
@@ -36,10 +36,12 @@
     },
 
     // Keep the header's cart badge, its spoken label and the Checkout button in step with the server.
-    setCart: function (count, label) {
+    setCart: function (count, label, totalText) {
       var badge = document.getElementById("cart-count");
       var spoken = document.getElementById("cart-count-text");
+      var barTotal = document.getElementById("cart-bar-total");
       if (badge) badge.textContent = String(count);
+      if (barTotal && totalText) barTotal.textContent = totalText;
       if (spoken && label) spoken.textContent = label;
       var header = document.querySelector(".top");
       if (count > 0 && header && !document.getElementById("header-checkout")) {
@@ -83,12 +85,52 @@
     input.addEventListener("kiosk:scan", function () { clearTimeout(timer); latest++; });
   }
 
-  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-    select.addEventListener("change", function () { select.form.submit(); });
-  });
+  // Sold out is shown, not discovered: every few seconds ask which of the books on the page have no copy left
+  // (another counter may have sold the last one) and show the badge instead of the Add button, or back again.
+  // One question at a time: the next is asked 3 s after the last answer, so a slow server is never flooded.
+  var SOLD_OUT_POLL = 3000;
+  function nextSoldOutCheck() { setTimeout(checkSoldOut, SOLD_OUT_POLL); }
+  function checkSoldOut() {
+    var shown = document.querySelectorAll("[data-stock-isbn]");
+    if (!shown.length || document.hidden) { nextSoldOutCheck(); return; }
+    var query = Array.prototype.map.call(shown, function (el) {
+      return "isbn=" + encodeURIComponent(el.dataset.stockIsbn);
+    }).join("&");
+    fetch("/sold-out?" + query, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        var sold = data.soldOut || [];
+        document.querySelectorAll("[data-stock-isbn]").forEach(function (el) {
+          var out = sold.indexOf(el.dataset.stockIsbn) >= 0;
+          el.querySelectorAll("[data-sold-out]").forEach(function (badge) { badge.hidden = !out; });
+          el.querySelectorAll("[data-in-stock]").forEach(function (add) { add.hidden = out; });
+        });
+      })
+      .catch(function () { /* the next round asks again; the server refuses a sold-out book anyway */ })
+      .then(nextSoldOutCheck);
+  }
+  nextSoldOutCheck();
+
+  // Once the customer took a receipt (printed or emailed), the way out says just "Done".
+  var done = document.getElementById("done");
+  function receiptTaken() {
+    if (done && done.dataset.doneLabel) done.textContent = done.dataset.doneLabel;
+  }
 
   document.querySelectorAll("[data-print]").forEach(function (button) {
-    button.addEventListener("click", function () { window.print(); });
+    button.addEventListener("click", function () { window.print(); receiptTaken(); });
+  });
+
+  // "Email receipt": bring up the email field with the on-screen keyboard (keyboard.js opens it from its toggle).
+  document.querySelectorAll("[data-email-receipt]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var form = document.getElementById(button.getAttribute("aria-controls"));
+      if (!form) return;
+      form.scrollIntoView({ block: "center" });
+      var toggle = form.querySelector(".osk-toggle");
+      if (toggle && toggle.getAttribute("aria-expanded") !== "true") toggle.click();
+      else form.querySelector("input[type=email]").focus();
+    });
   });
 
   var emailForm = document.getElementById("receipt-email-form");
@@ -103,7 +145,10 @@
         button.disabled = false;
         status.textContent = reply.data.message || reply.data.error || kiosk.text.tryAgain;
         status.className = "note " + (reply.ok ? "ok" : "error");
-        if (reply.ok) emailForm.querySelector("input[type=email]").value = "";
+        if (reply.ok) {
+          emailForm.querySelector("input[type=email]").value = "";
+          receiptTaken();
+        }
       });
     });
   }

@@ -39,7 +39,7 @@
     var data = reply.data || {};
     window.kiosk.toast(data.message || window.kiosk.text.scanFailed, reply.ok ? "ok" : "error");
     if (!reply.ok) return;
-    window.kiosk.setCart(data.cart_count, data.cart_label);
+    window.kiosk.setCart(data.cart_count, data.cart_label, data.total_text);
     // Pages that show the cart's contents show them afresh; the attract screen moves on to the cart.
     // Never while a payment is being confirmed: the book waits in the cart for after the receipt.
     if (document.body.classList.contains("attract")) {
