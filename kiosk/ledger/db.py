@@ -282,6 +282,15 @@ def ledger_for(url):
         return _ledgers[key]
 
 
+def close_ledgers():
+    """Close the pooled connections of every ledger this process opened, and forget them: for a process done
+    with its kiosks (the tests, between one kiosk and the next). A ledger asked for again starts a new pool."""
+    with _ledgers_lock:
+        for ledger in _ledgers.values():
+            ledger.dispose()
+        _ledgers.clear()
+
+
 def connect(url):
     """A ledger connection for a database URL or SQLite path (tests and tools; requests use get_db)."""
     return ledger_for(url).connect()

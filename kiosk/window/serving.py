@@ -58,9 +58,12 @@ def headless_server(app, port, threads=8, host="127.0.0.1", ident="kiosk"):
                         and channel.request_began < cutoff:
                     channel.will_close = True
 
-    # cleanup_interval: how often maintenance runs, so a deadline is kept to within a second or two.
+    # cleanup_interval: how often maintenance runs, so a deadline is kept to within a second or two. poll(), not
+    # select(): select() refuses any descriptor numbered past 1,023, and a process that has opened that many files
+    # and sockets (a long day, several ledgers) would stop answering with "filedescriptor out of range".
     return BoundedServer(app, host=host, port=port, threads=threads, ident=ident, connection_limit=CONNECTION_LIMIT,
-                         channel_timeout=IDLE_TIMEOUT, cleanup_interval=1, clear_untrusted_proxy_headers=True)
+                         channel_timeout=IDLE_TIMEOUT, cleanup_interval=1, clear_untrusted_proxy_headers=True,
+                         asyncore_use_poll=True)
 
 
 def _bounded_handler():

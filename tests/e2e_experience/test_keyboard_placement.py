@@ -83,6 +83,8 @@ def test_the_keyboard_never_covers_the_field(size, touch, start_kiosk, open_page
     page.locator("#q").tap()
     press(page, "time")
     expect(page.locator("#results")).to_contain_text("The Time Machine")  # search as you type
+    page.wait_for_function("() => document.location.search === '?q=time'")  # the last keystroke's results
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     assert results_in_sight(page) == "", f"{size}: live results hidden: {results_in_sight(page)}"
     found.extend(f"home {p}" for p in page.evaluate(UNDER_KEYBOARD))
     page.goto("/search?q=war", wait_until="domcontentloaded")

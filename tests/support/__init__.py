@@ -12,6 +12,7 @@ this process or from a kiosk running as its own process against the same fake.
 import pytest
 
 from kiosk import create_app
+from kiosk.ledger.db import close_ledgers
 from tests.support import fakestripe, stripe_contract
 from tests.support.client import KioskClient
 from tests.support.fakestripe import FakeStripe
@@ -26,6 +27,14 @@ def fake_stripe():
     server = FakeStripe()
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_ledgers():
+    """Close the ledger pools a test's kiosks opened once it is done: kept, their SQLite files (three descriptors
+    each) would pile up over a run, past the 1,024 a select() loop takes."""
+    yield
+    close_ledgers()
 
 
 @pytest.fixture(autouse=True)

@@ -181,6 +181,7 @@
   document.addEventListener("input", function (event) { if (event.target === field) showPreview(); });
   document.addEventListener("selectionchange", function () { if (!panel.hidden) showPreview(); });
   window.addEventListener("resize", function () { window.requestAnimationFrame(makeRoom); });
+  document.addEventListener("kiosk:results", function () { window.requestAnimationFrame(makeRoom); });
   document.querySelectorAll(".osk-toggle").forEach(function (toggle) {
     toggle.addEventListener("click", function () {
       if (!panel.hidden) { close(); return; }

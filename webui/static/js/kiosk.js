@@ -77,6 +77,8 @@
             }
             results.innerHTML = html;
             history.replaceState(null, "", q ? "/search?q=" + encodeURIComponent(q) : "/");
+            // New results change the page's height: the on-screen keyboard places them in sight again.
+            input.dispatchEvent(new CustomEvent("kiosk:results", { bubbles: true }));
           })
           .catch(function () { /* browsing goes on; the Search button still works */ });
       }, 150);
