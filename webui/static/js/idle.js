@@ -61,7 +61,7 @@
   function activity(event) {
     if (resetting || (event && startOverButton && event.target === startOverButton)) return;
     // Once the warning shows, only a deliberate touch or key answers it, not a pointer drifting by.
-    if (event && dialog && dialog.open && (event.type === "pointermove" || event.type === "scroll")) return;
+    if (event && dialog && dialog.open && event.type === "pointermove") return;
     lastInput = Date.now();
     if (lastInput - lastSaved > 1000) { lastSaved = lastInput; store(lastInput); }
     hideWarning();
@@ -81,7 +81,8 @@
   ["pointerdown", "pointermove", "keydown", "wheel", "touchstart", "input"].forEach(function (type) {
     document.addEventListener(type, activity, { capture: true, passive: true });
   });
-  window.addEventListener("scroll", activity, { passive: true });
+  // Not "scroll": the page scrolls by itself too (the on-screen keyboard brings a field into view, results
+  // arrive), and that is not a customer. A customer's own scroll starts with a touch, a wheel or a key.
   if (dialog) {
     // Escape closes a modal dialog: that is an answer too.
     dialog.addEventListener("cancel", function (event) { event.preventDefault(); activity(); });
