@@ -5,6 +5,7 @@ order's PaymentIntent is settled, every PaymentIntent this kiosk created (found 
 metadata) is matched to the ledger — a paid one the ledger lost is adopted — and intents nobody paid
 for are canceled. Everything goes through `orders.settle`, like the confirmation page and the webhook.
 """
+import json
 import logging
 import threading
 import time
@@ -51,6 +52,12 @@ class Report:
         if self.errors:
             parts.append(f"{len(self.errors)} could not be checked ({self.errors[0]})")
         return ", ".join(parts) or "nothing to do"
+
+    def summary(self):
+        """The sweep as counts (JSON), which the staff screen words in its own language (kiosk.web.words)."""
+        counts = {k: len(v) for k, v in vars(self).items() if k != "errors"}
+        return json.dumps({"counts": counts, "errors": len(self.errors),
+                           "first_error": str(self.errors[0]) if self.errors else ""})
 
 
 def mine(name, kiosk):
@@ -174,7 +181,7 @@ def sweep(db, kiosk, now=None):
     set_meta(db, mine(WATERMARK, kiosk), int(min([now, *still_open])))
     sweep_refunds(db, kiosk, now, report)
     set_meta(db, mine(LAST_SWEEP, kiosk), stamps.stamp_of(now))
-    set_meta(db, mine(LAST_RESULT, kiosk), str(report))
+    set_meta(db, mine(LAST_RESULT, kiosk), report.summary())
     return report
 
 
@@ -270,7 +277,7 @@ class Reconciler:
                         report = sweep(db, kiosk)
                     except PaymentError as exc:
                         log.warning("reconcile: Stripe unreachable (%s); trying again next time", exc.kind)
-                        set_meta(db, mine(LAST_RESULT, kiosk), f"Stripe could not be reached: {exc.message}")
+                        set_meta(db, mine(LAST_RESULT, kiosk), json.dumps({"unreachable": exc.message}))
                         return None
                 log.info("reconciled with Stripe: %s", report)
                 return report

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from kiosk.admin.configure import first_run_open
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
+from kiosk.core.i18n import page_locale
 from kiosk.ledger.db import LedgerUnavailable
 from kiosk.visit import customer
 from kiosk.web.security import CSRFError
@@ -84,15 +85,17 @@ def init_app(app):
 
     @app.template_filter("percent")
     def percent_filter(rate):
-        """A tax rate as the receipt shows it (8.875, 20), in the shop's locale."""
-        return format_decimal(Decimal(str(rate)), format="#,##0.####", locale=current_kiosk().settings.locale)
+        """A tax rate as the receipt shows it (8.875, 20), in the page's locale."""
+        locale = page_locale(current_kiosk().settings.locale)
+        return format_decimal(Decimal(str(rate)), format="#,##0.####", locale=locale)
 
     @app.context_processor
     def shared():
         # Only what the pages show: never the Settings object, which holds the secret key and the PIN.
         s = current_kiosk().settings
         return {"shop_name": s.shop_name, "test_mode": s.test_mode, "cart_count": customer.cart_count(),
-                "lang": s.locale.split("_")[0], "idle_seconds": s.idle_seconds, "print_receipts": s.print_receipts,
+                "lang": page_locale(s.locale).split("_")[0], "idle_seconds": s.idle_seconds,
+                "print_receipts": s.print_receipts,
                 "env_file": s.env_file, "shows_counter": s.shows_counter, "tax_label": s.tax_label,
                 "shop_address": s.address_lines, "tax_id": s.tax_id, "payments_ready": s.payments_ready,
                 "setup_open": first_run_open(s), "staff_pin_set": s.has_pin}

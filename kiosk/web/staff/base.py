@@ -5,6 +5,7 @@ import logging
 from flask import Blueprint, abort, request
 
 from kiosk.core import stamps
+from kiosk.web import words
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import whole_number
 
@@ -47,10 +48,21 @@ def localtime_filter(stamp):
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-PAID_BY = {"card_present": "reader", "card": "typed card"}
 
 
 @bp.app_template_filter("paid_by")
 def paid_by_filter(method):
     """How an order is paid, as staff say it: "reader" (the card reader) or "typed card" (the payment form)."""
-    return PAID_BY.get(method, method or "")
+    return words.paid_by(method)
+
+
+@bp.app_template_filter("order_status")
+def status_filter(code):
+    """An order's status in the page's language."""
+    return words.status(code)
+
+
+@bp.app_template_filter("movement")
+def movement_filter(code):
+    """Why stock moved, in the page's language."""
+    return words.movement(code)

@@ -6,8 +6,10 @@ from datetime import date
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from kiosk.core import stamps
+from kiosk.core.i18n import gettext as _
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
+from kiosk.web import words
 from kiosk.web.staff.base import bp, localtime_filter, major, shop_zone, today
 from kiosk.web.staff.export import EXPORT_FIRST, EXPORT_LAST, safe_cell
 from kiosk.web.state import current_kiosk
@@ -19,9 +21,10 @@ def _day():
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise ValueError("Give the day as YYYY-MM-DD.") from None
+        raise ValueError(_("Give the day as YYYY-MM-DD.")) from None
     if not EXPORT_FIRST <= day <= EXPORT_LAST:
-        raise ValueError(f"Choose a day between {EXPORT_FIRST.isoformat()} and {EXPORT_LAST.isoformat()}.")
+        raise ValueError(_("Choose a day between %(first)s and %(last)s.", first=EXPORT_FIRST.isoformat(),
+                           last=EXPORT_LAST.isoformat()))
     return day
 
 
@@ -30,7 +33,7 @@ def _asked_day():
     try:
         return _day()
     except ValueError as exc:
-        flash(str(exc), "error")
+        flash(words.say(exc), "error")
         return None
 
 
@@ -56,16 +59,19 @@ def day_csv():
     label = current_kiosk().settings.tax_label
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(("Day", "Counter", "Orders", "Books", "Sales", "Refunds", "Net", "Tax", "Tax refunded",
-                     "Net tax", "Net without tax", "First sale", "Last sale", "Currency"))
-    for name, t in [("All counters", report["total"]), *report["counters"]]:
+    # Headed in the shop's words: the day's report is read by people, in a spreadsheet.
+    writer.writerow((_("Day"), _("Counter"), _("Orders"), _("Books"), _("Sales"), _("Refunds"), _("Net"), _("Tax"),
+                     _("Tax refunded"), _("Net tax"), _("Net without tax"), _("First sale"), _("Last sale"),
+                     _("Currency")))
+    for name, t in [(_("All counters"), report["total"]), *report["counters"]]:
         writer.writerow([safe_cell(v) for v in (
             day.isoformat(), name or "—", t["orders"], t["books"], major(t["sales"]), major(t["refunds"]),
             major(t["net"]), major(t["tax"]), major(t["tax_refunded"]), major(t["net_tax"]),
             major(t["net_ex_tax"]), localtime_filter(t["first"]), localtime_filter(t["last"]), currency)])
     if report["rates"]:
         writer.writerow(())
-        writer.writerow(("Day", "Tax", "Class", "Rate %", "Charged on", "Tax", "Tax refunded", "Net tax", "Currency"))
+        writer.writerow((_("Day"), _("Tax"), _("Class"), _("Rate %"), _("Charged on"), _("Tax"), _("Tax refunded"),
+                         _("Net tax"), _("Currency")))
         for tax_class, rate, r in report["rates"]:
             writer.writerow([safe_cell(v) for v in (
                 day.isoformat(), label, tax_class, rate, major(r["taxable"]), major(r["tax"]),

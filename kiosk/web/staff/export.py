@@ -7,6 +7,7 @@ from datetime import date
 from flask import Response, flash, redirect, request, url_for
 
 from kiosk.core.datadir import make_private, write_private
+from kiosk.core.i18n import gettext as _
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
 from kiosk.web.staff.base import bp, localtime_filter, major, paid_by_filter, shop_zone, today
@@ -67,11 +68,12 @@ def _date_range():
         first = date.fromisoformat((request.values.get("from") or today().isoformat())[:10])
         last = date.fromisoformat((request.values.get("to") or first.isoformat())[:10])
     except ValueError:
-        raise ValueError("Give the dates as YYYY-MM-DD.") from None
+        raise ValueError(_("Give the dates as YYYY-MM-DD.")) from None
     if not (EXPORT_FIRST <= first <= EXPORT_LAST and EXPORT_FIRST <= last <= EXPORT_LAST):
-        raise ValueError(f"Choose dates between {EXPORT_FIRST.isoformat()} and {EXPORT_LAST.isoformat()}.")
+        raise ValueError(_("Choose dates between %(first)s and %(last)s.", first=EXPORT_FIRST.isoformat(),
+                           last=EXPORT_LAST.isoformat()))
     if last < first:
-        raise ValueError("The end date is before the start date.")
+        raise ValueError(_("The end date is before the start date."))
     return first, last
 
 
@@ -105,7 +107,7 @@ def export_save():
     except ValueError as exc:
         flash(str(exc), "error")
     except OSError as exc:
-        flash(f"Could not save the export in {folder}: {exc.strerror}.", "error")
+        flash(_("Could not save the export in %(folder)s: %(why)s.", folder=str(folder), why=exc.strerror), "error")
     else:
-        flash(f"Saved {folder / name}.", "info")
+        flash(_("Saved %(file)s.", file=str(folder / name)), "info")
     return redirect(url_for("staff.order_list"))

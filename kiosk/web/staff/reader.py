@@ -5,9 +5,11 @@ import uuid
 
 from flask import flash, redirect, render_template, request, url_for
 
+from kiosk.core.i18n import gettext as _
 from kiosk.ledger.db import get_db
 from kiosk.payments import stripe_terms, terminal
 from kiosk.payments.gateway import PaymentError
+from kiosk.web import words
 from kiosk.web.staff.base import bp, log
 from kiosk.web.state import current_kiosk
 
@@ -48,12 +50,12 @@ def choose_reader():
     k = current_kiosk()
     reader = request.form.get("reader", "")
     if reader and not re.fullmatch(r"tmr_[A-Za-z0-9]{4,64}", reader):
-        flash("That is not a reader id.", "error")
+        flash(_("That is not a reader id."), "error")
         return redirect(url_for("staff.reader_page"))
     terminal.choose(k, get_db(), reader)
     log.info("card reader for %s: %s", k.settings.counter_name, reader or "none")
-    flash(f"This counter now uses the reader {reader}." if reader else
-          "This counter uses no card reader: customers type their card.", "info")
+    flash(_("This counter now uses the reader %(reader)s.", reader=reader) if reader else
+          _("This counter uses no card reader: customers type their card."), "info")
     return redirect(url_for("staff.reader_page"))
 
 
@@ -66,8 +68,8 @@ def _location(k):
     address = {name: value for name, value in address.items() if value}
     address["country"] = address.get("country", "").upper()
     if not all(address.get(name) for name in ("line1", "city", "country")) or len(address["country"]) != 2:
-        flash("A new location needs at least the street, the city and the two-letter country code (such as US or "
-              "GB).", "error")
+        flash(_("A new location needs at least the street, the city and the two-letter country code (such as US "
+                "or GB)."), "error")
         return None
     name = request.form.get("display_name", "").strip()[:100] or k.settings.shop_name
     return k.gateway.create_location(name, address, stripe_terms.location_key(request.form.get("request_key", "")))
@@ -80,11 +82,11 @@ def register_reader():
     code = request.form.get("registration_code", "").strip().lower()[:64]
     label = request.form.get("label", "").strip()[:100] or k.settings.counter_name
     if k.gateway is None:
-        flash("Set up the Stripe keys first.", "error")
+        flash(_("Set up the Stripe keys first."), "error")
         return redirect(url_for("staff.reader_page"))
     if not re.fullmatch(r"[a-z0-9-]{3,64}", code):
-        flash("Type the registration code the reader shows (three words with dashes), or simulated-wpe for a "
-              "simulated reader in test mode.", "error")
+        flash(_("Type the registration code the reader shows (three words with dashes), or simulated-wpe for a "
+                "simulated reader in test mode."), "error")
         return redirect(url_for("staff.reader_page"))
     key = request.form.get("request_key", "") or uuid.uuid4().hex  # a form sent twice registers once
     try:
@@ -93,9 +95,10 @@ def register_reader():
             return redirect(url_for("staff.reader_page"))
         reader = k.gateway.register_reader(code, label, location, stripe_terms.reader_key(key))
     except PaymentError as exc:
-        flash(f"The reader was not registered: {exc.message}", "error")
+        flash(_("The reader was not registered: %(why)s", why=words.say(exc)), "error")
         return redirect(url_for("staff.reader_page"))
     terminal.choose(k, get_db(), reader.id)
     log.info("registered card reader %s (%s) for %s", reader.id, label, k.settings.counter_name)
-    flash(f"Reader “{reader.label}” ({reader.id}) is registered, and this counter now uses it.", "info")
+    flash(_("Reader “%(label)s” (%(reader)s) is registered, and this counter now uses it.", label=reader.label,
+            reader=reader.id), "info")
     return redirect(url_for("staff.reader_page"))

@@ -5,6 +5,8 @@ from flask import abort, flash, redirect, render_template, request, session, url
 
 from kiosk.admin import pin as pinlib
 from kiosk.admin.configure import first_run_open
+from kiosk.core.i18n import gettext as _
+from kiosk.core.i18n import ngettext
 from kiosk.ledger.db import get_db, get_meta, set_meta, transaction
 from kiosk.visit.sessions import SessionEnded, store
 from kiosk.web.staff import today
@@ -31,12 +33,12 @@ def pin_problem():
     settings = current_kiosk().settings
     if settings.staff_pin_hash:
         return None if pinlib.well_formed(settings.staff_pin_hash) else \
-            "KIOSK_STAFF_PIN_HASH is not a PIN hash this kiosk wrote, so the staff area stays locked."
+            _("KIOSK_STAFF_PIN_HASH is not a PIN hash this kiosk wrote, so the staff area stays locked.")
     pin = settings.staff_pin
     if not pin:
-        return "No staff PIN is set, so the staff area stays locked."
+        return _("No staff PIN is set, so the staff area stays locked.")
     if len(pin) < MIN_PIN:
-        return f"The staff PIN is shorter than {MIN_PIN} characters, so the staff area stays locked."
+        return _("The staff PIN is shorter than %(num)d characters, so the staff area stays locked.", num=MIN_PIN)
     return None
 
 
@@ -46,7 +48,7 @@ def signed_in():
         return False
     state = store().staff_touch(session.key, clock(), IDLE_SECONDS)
     if state == "expired":
-        flash("The staff area locked itself after 5 minutes without use.", "info")
+        flash(_("The staff area locked itself after 5 minutes without use."), "info")
     return state == "in"
 
 
@@ -107,7 +109,9 @@ def check_pin(db, pin):
     with transaction(db):  # one try at a time, even from two windows
         locked, failures = _lockout(db, now, source)
         if locked:
-            return False, f"Too many wrong PINs. Try again in {-(-int(locked) // 60)} minutes.", True
+            minutes = -(-int(locked) // 60)
+            return False, ngettext("Too many wrong PINs. Try again in %(num)d minute.",
+                                   "Too many wrong PINs. Try again in %(num)d minutes.", minutes), True
         if pin_matches(pin):
             set_meta(db, f"staff_pin_failures:{source}", 0)
             return True, "", False
@@ -116,10 +120,13 @@ def check_pin(db, pin):
             set_meta(db, f"staff_locked_until:{source}", now + LOCK_SECONDS)
             set_meta(db, f"staff_pin_failures:{source}", 0)
             log.warning("staff PIN: %s wrong tries from %s, locked for %s s", MAX_TRIES, source, LOCK_SECONDS)
-            return False, f"Too many wrong PINs. The staff area is locked for {LOCK_SECONDS // 60} minutes.", True
+            return False, ngettext("Too many wrong PINs. The staff area is locked for %(num)d minute.",
+                                   "Too many wrong PINs. The staff area is locked for %(num)d minutes.",
+                                   LOCK_SECONDS // 60), True
         set_meta(db, f"staff_pin_failures:{source}", failures)
         left = MAX_TRIES - failures
-        return False, f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before a 5-minute lock.", False
+        return False, ngettext("Wrong PIN. %(num)d try left before a 5-minute lock.",
+                               "Wrong PIN. %(num)d tries left before a 5-minute lock.", left), False
 
 
 @bp.get("/")

@@ -2,9 +2,11 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from kiosk.admin import catalog_edits
+from kiosk.core.i18n import gettext as _
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import get_db
+from kiosk.web import words
 from kiosk.web.staff.base import PAGE_SIZE, bp, page_number
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import whole_number
@@ -36,14 +38,15 @@ def adjust_stock():
     if book is None:
         abort(404)
     if count is None or not note:
-        flash("Write the number of copies on the shelf as a whole number." if count is None else
-              "Say why the stock changes (for example: shelf count, damaged copy).", "error")
+        flash(_("Write the number of copies on the shelf as a whole number.") if count is None else
+              _("Say why the stock changes (for example: shelf count, damaged copy)."), "error")
         return redirect(url_for("staff.stock", q=query))
     try:
         # count_shelf writes the audit line in the same transaction as the count (README: the audit list).
         delta = shelves.count_shelf(get_db(), book.isbn13, count, note, catalog_edits.who(k))
     except orders.LedgerError as exc:
-        flash(str(exc), "error")
+        flash(words.say(exc), "error")
         return redirect(url_for("staff.stock", q=query))
-    flash(f"“{book.title}”: {count} on hand ({delta:+d})." if delta else f"“{book.title}”: no change.", "info")
+    flash(_("“%(title)s”: %(count)s on hand (%(delta)s).", title=book.title, count=count, delta=f"{delta:+d}")
+          if delta else _("“%(title)s”: no change.", title=book.title), "info")
     return redirect(url_for("staff.stock", q=query))

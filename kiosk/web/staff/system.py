@@ -3,10 +3,13 @@ from flask import flash, redirect, render_template, session, url_for
 
 from kiosk.admin import catalog_edits
 from kiosk.core.catalog import CatalogError
+from kiosk.core.i18n import gettext as _
+from kiosk.core.i18n import ngettext
 from kiosk.ledger import audit as audit_log
 from kiosk.ledger.db import get_db
 from kiosk.payments.reconcile import last_check
 from kiosk.visit.sessions import store
+from kiosk.web import words
 from kiosk.web.staff.base import bp, log
 from kiosk.web.state import current_kiosk
 
@@ -18,14 +21,17 @@ def catalog_reload():
     try:
         fresh = catalog_edits.reload_file(k, get_db())
     except CatalogError as exc:
-        flash(f"The catalog was not reloaded, and the kiosk keeps selling the {len(k.catalog.books)} books it had. "
-              f"{exc}", "error")
+        flash(ngettext("The catalog was not reloaded, and the kiosk keeps selling the %(num)d book it had. %(why)s",
+                       "The catalog was not reloaded, and the kiosk keeps selling the %(num)d books it had. %(why)s",
+                       len(k.catalog.books), why=words.say(exc)), "error")
         return redirect(url_for("staff.catalog_page"))
     for warning in fresh.warnings:
         log.warning("catalog: %s", warning)
     audit_log.record_audit(get_db(), catalog_edits.who(k), "catalog", f"reloaded the catalog file "
                            f"{k.settings.catalog_path.name}: {len(fresh.books)} books, {len(fresh.warnings)} warnings")
-    flash(f"Catalog reloaded: {len(fresh.books)} books, {len(fresh.warnings)} warnings.", "info")
+    flash(_("Catalog reloaded: %(books)s, %(warnings)s.",
+            books=ngettext("%(num)d book", "%(num)d books", len(fresh.books)),
+            warnings=ngettext("%(num)d warning", "%(num)d warnings", len(fresh.warnings))), "info")
     return redirect(url_for("staff.catalog_page"))
 
 
@@ -34,11 +40,14 @@ def reconcile_now():
     """Ask Stripe now instead of waiting for the next sweep."""
     reconciler = getattr(current_kiosk(), "reconciler", None)
     if reconciler is None:
-        flash("Payments are not set up on this kiosk, so there is nothing to check.", "error")
+        flash(_("Payments are not set up on this kiosk, so there is nothing to check."), "error")
     else:
         report = reconciler.run_once()
-        flash(f"Checked with Stripe: {report}." if report is not None else
-              f"Could not check with Stripe: {last_check(get_db(), current_kiosk())[1]}", "info" if report else "error")
+        if report is not None:
+            flash(_("Checked with Stripe: %(result)s.", result=words.sweep(report.summary())), "info")
+        else:
+            flash(_("Could not check with Stripe: %(why)s", why=words.sweep(last_check(get_db(), current_kiosk())[1])),
+                  "error")
     return redirect(url_for("staff.index"))
 
 
