@@ -128,7 +128,8 @@ def create_app(settings=None, *, clock=time.time, testing=False):
                 catalog_edits.follow_other_counters(kiosk, db.get_db())
     security.init_app(app)
     views.init_app(app)
-    i18n.init_app(app, settings.locale, lambda: kiosk.settings.zone)  # settings saved on screen apply at once
+    # Settings saved on screen apply at once: both are asked each request.
+    i18n.init_app(app, experience.page_locale, lambda: kiosk.settings.zone)
     for blueprint in (shop.bp, checkout.bp, experience.bp, staff.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     # settings, not kiosk.gateway: making the gateway imports stripe, which start-up leaves to the timer's thread.

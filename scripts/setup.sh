@@ -41,4 +41,9 @@ if [ "$DEV" = 1 ]; then
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 fi
+# The shipped languages' catalogs (translations/<lang>/LC_MESSAGES/messages.po), compiled to the .mo files the
+# kiosk reads; .mo files are built, never committed (translations/README.md).
+if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then
+  .venv/bin/pybabel -q compile -d translations
+fi
 echo "[setup] ready: .venv"

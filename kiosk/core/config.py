@@ -10,6 +10,7 @@ from babel import Locale, UnknownLocaleError
 from babel.localtime import get_localzone
 from babel.numbers import get_currency_name
 from dotenv import dotenv_values
+from flask_babel import lazy_gettext as _l
 from platformdirs import user_data_dir
 
 from kiosk.core import tax
@@ -39,7 +40,8 @@ LIVE_KEYS = ("sk_live_", "rk_live_")
 
 @dataclass
 class Problem:
-    """One thing wrong with the configuration, and how to fix it."""
+    """One thing wrong with the configuration, and how to fix it: message and fix are lazy texts, in English at the
+    terminal and in the page's language on the staff screens."""
 
     setting: str
     message: str
@@ -62,6 +64,8 @@ class Settings:
     webhook_secret: str = ""
     currency: str = "USD"
     locale: str = "en_US"
+    # KIOSK_LANGUAGES without the shop's own locale: the other languages a customer may choose for their visit
+    other_languages: tuple = ()
     shop_name: str = "Book Counter"
     unpaid_message: str = ""  # KIOSK_UNPAID_MESSAGE: what customers read before payments are set up
     catalog_path: Path = None
@@ -100,6 +104,11 @@ class Settings:
     def has_pin(self):
         """True when a staff PIN is configured, plain or hashed."""
         return bool(self.staff_pin or self.staff_pin_hash)
+
+    @property
+    def languages(self):
+        """The locales a customer may choose, the shop's own first (one: no language button)."""
+        return (self.locale, *(code for code in self.other_languages if code != self.locale))
 
     @property
     def tax_label(self):
@@ -142,35 +151,35 @@ def _key_mode(key):
 
 def check_keys(secret, publishable):
     """Problems with the pair of Stripe keys; an empty list when they are usable."""
-    where = ("Enter both on the kiosk's screen: press Staff, then Set up this kiosk (or Settings, once a PIN is "
-             "set); or put them in .env (see .env.example) before the kiosk starts.")
-    dashboard = "Copy both keys from the Stripe Dashboard, Developers > API keys."
+    where = _l("Enter both on the kiosk's screen: press Staff, then Set up this kiosk (or Settings, once a PIN is "
+               "set); or put them in .env (see .env.example) before the kiosk starts.")
+    dashboard = _l("Copy both keys from the Stripe Dashboard, Developers > API keys.")
+    copy = _l("%(dashboard)s %(where)s", dashboard=dashboard, where=where)
     problems = []
     if not secret and not publishable:
-        return [Problem("STRIPE_SECRET_KEY", "Payments are not set up: no Stripe keys are configured.",
-                        f"{dashboard} {where}")]
+        return [Problem("STRIPE_SECRET_KEY", _l("Payments are not set up: no Stripe keys are configured."), copy)]
     if secret.startswith("pk_"):
-        problems.append(Problem("STRIPE_SECRET_KEY", "holds a publishable key (pk_…), not a secret key.",
-                                f"Swap the two keys: the secret key starts with sk_. {where}"))
+        problems.append(Problem("STRIPE_SECRET_KEY", _l("holds a publishable key (pk_…), not a secret key."),
+                                _l("Swap the two keys: the secret key starts with sk_. %(where)s", where=where)))
     elif secret and not secret.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
-        problems.append(Problem("STRIPE_SECRET_KEY", "is not a Stripe secret key (expected sk_test_… or sk_live_…).",
-                                f"{dashboard} {where}"))
+        problems.append(Problem("STRIPE_SECRET_KEY",
+                                _l("is not a Stripe secret key (expected sk_test_… or sk_live_…)."), copy))
     if publishable.startswith(("sk_", "rk_")):
         problems.append(Problem("STRIPE_PUBLISHABLE_KEY",
-                                "holds a secret key (sk_…), which must never reach a browser.",
-                                f"Swap the two keys: the publishable key starts with pk_. {where}"))
+                                _l("holds a secret key (sk_…), which must never reach a browser."),
+                                _l("Swap the two keys: the publishable key starts with pk_. %(where)s", where=where)))
     elif publishable and not publishable.startswith(("pk_test_", "pk_live_")):
         problems.append(Problem("STRIPE_PUBLISHABLE_KEY",
-                                "is not a Stripe publishable key (expected pk_test_… or pk_live_…).",
-                                f"{dashboard} {where}"))
+                                _l("is not a Stripe publishable key (expected pk_test_… or pk_live_…)."), copy))
     if not secret:
-        problems.append(Problem("STRIPE_SECRET_KEY", "is missing.", f"{dashboard} {where}"))
+        problems.append(Problem("STRIPE_SECRET_KEY", _l("is missing."), copy))
     if not publishable:
-        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", "is missing.", f"{dashboard} {where}"))
+        problems.append(Problem("STRIPE_PUBLISHABLE_KEY", _l("is missing."), copy))
     if not problems and _key_mode(secret) != _key_mode(publishable):
-        problems.append(Problem("STRIPE_SECRET_KEY", f"is a {_key_mode(secret)} key but STRIPE_PUBLISHABLE_KEY "
-                                f"is a {_key_mode(publishable)} key.",
-                                "Use both test keys or both live keys from the same Stripe account."))
+        problems.append(Problem("STRIPE_SECRET_KEY",
+                                _l("is a %(mode)s key but STRIPE_PUBLISHABLE_KEY is a %(other)s key.",
+                                   mode=_key_mode(secret), other=_key_mode(publishable)),
+                                _l("Use both test keys or both live keys from the same Stripe account.")))
     return problems
 
 
@@ -180,13 +189,14 @@ def _check_api_base(s, api_base):
     if not api_base or api_base.rstrip("/") == STRIPE_API_BASE:
         return []
     if s.live_mode:
-        return [Problem("STRIPE_API_BASE", f"sends Stripe calls to {api_base}, and a live secret key goes only to "
-                        f"Stripe's own API ({STRIPE_API_BASE}).",
-                        "Remove STRIPE_API_BASE from .env and the environment (it is for tests with test keys), then "
-                        "restart the kiosk.", blocks_payments=True)]
+        return [Problem("STRIPE_API_BASE", _l("sends Stripe calls to %(base)s, and a live secret key goes only to "
+                                              "Stripe's own API (%(stripe)s).", base=api_base, stripe=STRIPE_API_BASE),
+                        _l("Remove STRIPE_API_BASE from .env and the environment (it is for tests with test keys), "
+                           "then restart the kiosk."), blocks_payments=True)]
     s.api_base = api_base
-    return [Problem("STRIPE_API_BASE", f"sends Stripe calls (with the test secret key) to {api_base} instead of "
-                    "Stripe.", "This is for tests only: remove it to reach Stripe.", warning=True)]
+    return [Problem("STRIPE_API_BASE", _l("sends Stripe calls (with the test secret key) to %(base)s instead of "
+                                          "Stripe.", base=api_base),
+                    _l("This is for tests only: remove it to reach Stripe."), warning=True)]
 
 
 def known_currency(code):
@@ -212,6 +222,22 @@ def computer_zone():
     return zone_named(getattr(found, "key", None) or getattr(found, "zone", None)) or ZoneInfo("UTC")
 
 
+def parse_languages(raw):
+    """KIOSK_LANGUAGES ("en_US,fr_FR,ja_JP") as (locale codes as Babel writes them, entries it does not know)."""
+    codes, unknown = [], []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        try:
+            code = str(Locale.parse(entry.replace("-", "_")))
+        except (UnknownLocaleError, ValueError):
+            unknown.append(entry)
+            continue
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes), unknown
+
+
 def _int(values, name, default, problems, minimum=0):
     raw = values.get(name, "")
     if raw == "":
@@ -222,8 +248,9 @@ def _int(values, name, default, problems, minimum=0):
             raise ValueError
         return value
     except ValueError:
-        problems.append(Problem(name, f"must be a whole number of at least {minimum}, not {raw!r}.",
-                                f"Fix it in .env; using {default} meanwhile."))
+        problems.append(Problem(name, _l("must be a whole number of at least %(minimum)s, not %(value)s.",
+                                         minimum=minimum, value=repr(raw)),
+                                _l("Fix it in .env; using %(default)s meanwhile.", default=default)))
         return default
 
 
@@ -234,8 +261,9 @@ def load_settings(environ=None, env_file=None):
     problems = []
     if env_file.is_file() and os.name == "posix" and os.stat(env_file).st_mode & 0o077:
         # It holds the secret key and the staff PIN: any other account could read them.
-        problems.append(Problem(str(env_file), "can be read by other users of this computer, and it holds the "
-                                "Stripe secret key and the staff PIN.", f"Run: chmod 600 {env_file}", warning=True))
+        problems.append(Problem(str(env_file), _l("can be read by other users of this computer, and it holds the "
+                                                  "Stripe secret key and the staff PIN."),
+                                _l("Run: %(command)s", command=f"chmod 600 {env_file}"), warning=True))
     values.update(os.environ if environ is None else environ)
     values = {k: (v or "").strip() for k, v in values.items()}
     s = Settings(env_file=env_file, overrides=None if environ is None else dict(environ))  # defaults: in Settings
@@ -246,34 +274,43 @@ def load_settings(environ=None, env_file=None):
     s.webhook_secret = values.get("STRIPE_WEBHOOK_SECRET", "")
     reader = values.get("STRIPE_TERMINAL_READER", "")
     if reader and not re.fullmatch(r"tmr_[A-Za-z0-9]{4,64}", reader):
-        problems.append(Problem("STRIPE_TERMINAL_READER", f"{reader!r} is not a Stripe Terminal reader id.",
-                                "Copy the reader's id (tmr_...) from the staff area's Card reader page or the "
-                                "Stripe Dashboard; until then customers type their card.", warning=True))
+        problems.append(Problem("STRIPE_TERMINAL_READER", _l("%(value)s is not a Stripe Terminal reader id.",
+                                                             value=repr(reader)),
+                                _l("Copy the reader's id (tmr_...) from the staff area's Card reader page or the "
+                                   "Stripe Dashboard; until then customers type their card."), warning=True))
     else:
         s.terminal_reader = reader
 
     currency = (values.get("KIOSK_CURRENCY") or s.currency).upper()
     if not known_currency(currency):
-        problems.append(Problem("KIOSK_CURRENCY", f"{currency!r} is not a currency code Stripe knows.",
-                                "Use a three-letter ISO code such as usd, eur, gbp or jpy.", fatal=True))
+        problems.append(Problem("KIOSK_CURRENCY", _l("%(value)s is not a currency code Stripe knows.",
+                                                     value=repr(currency)),
+                                _l("Use a three-letter ISO code such as usd, eur, gbp or jpy."), fatal=True))
     s.currency = currency
     locale = values.get("KIOSK_LOCALE") or s.locale
     try:
         Locale.parse(locale)
         s.locale = locale
     except (UnknownLocaleError, ValueError):
-        problems.append(Problem("KIOSK_LOCALE", f"{locale!r} is not a known locale.",
-                                f"Use a code such as en_US, en_GB, fr_FR or ja_JP; using {s.locale} meanwhile."))
+        problems.append(Problem("KIOSK_LOCALE", _l("%(value)s is not a known locale.", value=repr(locale)),
+                                _l("Use a code such as en_US, en_GB, fr_FR or ja_JP; using %(locale)s meanwhile.",
+                                   locale=s.locale)))
+    s.other_languages, unknown = parse_languages(values.get("KIOSK_LANGUAGES", ""))
+    if unknown:
+        problems.append(Problem("KIOSK_LANGUAGES", f"{', '.join(map(repr, unknown))} "
+                                f"{'is not a known locale' if len(unknown) == 1 else 'are not known locales'}.",
+                                "List locale codes separated by commas, such as en_US,fr_FR,de_DE,ja_JP; the "
+                                "others are offered meanwhile.", warning=True))
     s.shop_name = values.get("KIOSK_SHOP_NAME") or s.shop_name
     s.unpaid_message = values.get("KIOSK_UNPAID_MESSAGE", "")[:200]
     timezone = values.get("KIOSK_TIMEZONE", "")
     if zone_named(timezone):
         s.timezone = timezone
     elif timezone:
-        problems.append(Problem("KIOSK_TIMEZONE", f"{timezone!r} is not a time zone name.",
-                                "Use an IANA name such as America/New_York, Europe/London or Australia/Sydney, or "
-                                f"leave it empty for the computer's; using the computer's ({computer_zone().key}) "
-                                "meanwhile."))
+        problems.append(Problem("KIOSK_TIMEZONE", _l("%(value)s is not a time zone name.", value=repr(timezone)),
+                                _l("Use an IANA name such as America/New_York, Europe/London or Australia/Sydney, or "
+                                   "leave it empty for the computer's; using the computer's (%(zone)s) meanwhile.",
+                                   zone=computer_zone().key)))
 
     catalog = values.get("KIOSK_CATALOG")
     if catalog:
@@ -284,22 +321,23 @@ def load_settings(environ=None, env_file=None):
         path = resource_dir() / SAMPLE_CATALOG
     s.catalog_path = path
     if not path.is_file():
-        problems.append(Problem("KIOSK_CATALOG", f"no catalog file at {path}.",
-                                "Point KIOSK_CATALOG at your books CSV, or remove it to use the sample catalog.",
+        problems.append(Problem("KIOSK_CATALOG", _l("no catalog file at %(path)s.", path=str(path)),
+                                _l("Point KIOSK_CATALOG at your books CSV, or remove it to use the sample catalog."),
                                 fatal=True))
     s.data_dir = Path(values.get("KIOSK_DATA_DIR") or user_data_dir("book-counter-kiosk", "BookCounter"))
     s.database_url = values.get("KIOSK_DATABASE_URL", "")
     if s.database_url and not re.fullmatch(r"postgres(ql)?://[^/\s]+/[^/\s]+", s.database_url):
-        problems.append(Problem("KIOSK_DATABASE_URL", "is not a PostgreSQL address.",
-                                "Write it as postgresql://user:password@host:5432/dbname, or remove it to keep the "
-                                "ledger in SQLite on this kiosk.", fatal=True))
+        problems.append(Problem("KIOSK_DATABASE_URL", _l("is not a PostgreSQL address."),
+                                _l("Write it as postgresql://user:password@host:5432/dbname, or remove it to keep "
+                                   "the ledger in SQLite on this kiosk."), fatal=True))
     s.counter_name = values.get("KIOSK_COUNTER_NAME", "")[:40] or s.counter_name
     try:
         s.tax_rates = tax.parse_rates(values.get("KIOSK_TAX_RATES", ""))
     except tax.TaxRatesError as exc:
         # Taking payments with the wrong tax would be worse than not taking them: checkout waits for the fix.
-        problems.append(Problem("KIOSK_TAX_RATES", f"{exc}.", "Write class:percent pairs separated by commas, "
-                                "like standard:8.875,zero:0; payments wait until it is fixed.", blocks_payments=True))
+        problems.append(Problem("KIOSK_TAX_RATES", _l("%(why)s.", why=str(exc)),
+                                _l("Write class:percent pairs separated by commas, like standard:8.875,zero:0; "
+                                   "payments wait until it is fixed."), blocks_payments=True))
     s.prices_include_tax = values.get("KIOSK_PRICES_INCLUDE_TAX", "").lower() in ("1", "true", "yes", "on")
     s.tax_name = values.get("KIOSK_TAX_NAME", "")[:20]
     s.shop_address = values.get("KIOSK_SHOP_ADDRESS", "")[:300]

@@ -1,17 +1,19 @@
 """Page text through gettext (Flask-Babel): one catalog, translations/messages.pot, for every language.
 
 Templates use `_()`; Python code uses `gettext` at request time and `lazy_gettext` for module-level
-text. The language is the shop's KIOSK_LOCALE: a kiosk speaks one language, whoever stands at it. Times are
-in the shop's time zone (KIOSK_TIMEZONE), whatever the computer's.
+text. Each request has its locale, chosen by the web layer (the customer's language for their visit, the shop's
+KIOSK_LOCALE for staff); money and dates follow it through page_locale(). Times are in the shop's time zone
+(KIOSK_TIMEZONE), whatever the computer's.
 """
+import threading
+
 import pytz
-from flask import has_app_context
-from flask_babel import Babel, format_datetime, get_translations, gettext, lazy_gettext, ngettext
+from flask_babel import Babel, format_datetime, get_locale, get_translations, gettext, lazy_gettext, ngettext
 
 from kiosk.core.config import resource_dir
 from kiosk.core.stamps import parse_stamp
 
-__all__ = ["TRANSLATIONS", "gettext", "init_app", "lazy_gettext", "ngettext"]
+__all__ = ["TRANSLATIONS", "gettext", "init_app", "lazy_gettext", "ngettext", "page_locale"]
 
 # Bundled beside webui/ so a frozen kiosk finds its .mo files in PyInstaller's unpack folder too.
 TRANSLATIONS = resource_dir() / "translations"
@@ -26,21 +28,44 @@ def babel_zone(zone):
         return zone
 
 
-def init_app(app, locale, zone):
-    """Serve every page in the shop's locale from translations/<lang>/LC_MESSAGES/messages.mo, its times in the
-    time zone `zone()` gives (asked each request: the settings screen may change it)."""
+# This thread's request (or app context): its locale code and catalog, looked up once and forgotten at its end.
+# Flask-Babel's get_locale() and template gettext resolve the context on every call; a page makes about 100.
+_here = threading.local()
+
+
+def _served():
+    """(locale code, Translations) of the current request, or None outside one."""
+    found = getattr(_here, "found", None)
+    if found is None:
+        locale = get_locale()
+        if locale is None:
+            return None
+        found = _here.found = (str(locale), get_translations())  # Flask-Babel keeps one catalog per locale
+    return found
+
+
+def _forget(_exc=None):
+    _here.found = None
+
+
+def page_locale(default):
+    """The locale code this request is served in ("fr_FR"), or `default` outside a request (a background job)."""
+    found = _served()
+    return found[0] if found is not None else default
+
+
+def init_app(app, choose_locale, zone):
+    """Serve each page in the locale `choose_locale()` names, from translations/<lang>/LC_MESSAGES/messages.mo,
+    its times in the time zone `zone()` gives (asked each request: the settings screen may change it)."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
-    Babel(app, default_locale="en", locale_selector=lambda: locale, timezone_selector=lambda: babel_zone(zone()))
-    # One locale for the app's life, so look its catalog up once: Flask-Babel's template gettext
-    # resolves context, locale and domain on every call, which was 37% of the home page (86 calls).
-    loaded = []
+    Babel(app, default_locale="en", locale_selector=choose_locale,
+          timezone_selector=lambda: babel_zone(zone()))
+    app.teardown_request(_forget)
+    app.teardown_appcontext(_forget)
 
     def translations():
-        if not loaded:
-            if not has_app_context():
-                return get_translations()  # Flask-Babel's stand-in; the real catalog needs the app
-            loaded.append(get_translations())
-        return loaded[0]
+        found = _served()
+        return found[1] if found is not None else get_translations()  # Flask-Babel's stand-in outside a request
 
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: translations().ugettext(s),
@@ -51,6 +76,6 @@ def init_app(app, locale, zone):
 
     @app.template_filter("ledger_time")
     def ledger_time(stamp):
-        """A ledger timestamp (UTC text) in the shop's locale and time zone, e.g. 'Jan 5, 2026, 3:04:05 PM'."""
+        """A ledger timestamp (UTC text) in the page's locale and the shop's time zone: 'Jan 5, 2026, 3:04:05 PM'."""
         when = parse_stamp(stamp)
         return format_datetime(when, "medium") if when else stamp or ""

@@ -13,7 +13,7 @@ from kiosk.core.i18n import gettext as _
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import LedgerUnavailable
-from kiosk.visit.sessions import SessionEnded, store
+from kiosk.visit.sessions import LANGUAGE, SessionEnded, store
 
 
 class PaymentInFlight(cartlib.CartError):
@@ -183,6 +183,22 @@ def close_attempt(attempt_id, outcome, paid_lines=()):
 def may_see(order):
     """A receipt is shown only to the session whose checkout attempt it was."""
     return bool(order["attempt"]) and _known() and store().has_attempt(session.key, order["attempt"])
+
+
+def language(offered):
+    """The locale this customer chose for their visit, if the kiosk still offers it; else None."""
+    chosen = session.get(LANGUAGE)
+    return chosen if chosen in offered else None
+
+
+def choose_language(code):
+    """Keep the customer's language for the rest of their visit (the idle reset forgets it); False when the
+    visit has ended meanwhile."""
+    try:
+        store().keep(session, LANGUAGE, code)
+    except SessionEnded:
+        return False
+    return True
 
 
 def end_visit():

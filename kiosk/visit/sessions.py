@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS staff_signins (
 );
 """
 CHILD_TABLES = ("session_values", "cart_lines", "checkout_attempts", "staff_signins")
+# The language a customer chose for their visit (a plain value): it goes with the session at the idle reset.
+LANGUAGE = "language"
 
 
 def digest(sid):
@@ -214,6 +216,12 @@ class Store:
                     db.execute("DELETE FROM session_values WHERE session = ? AND key = ?", (session.key, key))
         session.changed.clear()
 
+    def keep(self, session, key, value):
+        """Write one plain value now, making the session's row if it has none (a cookie cannot carry it); raises
+        SessionEnded."""
+        session[key] = value
+        self.save_values(session)
+
     def revoke(self, session):
         """End a session for good: its rows go, and its id stays refused (if the browser had it)."""
         now = time.time()
@@ -293,10 +301,12 @@ class Store:
                                  (attempt_id, key)).fetchone() is not None
 
     def has_anything(self, key):
-        """True when a session still holds a cart, an attempt or a sign-in (a reset did not finish)."""
+        """True when a session still holds a cart, an attempt or a chosen language (a reset did not finish)."""
         db = self.db()
         return any(db.execute(f"SELECT 1 FROM {t} WHERE session = ? LIMIT 1", (key,)).fetchone()
-                   for t in ("cart_lines", "checkout_attempts"))
+                   for t in ("cart_lines", "checkout_attempts")) or \
+            db.execute("SELECT 1 FROM session_values WHERE session = ? AND key = ?", (key, LANGUAGE)).fetchone() \
+            is not None
 
     # --- staff sign-in -------------------------------------------------------------------------------------
 

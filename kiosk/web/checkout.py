@@ -11,7 +11,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
-from kiosk.core.i18n import ngettext
+from kiosk.core.i18n import ngettext, page_locale
 from kiosk.ledger import orders
 from kiosk.ledger.db import get_db
 from kiosk.payments import terminal
@@ -30,6 +30,22 @@ REFUSED = {purchase.CART_CHANGED: (409, CART_CHANGED), purchase.EMPTY: (400, EMP
            purchase.CLOSED: (409, _l("This payment was already closed. The page will reload.")),
            purchase.PROCESSING: (409, _l("This payment is being processed and cannot be changed. Please wait a "
                                          "moment."))}
+# The locales the Payment Element speaks (Stripe.js's StripeElementLocale): a country's own variant where Stripe
+# has one that differs from the language's ("en-GB", "pt-BR"), else the language alone ("fr", "ja").
+STRIPE_REGIONAL = {"en-AU", "en-CA", "en-NZ", "en-GB", "fr-CA", "es-419", "pt-BR", "zh-HK", "zh-TW"}
+STRIPE_LANGUAGES = {"ar", "bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fil", "fr", "he", "hu", "hr", "id",
+                    "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl",
+                    "sv", "th", "tr", "vi", "zh"}
+
+
+def stripe_locale(code):
+    """The Payment Element's `locale` for a Babel locale code: fr_FR -> "fr", en_GB -> "en-GB"; "auto" (the
+    browser's) for a language Stripe.js does not speak."""
+    tag = code.replace("_", "-")
+    if tag in STRIPE_REGIONAL:
+        return tag
+    language = code.split("_")[0]
+    return language if language in STRIPE_LANGUAGES else "auto"
 
 
 def _receipt(order):
@@ -78,6 +94,7 @@ def checkout():
                            stripe_config={"publishableKey": k.settings.publishable_key, "stripeJs": STRIPE_JS_URL,
                                           "amount": priced.total, "currency": k.settings.currency.lower(),
                                           "allowedPaymentMethodTypes": list(k.settings.payment_methods),
+                                          "locale": stripe_locale(page_locale(k.settings.locale)),
                                           "attempt": attempt})
 
 

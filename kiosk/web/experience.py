@@ -1,19 +1,22 @@
-"""The unattended kiosk: attract screen, idle reset, barcode scans and receipt email."""
+"""The unattended kiosk: attract screen, the customer's language, idle reset, barcode scans and receipt email."""
 import logging
+from functools import lru_cache
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from babel import Locale
+from flask import Blueprint, has_request_context, jsonify, redirect, render_template, request, session, url_for
 
 from kiosk.core import cart as cartlib
 from kiosk.core import isbn as isbnlib
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import ngettext
+from kiosk.core.i18n import page_locale as served_locale
 from kiosk.ledger import orders
 from kiosk.ledger.db import get_db
 from kiosk.visit import customer, purchase
 from kiosk.visit.sessions import store
 from kiosk.web import receipts
 from kiosk.web.state import current_kiosk
-from kiosk.web.views import payment_status, reply, wants_json
+from kiosk.web.views import payment_status, reply, safe_next, wants_json
 
 bp = Blueprint("experience", __name__)
 log = logging.getLogger("kiosk.experience")
@@ -28,6 +31,49 @@ def attract():
     # A reset that could not reach the server is finished here by the page's script.
     leftover = session.stored and store().has_anything(session.key)
     return render_template("attract.html", covers=books, leftover=leftover)
+
+
+def page_locale():
+    """The locale a request is served in: the customer's choice for their visit on customer pages; the shop's
+    (KIOSK_LOCALE) for the staff area, its printed day report, and work outside a request."""
+    s = current_kiosk().settings
+    if not has_request_context() or request.blueprint == "staff" or request.path.startswith("/staff/"):
+        return s.locale
+    return customer.language(s.languages) or s.locale
+
+
+@lru_cache(maxsize=16)
+def _choices(offered):
+    """(code, the language's own name, BCP 47 tag) per offered locale: "Français", "日本語"; with the country
+    ("English (United Kingdom)") only when two offered locales share a language."""
+    locales = [Locale.parse(code) for code in offered]
+    shared = {loc.language for loc in locales if sum(other.language == loc.language for other in locales) > 1}
+    choices = []
+    for code, loc in zip(offered, locales, strict=True):
+        name = loc.get_display_name(loc) if loc.language in shared else loc.get_language_name(loc)
+        # Languages are capitalised as a button's label, as on Square's or an airport's language choice.
+        choices.append((code, name[:1].upper() + name[1:], code.replace("_", "-")))
+    return tuple(choices)
+
+
+@bp.app_context_processor
+def language_choices():
+    """What the language buttons show: nothing for a one-language shop."""
+    offered = current_kiosk().settings.languages
+    if len(offered) < 2:
+        return {"languages": ()}
+    return {"languages": _choices(offered), "language": served_locale(offered[0])}
+
+
+@bp.post("/language")
+def choose_language():
+    """Serve this customer's visit in one of KIOSK_LANGUAGES, then go on to the page they asked for."""
+    code = request.form.get("language", "")[:20]
+    if code not in current_kiosk().settings.languages:
+        return reply(400, _("That language is not offered on this kiosk."),
+                     action=_("Go back and choose one of the languages shown."))
+    customer.choose_language(code)  # a visit that ended meanwhile gets the shop's language, as a new one would
+    return redirect(safe_next(request.form.get("next"), url_for("shop.home")), 303)
 
 
 @bp.post("/session/reset")

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
+from kiosk.core.i18n import page_locale
 from kiosk.core.money import format_money
 from kiosk.payments.gateway import Gateway
 
@@ -115,8 +116,9 @@ class Kiosk:
                     del self._locks[key]
 
     def money(self, minor):
-        """Format minor units in the shop currency and locale."""
-        return format_money(minor, self.settings.currency, self.settings.locale)
+        """Format minor units in the shop's currency, written the way the page's locale writes money ("15,50 €" for
+        a French customer, "€15.50" for an Irish one); the shop's locale outside a request."""
+        return format_money(minor, self.settings.currency, page_locale(self.settings.locale))
 
 
 def current_kiosk():

@@ -69,6 +69,7 @@
       amount: cfg.amount,  // minor units, as the server priced the cart: 1500 is ¥1,500 or $15.00
       currency: cfg.currency,
       allowedPaymentMethodTypes: cfg.allowedPaymentMethodTypes,
+      locale: cfg.locale,  // the customer's language for their visit, as Stripe.js names it ("fr", "en-GB")
       appearance: { theme: "stripe", variables: { fontSizeBase: "20px", spacingUnit: "5px" } }
     });
     var element = group.create("payment", {
