@@ -73,7 +73,7 @@ def test_the_setup_screen_sends_no_live_key_to_stripe_api_base(tmp_path, stripe_
                       publishable_key=LIVE["STRIPE_PUBLISHABLE_KEY"])
     # The form's own check, as the window (HTTPS) sends it: a test key would be tried at STRIPE_API_BASE.
     proposal = configure.check(form, {}, settings, first_run=True, secure=True)
-    assert "goes only to Stripe" in proposal.errors["secret_key"] and "STRIPE_SECRET_KEY" not in proposal.changes
+    assert "goes only to Stripe" in str(proposal.errors["secret_key"]) and "STRIPE_SECRET_KEY" not in proposal.changes
     assert heard == []
     proposal = configure.check(setup_form(stripe_server), {}, settings, first_run=True, secure=True)
     assert len(heard) == 1 and heard[0] == f"Bearer {stripe_server.sk}"

@@ -6,6 +6,7 @@ staff page, the receipt and the day report with it. Whatever letters are left ou
 catalog's own data (titles, authors, the shop's name, references, money, dates) is taken away, never passed
 through translation.
 """
+import io
 import re
 from html.parser import HTMLParser
 
@@ -15,6 +16,7 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import get_currency_symbol
+from flask import Response
 
 from kiosk import create_app
 from kiosk.core import i18n
@@ -234,4 +236,88 @@ def test_every_customer_and_staff_page_is_translated(tmp_path, stripe_server, tr
         "kiosk"].settings.env_file), str(bare.extensions["kiosk"].settings.env_file)))
     print(f"untranslated visible strings: {len({line for lines in found.values() for line in lines})} distinct, "
           f"on {len(found)} of {len(pages)} pages")
+    assert not found, "text outside gettext:\n" + report(found)
+
+
+def _message(reply):
+    """A JSON reply's message (what the page shows), as a page of its own for check()."""
+    return Response(reply.get_json()["message"], mimetype="text/plain")
+
+
+def test_error_states_are_translated_too(tmp_path, stripe_server, translations, monkeypatch):
+    """The refusals a person meets: the settings form's problems, refund errors, a catalog upload's problems and
+    its preview, a failed reader registration, a sold-out book, a declined card as the reader's JSON says it."""
+    reader = stripe_server.simulated_reader()
+    app = make_app(tmp_path, stripe_server, translations, monkeypatch, "errors", KIOSK_STAFF_PIN=PIN,
+                   STRIPE_TERMINAL_READER=reader)
+    catalog = books(app)
+    book = catalog[0]
+    purchase = buy(app, stripe_server, {book.isbn13: 1})
+    ref = purchase.reference
+    staff = KioskClient(app)
+    staff.token()
+    assert staff.post("/staff/login", data={"pin": PIN}).status_code == 302
+    pages = {}
+    bad = {"shop_name": "", "currency": "zzz", "locale": "en_US", "idle_seconds": "5", "secret_key": "pk_test_x",
+           "publishable_key": "sk_test_x", "pin": "12", "pin_again": "34", "tax_class": ["standard", "standard"],
+           "tax_percent": ["8", "9"], "address_line": ["1 | 2"], "timezone": "Nowhere/Else",
+           "revision": ""}
+    pages["settings, every field wrong"] = staff.post("/staff/settings", data=bad)
+    bad.update(tax_class=["8 percent"], tax_percent=[""], pin="111111", pin_again="111111", shop_name="x" * 99)
+    pages["settings, wrong again"] = staff.post("/staff/settings", data=bad)
+    pages["settings, a currency elsewhere"] = staff.post("/staff/settings", data={
+        **{k: v for k, v in bad.items() if k not in ("tax_class", "tax_percent")}, "currency": "jpy"})
+    for name, url in {"refund, nothing chosen": review_url(ref, {}),
+                      "refund, amount unreadable": review_url(ref, amount="twelve"),
+                      "refund, more than left": review_url(ref, amount="99999")}.items():
+        pages[name] = staff.get(url, follow_redirects=True)
+    upload = ("isbn,title,author,price,stock\n"
+              f"{book.isbn13},{book.title},{book.author},99.00,3\n"
+              "9780140449136,The Odyssey,Homer,15.99,3\n")
+    pages["catalog preview"] = staff.post("/staff/catalog/upload", content_type="multipart/form-data",
+                                          data={"catalog": (io.BytesIO(upload.encode()), "new.csv")})
+    for name, data in {"catalog upload, not UTF-8": b"isbn,title\n\xff\xfe,x\n", "catalog upload, empty": b"",
+                       "catalog upload, no columns": b"a,b\n1,2\n"}.items():
+        pages[name] = staff.post("/staff/catalog/upload", content_type="multipart/form-data",
+                                 data={"catalog": (io.BytesIO(data), "new.csv")}, follow_redirects=True)
+    pages["covers, sample catalog"] = staff.post("/staff/catalog/covers", content_type="multipart/form-data",
+                                            data={"covers": (io.BytesIO(b"not a zip"), "c.zip")},
+                                            follow_redirects=True)
+    pages["reader registration refused"] = staff.post("/staff/reader/register", data={
+        "registration_code": "wrong-code-here", "location": "new", "line1": "1 Main", "city": "Town",
+        "country": "US", "state": "CA", "postal_code": "90000"}, follow_redirects=True)
+
+    shopper = KioskClient(app)
+    staff.post("/staff/stock", data={"isbn": catalog[1].isbn13, "count": "0", "note": "shelf count"})
+    pages["cart, sold out"] = _message(shopper.post("/cart/add", json={"isbn": catalog[1].isbn13, "quantity": 1},
+                                                         headers={"Accept": "application/json"}))
+    payer = KioskClient(app)
+    payer.add(catalog[2].isbn13)
+    attempt = payer.start_checkout()
+    assert payer.post("/checkout/reader", json={"attempt": attempt}).status_code == 200
+    stripe_server.tap(reader, "4000000000009995")  # insufficient funds
+    declined = payer.get(f"/checkout/reader/status?attempt={attempt}")
+    assert declined.get_json()["state"] == "declined"
+    pages["reader, card declined"] = _message(declined)
+
+    found = check(pages, data_words(app, ref, purchase.intent, "new.csv", "c.zip", "Nowhere/Else", "wrong-code-here",
+                                    "The Odyssey", "Homer", "jpy", "JPY", "JP", "zzz", "'standard'", "'8 percent:'",
+                                    "Counter reader", "Test shop", "simulated_wisepos_e",  # Stripe's own data
+                                    str(app.extensions["kiosk"].settings.env_file)))
+    texts = {name: reply.get_data(as_text=True) for name, reply in pages.items()}
+    assert pseudo("Your card has insufficient funds.") in texts["reader, card declined"], texts["reader, card declined"]
+    assert "sóld óút" in texts["cart, sold out"]
+    for name, english in {"refund, nothing chosen": "Choose the books coming back, or refund a custom amount.",
+                          "refund, amount unreadable": "Write the refund amount as a number in",
+                          "refund, more than left": "The refund must be more than zero",
+                          "catalog upload, not UTF-8": "is not UTF-8", "catalog upload, empty": "is empty",
+                          "catalog upload, no columns": "has no column",
+                          "covers, sample catalog": "Covers go beside your own catalog file",
+                          "reader registration refused": "The reader was not registered",
+                          "settings, wrong again": "is not a tax class and a percent",
+                          "settings, a currency elsewhere": "Prices will be in"}.items():
+        assert pseudo(english).strip("⟦⟧") in texts[name], name
+    assert pseudo("Use at least %(num)s digits.") % {"num": 6} in texts["settings, every field wrong"]
+    print(f"untranslated visible strings in error states: {len({line for lines in found.values() for line in lines})}"
+          f" distinct, on {len(found)} of {len(pages)} pages")
     assert not found, "text outside gettext:\n" + report(found)

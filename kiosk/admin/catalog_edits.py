@@ -172,39 +172,42 @@ def _cover_names(archive):
     found, total = [], 0
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > MAX_COVER_FILES:
-        raise CatalogError(f"The zip holds {len(members)} files; at most {MAX_COVER_FILES} covers at a time.")
+        raise CatalogError("covers_too_many", "The zip holds %(count)s files; at most %(most)s covers at a time.",
+                           count=len(members), most=MAX_COVER_FILES)
     for member in members:
         path = PurePosixPath(member.filename.replace("\\", "/"))
         # A zip can name any path: only plain relative names stay inside the covers folder.
         if path.is_absolute() or ".." in path.parts or member.filename.startswith(("/", "\\")) or \
                 ":" in member.filename or (member.external_attr >> 16) & 0o170000 == 0o120000:
-            raise CatalogError(f"The zip names {member.filename!r}, a path outside its own folder; nothing was "
-                               "saved. Zip only the cover image files themselves.")
+            raise CatalogError("covers_outside", "The zip names %(name)s, a path outside its own folder; nothing "
+                               "was saved. Zip only the cover image files themselves.", name=repr(member.filename))
         if path.parts[:1] == ("covers",):
             path = PurePosixPath(*path.parts[1:])  # a zipped covers/ folder goes into covers/, not covers/covers/
         if path.suffix.lower() not in COVER_SUFFIXES or path.name.startswith("."):
             continue  # thumbnails.db, __MACOSX/…: not covers
         if member.flag_bits & 0x1:
-            raise CatalogError(f"{member.filename} is encrypted in the zip; nothing was saved. Zip the covers again "
-                               "without a password.")
+            raise CatalogError("covers_encrypted", "%(name)s is encrypted in the zip; nothing was saved. Zip the "
+                               "covers again without a password.", name=member.filename)
         if member.file_size > MAX_COVER:
-            raise CatalogError(f"{member.filename} is larger than {MAX_COVER // (1024 * 1024)} MB; nothing was saved. "
-                               "Make the covers smaller (a few hundred KB is plenty on screen).")
+            raise CatalogError("cover_too_large", "%(name)s is larger than %(mb)s MB; nothing was saved. Make the "
+                               "covers smaller (a few hundred KB is plenty on screen).", name=member.filename,
+                               mb=MAX_COVER // (1024 * 1024))
         total += member.file_size
         if total > MAX_COVERS_ZIP:
-            raise CatalogError(f"The covers add up to more than {MAX_COVERS_ZIP // (1024 * 1024)} MB unpacked; "
-                               "nothing was saved. Upload them in smaller zips.")
+            raise CatalogError("covers_too_big", "The covers add up to more than %(mb)s MB unpacked; nothing was "
+                               "saved. Upload them in smaller zips.", mb=MAX_COVERS_ZIP // (1024 * 1024))
         found.append((member, path))
     if not found:
-        raise CatalogError("The zip holds no cover images (.jpg, .png, .webp or .gif); nothing was saved.")
+        raise CatalogError("covers_none",
+                           "The zip holds no cover images (.jpg, .png, .webp or .gif); nothing was saved.")
     return found
 
 
 def covers_folder(catalog_path):
     """The covers folder beside the catalog file; CatalogError for the bundled sample, which is not the shop's."""
     if Path(catalog_path).resolve() == (resource_dir() / SAMPLE_CATALOG).resolve():
-        raise CatalogError("Covers go beside your own catalog file, and the kiosk is selling the sample books: "
-                           "upload your catalog CSV first (with the covers, or after it).")
+        raise CatalogError("covers_sample", "Covers go beside your own catalog file, and the kiosk is selling the "
+                           "sample books: upload your catalog CSV first (with the covers, or after it).")
     return Path(catalog_path).parent / "covers"
 
 
@@ -218,14 +221,14 @@ def _open_zip(data):
     try:
         return zipfile.ZipFile(io.BytesIO(data))
     except ZIP_ERRORS:
-        raise CatalogError("That file is not a zip archive, or it is damaged; nothing was saved. Zip the cover images "
-                           "again and try again.") from None
+        raise CatalogError("covers_not_zip", "That file is not a zip archive, or it is damaged; nothing was saved. "
+                           "Zip the cover images again and try again.") from None
 
 
 def _read_member(archive, member):
     """A cover's bytes, read whole so that zipfile checks its CRC; CatalogError when the zip is damaged or lies."""
-    damaged = CatalogError(f"{member.filename} is damaged in the zip (it does not unpack as its header says); nothing "
-                           "was saved. Zip the cover images again and try again.")
+    damaged = CatalogError("cover_damaged", "%(name)s is damaged in the zip (it does not unpack as its header "
+                           "says); nothing was saved. Zip the cover images again and try again.", name=member.filename)
     try:
         with archive.open(member) as src:
             data = src.read(member.file_size + 1)  # at most what the zip declared: a lying header cannot unpack more

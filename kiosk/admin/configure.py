@@ -12,6 +12,7 @@ from babel.numbers import get_territory_currencies
 from kiosk.admin import catalog_edits, envfile, pin
 from kiosk.core import stamps, tax
 from kiosk.core.catalog import CatalogError, load_catalog, parse_upload
+from kiosk.core.coded import Coded
 from kiosk.core.config import LIVE_KEYS, STRIPE_API_BASE, check_keys, known_currency, load_settings, zone_named
 from kiosk.core.datadir import write_private
 from kiosk.ledger import audit as audit_log
@@ -26,14 +27,14 @@ SETTINGS = {"shop_name": "KIOSK_SHOP_NAME", "currency": "KIOSK_CURRENCY", "local
             "tax_id": "KIOSK_TAX_ID", "pin": "KIOSK_STAFF_PIN_HASH", "timezone": "KIOSK_TIMEZONE"}
 LATER_ONLY = ("idle_seconds", "tax_rates", "prices_include_tax", "shop_address", "tax_id")
 LIMITS = {"shop_name": 60, "shop_address": 300, "tax_id": 40}
-DASHBOARD = "Copy it from the Stripe Dashboard, Developers > API keys."
 MAX_UPLOAD = 60 * 1024 * 1024  # a catalog (8 MB at most) and a covers zip
 
 
 @dataclass
 class Proposal:
     """A checked form: the settings to write, problems by field (nothing is saved while there is one),
-    warnings by field (saved anyway), what changed in words for the audit list (never a key or the PIN)."""
+    warnings by field (saved anyway), each a Coded the web layer words; what changed in words for the audit list
+    (never a key or the PIN)."""
 
     changes: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
@@ -65,9 +66,9 @@ def form_values(settings):
 def _text(form, name, proposal):
     value = (form.get(name) or "").strip()
     if re.search(r"[\x00-\x1f\x7f]", value):
-        proposal.errors[name] = "Use plain text on one line."
+        proposal.errors[name] = Coded("plain_text", "Use plain text on one line.")
     elif len(value) > LIMITS.get(name, 200):
-        proposal.errors[name] = f"Use at most {LIMITS.get(name, 200)} characters."
+        proposal.errors[name] = Coded("too_long", "Use at most %(most)s characters.", most=LIMITS.get(name, 200))
     return value
 
 
@@ -81,25 +82,29 @@ def _change(proposal, settings, name, value, now, said=None):
 def _key_refused(exc):
     """Why the secret key could not be checked, as the form says it: only a failure on the way is the internet's."""
     if exc.kind == "auth":
-        return f"Stripe refused this secret key: it is mistyped, revoked or was rolled. {DASHBOARD}"
+        return Coded("key_refused", "Stripe refused this secret key: it is mistyped, revoked or was rolled. Copy it "
+                     "from the Stripe Dashboard, Developers > API keys.")
     if exc.status == 403:  # a restricted key (rk_) without the permissions the kiosk uses
-        return ("Stripe says this key lacks permission for what the kiosk does. Use the standard secret key (sk_), "
-                f"or a restricted key (rk_) with write access to PaymentIntents, Refunds and Terminal. {DASHBOARD}")
+        return Coded("key_permission", "Stripe says this key lacks permission for what the kiosk does. Use the "
+                     "standard secret key (sk_), or a restricted key (rk_) with write access to PaymentIntents, "
+                     "Refunds and Terminal. Copy it from the Stripe Dashboard, Developers > API keys.")
     if exc.kind in ("network", "server", "rate_limit"):
-        return ("Could not reach Stripe to check the key, so nothing was saved. Check this computer's internet "
-                "connection and save again.")
-    return f"Stripe would not check this key (HTTP {exc.status}), so nothing was saved. {DASHBOARD}"
+        return Coded("key_unchecked", "Could not reach Stripe to check the key, so nothing was saved. Check this "
+                     "computer's internet connection and save again.")
+    return Coded("key_not_checked", "Stripe would not check this key (HTTP %(status)s), so nothing was saved. Copy it "
+                 "from the Stripe Dashboard, Developers > API keys.", status=exc.status)
 
 
 def _live_key_refused(settings, secure):
     """Why this kiosk cannot take live keys, or None when it can."""
     if not secure:
-        return ("Live keys need the kiosk's window: this kiosk is served without it (headless, plain HTTP), where "
-                "Stripe.js refuses live keys. Use test keys here, or set the kiosk up from its own window.")
+        return Coded("live_needs_window", "Live keys need the kiosk's window: this kiosk is served without it "
+                     "(headless, plain HTTP), where Stripe.js refuses live keys. Use test keys here, or set the kiosk "
+                     "up from its own window.")
     if settings.api_base != STRIPE_API_BASE:
         # The key would be sent to whatever STRIPE_API_BASE names: a live one goes to Stripe alone.
-        return (f"This kiosk sends Stripe calls to {settings.api_base} (STRIPE_API_BASE), and a live key goes only "
-                "to Stripe. Remove STRIPE_API_BASE first.")
+        return Coded("live_api_base", "This kiosk sends Stripe calls to %(base)s (STRIPE_API_BASE), and a live key "
+                     "goes only to Stripe. Remove STRIPE_API_BASE first.", base=settings.api_base)
     return None
 
 
@@ -111,11 +116,11 @@ def _check_keys(form, settings, proposal, first_run, secure):
     fields = {"STRIPE_SECRET_KEY": "secret_key", "STRIPE_PUBLISHABLE_KEY": "publishable_key"}
     problems = check_keys(secret, publishable)
     for problem in problems:
-        if "missing" in problem.message or "not set up" in problem.message:
-            message = f"Paste the key here. {DASHBOARD}"
+        if not (secret if problem.setting == "STRIPE_SECRET_KEY" else publishable):
+            message = Coded("key_paste", "Paste the key here. Copy it from the Stripe Dashboard, Developers > API "
+                            "keys.")
         else:  # the checks at start speak of settings; here the field is beside the message
-            message = problem.message.replace("STRIPE_PUBLISHABLE_KEY", "the publishable key")
-            message = f"{message[0].upper()}{message[1:]}"
+            message = Coded("key_problem", "This key %(problem)s", problem=problem.message)
         proposal.errors.setdefault(fields[problem.setting], message)
     if problems or (secret, publishable) == (settings.secret_key, settings.publishable_key):
         return
@@ -142,7 +147,7 @@ def _check_pin(form, proposal, first_run):
     if problem:
         proposal.errors["pin"] = problem
     elif new != again:
-        proposal.errors["pin_again"] = "The two PINs differ. Type the same PIN twice."
+        proposal.errors["pin_again"] = Coded("pins_differ", "The two PINs differ. Type the same PIN twice.")
     else:
         proposal.changes["KIOSK_STAFF_PIN_HASH"] = pin.hash_pin(new)
         proposal.changes["KIOSK_STAFF_PIN"] = ""  # a plain PIN left in the file would stop counting anyway
@@ -152,23 +157,28 @@ def _check_pin(form, proposal, first_run):
 def _check_shop(form, settings, proposal):
     name = _text(form, "shop_name", proposal)
     if not name:
-        proposal.errors["shop_name"] = "Give the shop a name; it is shown at the top of every page."
+        proposal.errors["shop_name"] = Coded("shop_name_missing",
+                                              "Give the shop a name; it is shown at the top of every page.")
     _change(proposal, settings, "shop_name", name, settings.shop_name)
     currency = (form.get("currency") or "").strip().lower()
     if not known_currency(currency):
-        proposal.errors["currency"] = "Choose a three-letter currency code such as usd, eur, gbp or jpy."
+        proposal.errors["currency"] = Coded("currency_unknown",
+                                             "Choose a three-letter currency code such as usd, eur, gbp or jpy.")
     _change(proposal, settings, "currency", currency, settings.currency.lower())
     locale = (form.get("locale") or "").strip()
     try:
         parsed = Locale.parse(locale)
     except (UnknownLocaleError, ValueError, TypeError):
-        proposal.errors["locale"] = "Choose a language and country code such as en_US, en_GB, fr_FR or ja_JP."
+        proposal.errors["locale"] = Coded("locale_unknown",
+                                           "Choose a language and country code such as en_US, en_GB, fr_FR or ja_JP.")
         return
     _change(proposal, settings, "locale", str(parsed), settings.locale, "language")
     home = get_territory_currencies(parsed.territory, date.today()) if parsed.territory else []
     if home and known_currency(currency) and currency.upper() not in home:
-        proposal.warnings["currency"] = f"Prices will be in {currency.upper()}, while {parsed.territory} " \
-                                        f"uses {home[0]}: check that your catalog's prices are in {currency.upper()}."
+        proposal.warnings["currency"] = Coded("currency_elsewhere", "Prices will be in %(currency)s, while "
+                                              "%(country)s uses %(home)s: check that your catalog's prices are in "
+                                              "%(currency)s.", currency=currency.upper(), country=parsed.territory,
+                                              home=home[0])
 
 
 def _check_timezone(form, settings, proposal):
@@ -177,7 +187,8 @@ def _check_timezone(form, settings, proposal):
         return
     zone = (form.get("timezone") or "").strip()
     if zone and zone_named(zone) is None:
-        proposal.errors["timezone"] = "Choose the shop's time zone from the list, such as America/New_York."
+        proposal.errors["timezone"] = Coded("timezone_unknown",
+                                             "Choose the shop's time zone from the list, such as America/New_York.")
     else:
         _change(proposal, settings, "timezone", zone, settings.timezone, "time zone")
 
@@ -204,15 +215,16 @@ def address_posted(form):
 def _check_later(form, settings, proposal):
     raw = (form.get("idle_seconds") or "").strip()
     if not (raw.isascii() and raw.isdigit() and 10 <= int(raw) <= 3600):
-        proposal.errors["idle_seconds"] = "Use a whole number of seconds from 10 to 3600."
+        proposal.errors["idle_seconds"] = Coded("idle_seconds", "Use a whole number of seconds from 10 to 3600.")
     else:
         _change(proposal, settings, "idle_seconds", raw, str(settings.idle_seconds), "idle timer")
     rates = tax_rates_posted(form)
     try:
         parsed = tax.parse_rates(rates)
     except tax.TaxRatesError as exc:
-        proposal.errors["tax_rates"] = f"{exc}. Give each tax class a name (letters, like standard) and a percent " \
-                                       "from 0 to 100, like 8.875; remove the rows you do not need (none: no tax)."
+        proposal.errors["tax_rates"] = Coded("tax_rates", "%(problem)s. Give each tax class a name (letters, like "
+                                             "standard) and a percent from 0 to 100, like 8.875; remove the rows you "
+                                             "do not need (none: no tax).", problem=exc)
     else:
         if parsed != settings.tax_rates:
             proposal.changes["KIOSK_TAX_RATES"] = rates
@@ -222,11 +234,17 @@ def _check_later(form, settings, proposal):
             "prices include tax" if included == "true" else "tax added on top")
     address = address_posted(form)
     if address is None:
-        proposal.errors["shop_address"] = "Write each line of the address in its own box, without |."
+        proposal.errors["shop_address"] = Coded("address_bar",
+                                                 "Write each line of the address in its own box, without |.")
     else:
         _change(proposal, settings, "shop_address", _text({"shop_address": address}, "shop_address", proposal),
                 settings.shop_address)
     _change(proposal, settings, "tax_id", _text(form, "tax_id", proposal), settings.tax_id)
+
+
+def _as_list(found):
+    """A field's warnings so far, as a list (none, one, or several)."""
+    return [] if found is None else found if isinstance(found, list) else [found]
 
 
 def _check_catalog(settings, proposal, files):
@@ -248,12 +266,14 @@ def _check_catalog(settings, proposal, files):
         else:
             found = None
     except CatalogError as exc:
-        proposal.errors[where] = str(exc)
+        proposal.errors[where] = exc
         return
     if found is not None and found.warnings:
         refused = "; ".join(str(w) for w in found.warnings[:3])
-        said = f"{found.skipped} of {found.skipped + len(found.books)} books would not be on sale: {refused}"
-        proposal.warnings[where] = f"{proposal.warnings[where]} {said}" if where in proposal.warnings else said
+        said = Coded("catalog_refused_rows", "%(num)s of %(total)s books would not be on sale: %(refused)s",
+                     num=found.skipped, total=found.skipped + len(found.books), refused=refused)
+        # A currency warning already there is said first (words.say says each in turn).
+        proposal.warnings[where] = [*_as_list(proposal.warnings.get(where)), said]
     covers = files.get("covers") if files else None
     if covers and covers.filename:
         data = covers.read()
@@ -262,7 +282,7 @@ def _check_catalog(settings, proposal, files):
                 catalog_edits.covers_folder(settings.catalog_path)
             count = catalog_edits.check_covers(data)
         except CatalogError as exc:
-            proposal.errors["covers"] = str(exc)
+            proposal.errors["covers"] = exc
             return
         proposal.covers = data
         proposal.said.append(f"{count} covers")
@@ -274,8 +294,9 @@ def _check_environment(settings, proposal):
     names = {v: k for k, v in SETTINGS.items()}
     for key in proposal.changes:
         if environment.get(key) and key in names:
-            proposal.errors.setdefault(names[key], f"{key} is set in the kiosk's environment, which wins over the "
-                                                   "settings file: remove it there, then change it here.")
+            proposal.errors.setdefault(names[key], Coded("set_in_environment", "%(setting)s is set in the kiosk's "
+                                                         "environment, which wins over the settings file: remove it "
+                                                         "there, then change it here.", setting=key))
 
 
 def check(form, files, settings, first_run, secure=True):
@@ -306,8 +327,9 @@ def _save_catalog(settings, proposal):
         if proposal.covers:
             catalog_edits.save_covers(folder / "covers", proposal.covers)
     except OSError as exc:
-        raise envfile.EnvFileError(f"Could not save the catalog in {folder}: {exc.strerror}. Nothing was changed. "
-                                   "Let the kiosk's user write that folder, then save again.") from None
+        raise envfile.EnvFileError("catalog_unsaved", "Could not save the catalog in %(folder)s: %(why)s. Nothing "
+                                   "was changed. Let the kiosk's user write that folder, then save again.",
+                                   folder=str(folder), why=exc.strerror) from None
     return target.name
 
 
@@ -325,8 +347,8 @@ def save(app, kiosk, db, proposal, revision, area):
     fatal = [p for p in new.problems if p.fatal]
     if fatal:
         envfile.write(old.env_file, before)  # put the file back: the kiosk must start again tomorrow
-        raise envfile.EnvFileError(f"These settings would stop the kiosk from starting, so they were not kept: "
-                                   f"{fatal[0]}")
+        raise envfile.EnvFileError("settings_fatal", "These settings would stop the kiosk from starting, so they "
+                                   "were not kept: %(problem)s", problem=fatal[0])
     catalog_changed = (new.currency, new.tax_rates, new.catalog_path) != (old.currency, old.tax_rates,
                                                                           old.catalog_path)
     if catalog_changed:

@@ -8,14 +8,17 @@ import tempfile
 import threading
 from pathlib import Path, PureWindowsPath
 
+from kiosk.core.coded import Coded
+
 WINDOWS = os.name == "nt"
 
 # One save at a time in this process; revision() catches a save made meanwhile by another screen or process.
 _lock = threading.Lock()
 
 
-class EnvFileError(Exception):
-    """The settings file cannot be written; the message says what to do. The file is left as it was."""
+class EnvFileError(Coded):
+    """The settings file cannot be written: its code and params say what to do (words.say). The file is left as
+    it was."""
 
 
 class StaleRevision(EnvFileError):
@@ -73,8 +76,8 @@ def save(path, changes, expected_revision=None):
     with _lock:
         before = read_text(path)
         if expected_revision is not None and expected_revision != revision(path):
-            raise StaleRevision("Someone else saved the settings while this form was open. Nothing was saved: "
-                                "the form now shows what they saved; make your change again.")
+            raise StaleRevision("stale_revision", "Someone else saved the settings while this form was open. Nothing "
+                                "was saved: the form now shows what they saved; make your change again.")
         write(path, updated(before, changes))
         return before
 
@@ -118,9 +121,9 @@ def write(path, text):
             finally:
                 os.close(folder)
     except OSError as exc:
-        raise EnvFileError(f"Could not save the settings to {path}: {exc.strerror or exc}. Nothing was changed. "
-                           "Let the kiosk's user write that folder (or set KIOSK_ENV_FILE to a file it may "
-                           "write), then save again.") from None
+        raise EnvFileError("settings_unsaved", "Could not save the settings to %(path)s: %(why)s. Nothing was "
+                           "changed. Let the kiosk's user write that folder (or set KIOSK_ENV_FILE to a file it may "
+                           "write), then save again.", path=str(path), why=exc.strerror or str(exc)) from None
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

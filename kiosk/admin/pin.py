@@ -6,10 +6,13 @@ import re
 import secrets
 from itertools import pairwise
 
+from kiosk.core.coded import Coded
+
 # scrypt with n=2**14, r=8, p=1 (16 MiB, about 50 ms on the kiosk's 2 cores): a stolen .env costs an attacker
 # that much per guess, while a sign-in stays instant. The parameters travel with the hash, so they can grow.
 N, R, P = 2 ** 14, 8, 1
 MIN_DIGITS = 6
+MAX_DIGITS = 12
 # ":" separates the parts: "$" would be read by python-dotenv as a variable to interpolate.
 _ENCODED = re.compile(r"scrypt:(\d{1,7}):(\d{1,2}):(\d{1,2}):([A-Za-z0-9_-]{16,64}):([A-Za-z0-9_-]{32,128})")
 
@@ -50,14 +53,16 @@ def verify(pin, encoded):
 
 
 def problem(pin):
-    """Why a new PIN cannot protect the staff area, or None: at least six digits, and not a guessable run."""
+    """Why a new PIN cannot protect the staff area (a Coded the web layer words), or None: at least six digits, and
+    not a guessable run."""
     if not (pin.isascii() and pin.isdigit()):
-        return f"Use digits only, at least {MIN_DIGITS} of them."
+        return Coded("pin_digits", "Use digits only, at least %(num)s of them.", num=MIN_DIGITS)
     if len(pin) < MIN_DIGITS:
-        return f"Use at least {MIN_DIGITS} digits."
-    if len(pin) > 12:
-        return "Use at most 12 digits."
+        return Coded("pin_short", "Use at least %(num)s digits.", num=MIN_DIGITS)
+    if len(pin) > MAX_DIGITS:
+        return Coded("pin_long", "Use at most %(num)s digits.", num=MAX_DIGITS)
     steps = {int(b) - int(a) for a, b in pairwise(pin)}
     if len(set(pin)) == 1 or steps in ({1}, {-1}):
-        return "Choose a PIN that is harder to guess than a repeated digit or a run like 123456."
+        return Coded("pin_guessable", "Choose a PIN that is harder to guess than a repeated digit or a run like "
+                     "123456.")
     return None

@@ -30,8 +30,9 @@ class RefundOutcome:
     amount: int = 0  # refunded: what Stripe refunded, in minor units
     books: int = 0  # refunded: copies back in stock
     stripe_refund: str = ""  # refunded: Stripe's re_ id
-    message: str = ""  # invalid: why, in words for staff
-    error: PaymentError | None = None  # held or refused: what Stripe answered
+    message: str = ""  # invalid or changed: why, in English for the log
+    # held or refused: what Stripe answered; invalid or changed: the ledger's coded refusal (words.say says it)
+    error: Exception | None = None
 
 
 @dataclass
@@ -64,7 +65,8 @@ def quote(db, order, returned, custom=None):
     books_amount = refund_ledger.returns_amount(db, order, returned) if lines else 0
     if custom is None:
         if not lines:
-            raise orders.LedgerError("Choose the books coming back, or refund a custom amount.")
+            raise orders.LedgerError("refund_nothing_chosen",
+                                     "Choose the books coming back, or refund a custom amount.")
         return Quote(books_amount, returned, lines, False, books_amount)
     amount = _custom_amount(order, custom)
     refund_ledger.check_refund(db, order, amount, returned)
@@ -76,8 +78,10 @@ def _custom_amount(order, text):
     try:
         return to_minor(text, order["currency"])
     except ValueError:
-        raise orders.LedgerError(f"Write the refund amount as a number in {order['currency']}, like "
-                                 f"{stamps.major(order['amount'], order['currency'])}.") from None
+        raise orders.LedgerError("refund_amount_unreadable",
+                                 "Write the refund amount as a number in %(currency)s, like %(example)s.",
+                                 currency=order["currency"],
+                                 example=stamps.major(order["amount"], order["currency"])) from None
 
 
 def paying_card(k, order):
@@ -110,13 +114,14 @@ def refund_order(k, db, order, returned, request_key, *, custom=None, expected=N
         try:
             amount = None if custom is None else _custom_amount(order, custom)
             if amount is None and not any(returned.values()):
-                raise orders.LedgerError("Choose the books coming back, or refund a custom amount.")
+                raise orders.LedgerError("refund_nothing_chosen",
+                                         "Choose the books coming back, or refund a custom amount.")
             refund_id = refund_ledger.reserve_refund(db, order["id"], amount=amount, returned=returned,
                                                      request_key=request_key, reason=reason, expected=expected)
         except refund_ledger.QuoteChanged as exc:
-            return RefundOutcome("changed", message=str(exc))
+            return RefundOutcome("changed", message=str(exc), error=exc)
         except orders.LedgerError as exc:
-            return RefundOutcome("invalid", message=str(exc))
+            return RefundOutcome("invalid", message=str(exc), error=exc)
         held = refund_ledger.refund_by_id(db, refund_id)
     try:
         made = _make(k, db, order, held, fresh)
@@ -147,13 +152,16 @@ def _make(k, db, order, held, fresh):
                                     metadata=stripe_terms.refund_metadata(k.kiosk_id, order["reference"], request))
         except PaymentError as exc:
             if exc.status is not None and exc.status < 500:
-                raise Refused(exc.message, exc.kind, False, exc.code, exc.status) from exc
+                raise Refused(exc.message, exc.kind, False, exc.code, exc.status, decline=exc.decline,
+                              params=exc.params) from exc
             if exc.status is None:
                 raise
             made = stripe_terms.find_refund(k.gateway, order["payment_intent"], held["request_key"])
             if made is None:  # Stripe, asked, has no such refund: the 5xx made nothing
-                raise Refused(exc.message, exc.kind, False, exc.code, exc.status) from exc
+                raise Refused(exc.message, exc.kind, False, exc.code, exc.status, decline=exc.decline,
+                              params=exc.params) from exc
     if not made.made:
-        raise Refused(f"Stripe reports the refund as {made.status}.", "refund_failed", False)
+        raise Refused(f"Stripe reports the refund as {made.status}.", "refund_failed", False,
+                      params={"status": made.status})
     refund_ledger.complete_refund(db, held["id"], stripe_refund=made.id, amount=made.amount)
     return made

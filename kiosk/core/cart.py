@@ -5,15 +5,15 @@ import re
 from dataclasses import dataclass, field
 
 from kiosk.core import tax
+from kiosk.core.coded import Coded
 from kiosk.core.i18n import gettext as _
-from kiosk.core.i18n import ngettext
 
 MAX_LINES = 30
 MAX_QUANTITY = 20
 
 
-class CartError(Exception):
-    """A cart change that cannot be made; the message is for the customer."""
+class CartError(Coded):
+    """A cart change that cannot be made: its code and params say why, for the customer (words.say)."""
 
 
 @dataclass
@@ -56,24 +56,23 @@ def parse_quantity(raw):
     """A quantity from a form or JSON: a whole number from 1 to MAX_QUANTITY."""
     text = str(raw).strip() if raw is not None else ""
     if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_QUANTITY:
-        raise CartError(_("Choose a quantity from 1 to %(most)s.", most=MAX_QUANTITY))
+        raise CartError("quantity_range", "Choose a quantity from 1 to %(most)s.", most=MAX_QUANTITY)
     return int(text)
 
 
 def _limit(book, quantity, on_hand):
     if on_hand <= 0:
-        raise CartError(_("Sorry, “%(title)s” is sold out.", title=book.title))
+        raise CartError("sold_out", "Sorry, “%(title)s” is sold out.", title=book.title)
     if quantity > on_hand:
-        raise CartError(ngettext("Only %(num)s copy of “%(title)s” left.", "Only %(num)s copies of “%(title)s” left.",
-                                 on_hand, title=book.title))
+        raise CartError("only_left", "Only %(num)s copies of “%(title)s” left.", num=on_hand, title=book.title)
     if quantity > MAX_QUANTITY:
-        raise CartError(_("At most %(most)s copies of one book per purchase.", most=MAX_QUANTITY))
+        raise CartError("per_book_most", "At most %(most)s copies of one book per purchase.", most=MAX_QUANTITY)
 
 
 def add(cart, book, quantity, on_hand):
     """Add copies of a book; returns the new quantity in the cart."""
     if book.isbn13 not in cart and len(cart) >= MAX_LINES:
-        raise CartError(_("The cart holds at most %(most)s different books.", most=MAX_LINES))
+        raise CartError("lines_most", "The cart holds at most %(most)s different books.", most=MAX_LINES)
     new = cart.get(book.isbn13, 0) + quantity
     _limit(book, new, on_hand)
     cart[book.isbn13] = new
@@ -83,7 +82,7 @@ def add(cart, book, quantity, on_hand):
 def set_quantity(cart, book, quantity, on_hand):
     """Set a line's quantity exactly."""
     if book.isbn13 not in cart:
-        raise CartError(_("That book is not in the cart."))
+        raise CartError("not_in_cart", "That book is not in the cart.")
     _limit(book, quantity, on_hand)
     cart[book.isbn13] = quantity
 

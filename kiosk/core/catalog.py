@@ -14,6 +14,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from kiosk.core import isbn as isbnlib
+from kiosk.core.coded import Coded
 from kiosk.core.money import exponent, to_minor
 
 REQUIRED = ("isbn", "title", "author", "price", "stock")
@@ -22,8 +23,8 @@ MAX_TEXT = {"title": 300, "author": 200, "description": 4000, "category": 80, "c
 _WORD = re.compile(r"\w+")
 
 
-class CatalogError(Exception):
-    """The catalog cannot be used at all; the message says why and what to do."""
+class CatalogError(Coded):
+    """The catalog cannot be used at all: its code and params say why and what to do (words.say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +312,8 @@ def load_catalog(path, currency, tax_classes=()):
         except UnicodeDecodeError:
             return _load(path, currency, "cp1252", LEGACY_NOTE, tax_classes)
     except OSError as exc:
-        raise CatalogError(f"Cannot read the catalog {path}: {exc.strerror}. Check KIOSK_CATALOG in .env.") from None
+        raise CatalogError("catalog_unreadable", "Cannot read the catalog %(path)s: %(why)s. Check KIOSK_CATALOG in "
+                           ".env.", path=str(path), why=exc.strerror) from None
 
 
 def _load(path, currency, encoding, encoding_note, tax_classes):
@@ -320,8 +322,8 @@ def _load(path, currency, encoding, encoding_note, tax_classes):
     with open(path, encoding=encoding, errors="replace" if encoding_note else "strict", newline="") as f:
         first = f.readline()
         if not first:
-            raise CatalogError(f"The catalog {path} is empty. "
-                               f"Add a header row '{','.join(REQUIRED)}' and one row per book.")
+            raise CatalogError("catalog_empty", "The catalog %(path)s is empty. Add a header row '%(header)s' and one "
+                               "row per book.", path=str(path), header=",".join(REQUIRED))
         delimiter = ";" if first.count(";") > first.count(",") else ","
         return _parse(path, csv.reader(chain([first], f), delimiter=delimiter), currency, encoding_note, tax_classes)
 
@@ -331,9 +333,9 @@ def _parse(path, reader, currency, encoding_note, tax_classes):
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise CatalogError(f"The catalog {path} has no column {', '.join(missing)}. "
-                           f"Its first row must name the columns: {','.join(REQUIRED)} (and optionally "
-                           f"{','.join(OPTIONAL)}).")
+        raise CatalogError("catalog_columns", "The catalog %(path)s has no column %(missing)s. Its first row must name "
+                           "the columns: %(required)s (and optionally %(optional)s).", path=str(path),
+                           missing=", ".join(missing), required=",".join(REQUIRED), optional=",".join(OPTIONAL))
     columns = {h: i for i, h in enumerate(header)}  # a repeated column name: the last one counts
     width = len(header)
     pick = itemgetter(*(columns.get(name, -1) for name in REQUIRED + OPTIONAL))
@@ -368,8 +370,8 @@ def _parse(path, reader, currency, encoding_note, tax_classes):
         books.append(book)
     if not books:
         detail = "; ".join(str(w) for w in warnings[:5])
-        raise CatalogError(f"The catalog {path} has no valid book rows, so the kiosk cannot start. "
-                           f"Fix the rows and start again. {detail}")
+        raise CatalogError("catalog_no_rows", "The catalog %(path)s has no valid book rows, so the kiosk cannot "
+                           "start. Fix the rows and start again. %(detail)s", path=str(path), detail=detail)
     return Catalog(path=path, currency=currency, books=books, warnings=warnings, skipped=skipped)
 
 
@@ -382,17 +384,19 @@ def parse_upload(name, data, currency, tax_classes=()):
     Unlike a file on disk (read as Windows-1252 when it is not UTF-8), an upload that is not UTF-8 is refused:
     the person uploading can save it again as CSV UTF-8, and accents then come out right."""
     if len(data) > MAX_UPLOAD:
-        raise CatalogError(f"{name} is larger than {MAX_UPLOAD // (1024 * 1024)} MB. Split it, or remove the "
-                           "description column, and upload it again.")
+        raise CatalogError("upload_too_large", "%(name)s is larger than %(mb)s MB. Split it, or remove the "
+                           "description column, and upload it again.", name=name, mb=MAX_UPLOAD // (1024 * 1024))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise CatalogError(f"{name} is not UTF-8 (line {line} has a character it cannot read). In the "
-                           "spreadsheet, save it as 'CSV UTF-8' and upload it again.") from None
+        raise CatalogError("upload_not_utf8", "%(name)s is not UTF-8 (line %(line)s has a character it cannot read). "
+                           "In the spreadsheet, save it as 'CSV UTF-8' and upload it again.", name=name,
+                           line=line) from None
     lines = text.splitlines(keepends=True)
     if not lines:
-        raise CatalogError(f"{name} is empty. Add a header row '{','.join(REQUIRED)}' and one row per book.")
+        raise CatalogError("upload_empty", "%(name)s is empty. Add a header row '%(header)s' and one row per book.",
+                           name=name, header=",".join(REQUIRED))
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     return _parse(Path(name), csv.reader(lines, delimiter=delimiter), currency, None, tax_classes)
 

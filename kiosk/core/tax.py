@@ -8,12 +8,14 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from kiosk.core.coded import Coded
+
 STANDARD = "standard"
 _RATE = re.compile(r"(?:100(?:\.0{1,4})?|[0-9]{1,2}(?:\.[0-9]{1,4})?)")
 _CLASS = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
-class TaxRatesError(ValueError):
+class TaxRatesError(Coded, ValueError):
     """KIOSK_TAX_RATES is not a list of class:percent pairs; the message says what to write."""
 
 
@@ -26,10 +28,10 @@ def parse_rates(text):
         name, sep, rate = (s.strip() for s in part.partition(":"))
         name = name.lower()
         if not sep or not _CLASS.fullmatch(name) or not _RATE.fullmatch(rate):
-            raise TaxRatesError(f"{part!r} is not a tax class and a percent from 0 to 100 with at most four "
-                                "decimals, like standard:8.875")
+            raise TaxRatesError("tax_rate_part", "%(part)s is not a tax class and a percent from 0 to 100 with at "
+                                "most four decimals, like standard:8.875", part=repr(part))
         if name in rates:
-            raise TaxRatesError(f"the class {name!r} is given twice")
+            raise TaxRatesError("tax_class_twice", "the class %(name)s is given twice", name=repr(name))
         rates[name] = Decimal(rate)
     return rates
 

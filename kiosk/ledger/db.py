@@ -21,6 +21,8 @@ from typing import ClassVar
 
 from flask import current_app, g
 
+from kiosk.core.coded import Coded
+
 log = logging.getLogger("kiosk.db")
 
 
@@ -30,8 +32,8 @@ class LedgerUnavailable(Exception):
     """The ledger's database does not answer; the message is for staff (customers are told payments pause)."""
 
 
-class LedgerError(ValueError):
-    """A staff action the ledger cannot record; the message says why, for staff."""
+class LedgerError(Coded, ValueError):
+    """A staff action the ledger cannot record: its code and params say why (words.say), str() for the log."""
 
 
 class LedgerConflict(LedgerUnavailable):

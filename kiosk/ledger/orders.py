@@ -52,7 +52,7 @@ class OutOfStock(LedgerError):
     """Another counter (or customer) holds or sold the last copies; `available` is what is left of `isbn`."""
 
     def __init__(self, isbn, title, available):
-        super().__init__(f"{title}: {available} left")
+        super().__init__("out_of_stock", "%(title)s: %(available)s left", title=title, available=available)
         self.isbn, self.title, self.available = isbn, title, available
 
 

@@ -47,16 +47,17 @@ def check_refund(db, order, amount, returned):
 
     A quick answer for the form; the schema's CHECKs decide when two refunds race (reserve_refund)."""
     if order["status"] not in REFUNDABLE:
-        raise LedgerError(f"Order {order['reference']} is {order['status'].replace('_', ' ')}; "
-                          "only a paid order can be refunded.")
+        raise LedgerError("refund_not_paid", "Order %(reference)s is %(status)s; only a paid order can be refunded.",
+                          reference=order["reference"], status=order["status"])
     left = order["amount"] - order["amount_refunded"] - order["refund_pending"]
     if not 0 < amount <= left:
-        raise LedgerError("The refund must be more than zero and at most what is left to refund.")
+        raise LedgerError("refund_amount", "The refund must be more than zero and at most what is left to refund.")
     out = {line["isbn"]: line["quantity"] - line["returned"] for line in
            db.execute("SELECT isbn, quantity, returned FROM order_lines WHERE order_id = ?", (order["id"],))}
     for isbn, quantity in returned.items():
         if isbn not in out or not 0 <= quantity <= out[isbn]:
-            raise LedgerError("More copies are marked as returned than were sold and not yet returned.")
+            raise LedgerError("refund_copies",
+                              "More copies are marked as returned than were sold and not yet returned.")
 
 
 class QuoteChanged(LedgerError):
@@ -84,8 +85,8 @@ def _reserve(db, order_id, amount, returned, request_key, reason, expected=None)
     if amount is None:
         amount = returns_amount(db, order, returned)
         if expected is not None and amount != expected:
-            raise QuoteChanged("Another refund of this order was made meanwhile, so these books now come to "
-                               "a different amount. Check the new amount, then refund.")
+            raise QuoteChanged("refund_quote_changed", "Another refund of this order was made meanwhile, so these "
+                               "books now come to a different amount. Check the new amount, then refund.")
     check_refund(db, order, amount, returned)
     try:
         db.execute("UPDATE orders SET refund_pending = refund_pending + ?, updated_at = ? WHERE id = ?",
@@ -95,7 +96,7 @@ def _reserve(db, order_id, amount, returned, request_key, reason, expected=None)
                 db.execute("UPDATE order_lines SET returned = returned + ? WHERE order_id = ? AND isbn = ?",
                            (quantity, order_id, isbn))
     except IntegrityError:
-        raise LedgerError("Another refund of this order was made at the same moment; "
+        raise LedgerError("refund_race", "Another refund of this order was made at the same moment; "
                           "what is left to refund has changed. Open the order again.") from None
     back = {isbn: q for isbn, q in returned.items() if q > 0}
     # The tax inside the refund, apportioned per class, so the day's tax refunded is true to the pence.

@@ -93,9 +93,9 @@ def count_shelf(db, isbn, count, note, who):
     written, so a sale at another counter meanwhile is never undone."""
     note = (note or "").strip()
     if not note:
-        raise LedgerError("Say why the stock changes (for example: shelf count, damaged copy).")
+        raise LedgerError("stock_no_reason", "Say why the stock changes (for example: shelf count, damaged copy).")
     if count < 0:
-        raise LedgerError("Copies on hand cannot be below zero.")
+        raise LedgerError("stock_negative", "Copies on hand cannot be below zero.")
     with transaction(db):
         row = db.execute(f"SELECT on_hand FROM stock WHERE isbn = ?{db.for_update}", (isbn,)).fetchone()
         delta = count - (row["on_hand"] if row else 0)

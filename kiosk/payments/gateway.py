@@ -38,15 +38,19 @@ def _sdk():
 
 
 class PaymentError(Exception):
-    """A Stripe call failed. `message` is safe to show a customer; `retryable` says whether to try again."""
+    """A Stripe call failed. `kind` says how (words.say words it, with `params`), `code` and `decline` are Stripe's
+    error and decline codes, `message` the English text for the log (Stripe's own for a card); `retryable` says
+    whether to try again."""
 
-    def __init__(self, message, kind="api", retryable=False, code=None, status=None):
+    def __init__(self, message, kind="api", retryable=False, code=None, status=None, *, decline=None, params=None):
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.retryable = retryable
         self.code = code
         self.status = status
+        self.decline = decline
+        self.params = params or {}
 
 
 UNAVAILABLE = "Payments are briefly unavailable. Your cart is kept; please try again in a moment."
@@ -64,6 +68,7 @@ class Intent:
     metadata: dict = field(default_factory=dict)
     created: int = 0
     last_error: str = ""
+    last_error_code: str = ""  # the last decline's decline_code (else its error code), for words.decline
     receipt_url: str = ""
     amount_received: int = 0
     payment_method_types: tuple = ("card",)  # read-only: what Stripe kept of the allowed types
@@ -205,7 +210,9 @@ def _intent(obj):
     return Intent(id=data["id"], status=data["status"], amount=int(data["amount"]),
                   currency=str(data["currency"]).upper(), client_secret=data.get("client_secret") or "",
                   metadata=dict(data.get("metadata") or {}), created=int(data.get("created") or 0),
-                  last_error=error.get("message") or "", receipt_url=charge.get("receipt_url") or "",
+                  last_error=error.get("message") or "",
+                  last_error_code=error.get("decline_code") or error.get("code") or "",
+                  receipt_url=charge.get("receipt_url") or "",
                   amount_received=int(data.get("amount_received") or 0),
                   payment_method_types=tuple(data.get("payment_method_types") or ("card",)),
                   card_present=_card_present(charge), **_card_of(charge))
@@ -237,7 +244,8 @@ def _translate(exc):
     status = getattr(exc, "http_status", None)
     code = getattr(exc, "code", None)
     if isinstance(exc, stripe.CardError):
-        return PaymentError(exc.user_message or "The card was declined. Try another card.", "card", False, code, status)
+        return PaymentError(exc.user_message or "The card was declined. Try another card.", "card", False, code, status,
+                            decline=getattr(getattr(exc, "error", None), "decline_code", None))
     if isinstance(exc, stripe.RateLimitError):
         return PaymentError(UNAVAILABLE, "rate_limit", True, code, status)
     if isinstance(exc, stripe.APIConnectionError):
@@ -266,7 +274,8 @@ class Gateway:
         if secret_key.startswith(LIVE_KEYS) and api_base and api_base.rstrip("/") != STRIPE_API:
             # Settings refuse this already (config._check_api_base); the one place that sends the key makes sure.
             raise PaymentError(f"A live secret key goes only to Stripe's own API ({STRIPE_API}), not to {api_base}. "
-                               "Staff: remove STRIPE_API_BASE from .env.", "config")
+                               "Staff: remove STRIPE_API_BASE from .env.", "config",
+                               params={"api": STRIPE_API, "base": api_base})
         stripe = _sdk()
         # Retries are safe: stripe-python sends an idempotency key with every POST it retries.
         self._client: StripeClient = stripe.StripeClient(

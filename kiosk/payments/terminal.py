@@ -7,7 +7,6 @@ the intent until the customer has tapped, inserted or swiped.
 """
 import logging
 
-from kiosk.core.i18n import gettext as _
 from kiosk.ledger.db import LedgerUnavailable, get_meta, set_meta
 from kiosk.payments.gateway import PaymentError
 
@@ -39,8 +38,7 @@ def hand_over(gateway, reader, intent_id):
     if current.waiting_only(intent_id):
         return current
     if not current.online:
-        raise PaymentError(_("The card reader is offline. Staff: check that it is switched on and connected to the "
-                             "internet. You can type your card instead."), "reader_offline", True)
+        raise PaymentError("The card reader is offline.", "reader_offline", True)
     return gateway.process_on_reader(reader, intent_id)
 
 

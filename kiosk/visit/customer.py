@@ -9,7 +9,6 @@ import uuid
 from flask import session
 
 from kiosk.core import cart as cartlib
-from kiosk.core.i18n import gettext as _
 from kiosk.ledger import orders
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import LedgerUnavailable
@@ -21,7 +20,7 @@ class PaymentInFlight(cartlib.CartError):
 
 
 def _ended():
-    return cartlib.CartError(_("Your visit on this kiosk has ended. Please start again."))
+    return cartlib.CartError("visit_ended", "Your visit on this kiosk has ended. Please start again.")
 
 
 def _known():
@@ -78,7 +77,7 @@ def change_cart(kiosk, db, change):
     try:
         with store().writing(session) as sdb:
             if _paying(store().latest_attempt(sdb, session.key)):
-                raise PaymentInFlight(_("Finish or cancel this payment first: your cart is being paid for."))
+                raise PaymentInFlight("paying", "Finish or cancel this payment first: your cart is being paid for.")
             before = store().cart(session.key)
             after = dict(before)
             result = change(after)

@@ -34,8 +34,8 @@ PAID = "paid"  # Stripe took the money and the ledger has it
 CANCELED = "canceled"  # canceled at Stripe first, then in the ledger: nothing was charged
 CLOSED = "closed"  # the attempt's payment had already ended, without being paid
 PROCESSING = "processing"  # the bank is settling it: it cannot be changed or canceled now
-UNPAID = "unpaid"  # the card did not pay it; the cart is kept for another try (Stripe's reason in detail)
-DECLINED = "declined"  # the card reader read a card and it was declined (detail: reason)
+UNPAID = "unpaid"  # the card did not pay it; the cart is kept for another try (detail: Stripe's reason and code)
+DECLINED = "declined"  # the card reader read a card and it was declined (detail: reason, code)
 WAITING = "waiting"  # the card reader waits for a card (detail: online), or Stripe did not answer (error)
 STOPPED = "stopped"  # the card reader stopped waiting for this payment
 NEEDS_STAFF = "needs_staff"  # closed at Stripe, but not as the ledger asked (settle marked it failed)
@@ -218,7 +218,8 @@ def reader_status(kiosk, db, posted):
     if reader.failed(intent.id):
         orders.settle(db, order, intent)  # the decline is on the order; its copies stay held for another try
         reason = reader.action.get("failure_message") or intent.last_error
-        return Outcome(DECLINED, order, intent, detail={"reason": reason})
+        code = intent.last_error_code or reader.action.get("failure_code")  # the decline code says most
+        return Outcome(DECLINED, order, intent, detail={"reason": reason, "code": code})
     if reader.collecting(intent.id) or intent.processing:
         return Outcome(WAITING, order, intent, detail={"online": reader.online})
     return Outcome(STOPPED, order, intent)
@@ -250,7 +251,7 @@ def confirm(kiosk, db, reference):
             if intent.processing:
                 return Outcome(PROCESSING, order, intent)
             customer.sync(kiosk, db)
-            return Outcome(UNPAID, order, intent, detail={"reason": intent.last_error})
+            return Outcome(UNPAID, order, intent, detail={"reason": intent.last_error, "code": intent.last_error_code})
         order = orders.get(db, order_id=order["id"])
     else:
         try:  # paid before this page: the intent again, for the receipt's link and a card reader's lines

@@ -17,7 +17,7 @@ from kiosk.ledger.db import get_db
 from kiosk.payments import terminal
 from kiosk.payments.gateway import STRIPE_JS_URL
 from kiosk.visit import customer, purchase
-from kiosk.web import receipts
+from kiosk.web import receipts, words
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import pay_at_counter, payment_status, reply
 
@@ -104,7 +104,7 @@ def _not_set_up():
 
 
 def _stripe_error(exc):
-    return reply(payment_status(exc), exc.message, retry=exc.retryable)
+    return reply(payment_status(exc), words.say(exc), retry=exc.retryable)
 
 
 def _posted_attempt():
@@ -187,7 +187,7 @@ def reader_status():
     if kind == purchase.WAITING:
         return jsonify(state="waiting", message=_reader_waiting(outcome))
     if kind == purchase.DECLINED:
-        message = outcome.detail["reason"] or _("The card was declined.")
+        message = words.decline(outcome.detail.get("code"), outcome.detail["reason"])
         return jsonify(state="declined", message=_("%(message)s Try again, or use another card.", message=message))
     if kind == purchase.NEEDS_STAFF:
         return jsonify(state="stopped", message=_("This payment could not be completed here. Please ask staff for "
@@ -201,7 +201,7 @@ def reader_status():
 def _reader_waiting(outcome):
     """What the page says while the reader waits: Stripe's message when it did not answer, or that it is offline."""
     if outcome.error is not None:
-        return outcome.error.message  # Stripe briefly unreachable: the page keeps asking
+        return words.say(outcome.error)  # Stripe briefly unreachable: the page keeps asking
     if not outcome.detail["online"]:
         return _("The card reader has gone offline. Staff: check its power and network.")
     return ""
@@ -213,7 +213,7 @@ def _cancel_in_flight(note, done):
     if outcome.kind == purchase.PAID:
         return _receipt(outcome.order)
     if outcome.kind == purchase.FAILED:
-        flash(_("The payment could not be canceled just now: %(message)s", message=outcome.error.message), "error")
+        flash(_("The payment could not be canceled just now: %(message)s", message=words.say(outcome.error)), "error")
         return redirect(url_for("checkout.checkout"))
     if outcome.kind == purchase.PROCESSING:
         flash(_("This payment is being processed and cannot be canceled. Please wait a moment."), "error")
@@ -249,7 +249,8 @@ def complete():
     if outcome.kind in (purchase.PROCESSING, purchase.FAILED):
         return _processing(order, unreachable=outcome.kind == purchase.FAILED)
     if outcome.kind == purchase.UNPAID:
-        message = outcome.detail["reason"] or _("The payment was not completed.")
+        message = words.decline(outcome.detail.get("code"), outcome.detail["reason"]) if outcome.detail["reason"] \
+            else _("The payment was not completed.")
         flash(_("%(message)s Your cart is kept; you can try again.", message=message), "error")
         return redirect(url_for("checkout.checkout"))
     return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]),

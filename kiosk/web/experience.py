@@ -14,7 +14,7 @@ from kiosk.ledger import orders
 from kiosk.ledger.db import get_db
 from kiosk.visit import customer, purchase
 from kiosk.visit.sessions import store
-from kiosk.web import receipts
+from kiosk.web import receipts, words
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import payment_status, reply, safe_next, wants_json
 
@@ -128,7 +128,7 @@ def scan():
     try:
         customer.add(k, db, book, 1)
     except cartlib.CartError as exc:
-        return _scan_reply(409, str(exc), code=code, title=book.title)
+        return _scan_reply(409, words.say(exc), code=code, title=book.title)
     priced = customer.priced(k, db)
     return _scan_reply(200, _("Added “%(title)s” to your cart.", title=book.title), code=code,
                        title=book.title, isbn=book.isbn13, cover=book.cover, total=priced.total,

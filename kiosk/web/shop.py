@@ -9,6 +9,7 @@ from kiosk.core.i18n import gettext as _
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import LedgerUnavailable, get_db
 from kiosk.visit import customer
+from kiosk.web import words
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import reply, safe_next, whole_number
 
@@ -136,7 +137,7 @@ def add_or_update():
         item, quantity = _form_book_and_quantity()
         (customer.add if adding else customer.set_quantity)(current_kiosk(), get_db(), item, quantity)
     except cartlib.CartError as exc:  # refused, with the reason (no stock, a payment under way, ...)
-        return _cart_reply(str(exc), 409)
+        return _cart_reply(words.say(exc), 409)
     return _cart_reply(_("Added “%(title)s” to your cart.", title=item.title) if adding
                        else _("Updated “%(title)s”.", title=item.title))
 
@@ -152,7 +153,7 @@ def cart_remove():
     try:
         customer.remove(current_kiosk(), get_db(), item)
     except cartlib.CartError as exc:
-        return _cart_reply(str(exc), 409)
+        return _cart_reply(words.say(exc), 409)
     return _cart_reply(_("Removed “%(title)s”.", title=item.title))
 
 

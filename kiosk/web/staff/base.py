@@ -62,6 +62,12 @@ def status_filter(code):
     return words.status(code)
 
 
+@bp.app_template_filter("book_field")
+def book_field_filter(name):
+    """A catalog field's name (a CSV column) in the page's language."""
+    return words.book_field(name)
+
+
 @bp.app_template_filter("movement")
 def movement_filter(code):
     """Why stock moved, in the page's language."""

@@ -15,6 +15,7 @@ from kiosk.ledger import audit as audit_log
 from kiosk.ledger import catalog_entries
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import get_db
+from kiosk.web import words
 from kiosk.web.staff.base import PAGE_SIZE, bp, or_404, page_number
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import whole_number
@@ -140,7 +141,7 @@ def catalog_upload():
     try:
         preview = catalog_edits.preview_upload(k, name, data)
     except CatalogError as exc:
-        flash(_("Nothing was changed: %(why)s", why=str(exc)), "error")
+        flash(_("Nothing was changed: %(why)s", why=words.say(exc)), "error")
         return _catalog_page(422)
     token = secrets.token_hex(16)
     make_private(_uploads())
@@ -165,7 +166,7 @@ def catalog_apply():
     try:
         preview = catalog_edits.preview_upload(k, name, path.read_bytes())  # the catalog may have changed since
     except CatalogError as exc:
-        flash(_("Nothing was changed: %(why)s", why=str(exc)), "error")
+        flash(_("Nothing was changed: %(why)s", why=words.say(exc)), "error")
         return redirect(url_for("staff.catalog_page"))
     count = catalog_edits.apply_upload(k, get_db(), preview)
     path.unlink(missing_ok=True)
@@ -183,7 +184,7 @@ def catalog_covers():
         folder = catalog_edits.covers_folder(k.catalog.path)
         count = catalog_edits.save_covers(folder, upload.read())
     except CatalogError as exc:
-        flash(str(exc), "error")
+        flash(words.say(exc), "error")
     except OSError as exc:
         flash(_("Could not save the covers in %(folder)s: %(why)s. Nothing was changed.", folder=str(folder),
                 why=exc.strerror or str(exc)), "error")

@@ -9,7 +9,6 @@ from kiosk.core import stamps
 from kiosk.core.i18n import gettext as _
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
-from kiosk.web import words
 from kiosk.web.staff.base import bp, localtime_filter, major, shop_zone, today
 from kiosk.web.staff.export import EXPORT_FIRST, EXPORT_LAST, safe_cell
 from kiosk.web.state import current_kiosk
@@ -33,7 +32,7 @@ def _asked_day():
     try:
         return _day()
     except ValueError as exc:
-        flash(words.say(exc), "error")
+        flash(str(exc), "error")  # worded by _day() itself
         return None
 
 

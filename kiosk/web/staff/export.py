@@ -8,13 +8,17 @@ from flask import Response, flash, redirect, request, url_for
 
 from kiosk.core.datadir import make_private, write_private
 from kiosk.core.i18n import gettext as _
+from kiosk.core.i18n import lazy_gettext as _l
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
+from kiosk.web import words
 from kiosk.web.staff.base import bp, localtime_filter, major, paid_by_filter, shop_zone, today
 from kiosk.web.state import current_kiosk
 
-CSV_COLUMNS = ("Reference", "Created", "Paid", "Status", "Amount", "Refunded", "Currency", "Books", "Items",
-               "Payment ID", "Over-sold", "Adopted", "Note", "Counter", "Paid by")
+# Headed in the shop's words, as the day's CSV is: the export is read by people, in a spreadsheet.
+CSV_COLUMNS = (_l("Reference"), _l("Created"), _l("Paid"), _l("Status"), _l("Amount"), _l("Refunded"), _l("Currency"),
+               _l("Books"), _l("Items"), _l("Payment ID"), _l("Over-sold"), _l("Adopted"), _l("Note"), _l("Counter"),
+               _l("Paid by"))
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -41,7 +45,7 @@ def orders_csv(rows, taxes=None):
     label = current_kiosk().settings.tax_label
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS + (("Subtotal", "Tax", "Total") if rates else ()) +
+    writer.writerow(tuple(str(c) for c in CSV_COLUMNS) + ((_("Subtotal"), _("Tax"), _("Total")) if rates else ()) +
                     tuple(f"{label} {tax_class} {rate}%" for tax_class, rate in rates))
     for order, lines in rows:
         by_rate = {(t["tax_class"], t["rate"]): t["tax"] for t in taxes.get(order["id"], [])}
@@ -51,10 +55,10 @@ def orders_csv(rows, taxes=None):
         items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
         writer.writerow([safe_cell(v) for v in (
             order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
-            order["status"], major(order["amount"], order["currency"]),
+            words.status(order["status"]), major(order["amount"], order["currency"]),
             major(order["amount_refunded"], order["currency"]), order["currency"],
             sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
-            "yes" if order["oversold"] else "", "yes" if order["adopted"] else "", order["note"] or "",
+            _("yes") if order["oversold"] else "", _("yes") if order["adopted"] else "", order["note"] or "",
             order["counter"] or "", paid_by_filter(order["method"]), *tax_cells)])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
 

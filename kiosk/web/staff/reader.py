@@ -32,12 +32,12 @@ def reader_page():
     k, db = current_kiosk(), get_db()
     readers, locations, problem = [], [], None
     if k.gateway is None:
-        problem = "Stripe keys are not set up, so no card reader can be used yet."
+        problem = _("Stripe keys are not set up, so no card reader can be used yet.")
     else:
         try:
             readers, locations = k.gateway.readers(), k.gateway.locations()
         except PaymentError as exc:
-            problem = f"Stripe could not be asked about the readers: {exc.message}"
+            problem = _("Stripe could not be asked about the readers: %(why)s", why=words.say(exc))
     return render_template("staff/reader.html", readers=readers, locations=locations, problem=problem,
                            chosen=terminal.reader_id(k, db), from_settings=k.settings.terminal_reader,
                            address=_guess_address(k.settings), address_fields=ADDRESS_FIELDS,

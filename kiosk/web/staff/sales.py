@@ -12,6 +12,7 @@ from kiosk.ledger import orders
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import get_db
+from kiosk.web import words
 from kiosk.web.staff.base import PAGE_SIZE, bp, major, or_404, page_number
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import whole_number
@@ -67,7 +68,7 @@ def refund_review(reference):
     try:
         proposal = refunds.quote(db, order, returned, custom)
     except orders.LedgerError as exc:
-        flash(str(exc), "error")
+        flash(words.say(exc), "error")
         return redirect(url_for("staff.order_detail", reference=order["reference"]))
     brand, last4 = refunds.paying_card(k, order)
     return render_template("staff/refund_review.html", order=order, quote=proposal, brand=brand, last4=last4,
@@ -91,17 +92,17 @@ def refund(reference):
     elif outcome.kind == "already_recorded":
         flash(_("That refund was already made; it is listed below."), "info")
     elif outcome.kind == "changed":
-        flash(outcome.message, "error")
+        flash(words.say(outcome.error), "error")
         choice = {f"return-{isbn}": n for isbn, n in returned.items() if n}
         return redirect(url_for("staff.refund_review", reference=order["reference"], mode="books", **choice))
     elif outcome.kind == "invalid":
-        flash(outcome.message, "error")
+        flash(words.say(outcome.error), "error")
     elif outcome.kind == "refused":
-        flash(_("Stripe did not make the refund, so nothing was recorded: %(why)s", why=outcome.error.message),
+        flash(_("Stripe did not make the refund, so nothing was recorded: %(why)s", why=words.say(outcome.error)),
               "error")
     elif outcome.kind == "held":
         flash(_("The refund is not confirmed yet: %(why)s It is held, not lost: press Refund again in a moment, "
-                "or the next check with Stripe settles it.", why=outcome.error.message), "error")
+                "or the next check with Stripe settles it.", why=words.say(outcome.error)), "error")
     elif outcome.books:
         flash(ngettext("Refunded %(amount)s; %(num)d book back on the shelf.",
                        "Refunded %(amount)s; %(num)d books back on the shelf.", outcome.books,

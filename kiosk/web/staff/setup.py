@@ -14,6 +14,7 @@ from kiosk.core.catalog import CatalogError
 from kiosk.core.config import computer_zone
 from kiosk.core.i18n import gettext as _
 from kiosk.ledger.db import get_db
+from kiosk.web import words
 from kiosk.web.staff.base import bp, log
 from kiosk.web.staff.screen import own_screen
 from kiosk.web.state import current_kiosk
@@ -60,8 +61,9 @@ def _form_page(template, proposal=None, values=None, status=200):
     return render_template(template, values=values, tax_rows=tax_rows, address_lines=address_lines,
                            currencies=currency_choices(k.settings.locale), locales=locale_choices(),
                            timezones=timezone_choices(), computer_zone=computer_zone().key,
-                           errors=proposal.errors if proposal else {},
-                           warnings=proposal.warnings if proposal else {},
+                           errors={name: words.say(e) for name, e in (proposal.errors if proposal else {}).items()},
+                           warnings={name: words.say(w) for name, w in
+                                     (proposal.warnings if proposal else {}).items()},
                            revision=envfile.revision(k.settings.env_file), env_file=k.settings.env_file,
                            secret_hint=configure.key_hint(k.settings.secret_key), catalog=k.catalog,
                            own_screen=own_screen()), status
@@ -82,10 +84,10 @@ def _submit(template, area, first_run):
     try:
         configure.save(current_app._get_current_object(), k, get_db(), proposal, form.get("revision", ""), area)
     except envfile.StaleRevision as exc:
-        flash(str(exc), "error")
+        flash(words.say(exc), "error")
         return _form_page(template, status=409)
     except (envfile.EnvFileError, CatalogError) as exc:
-        flash(str(exc), "error")
+        flash(words.say(exc), "error")
         return _form_page(template, proposal, values, 500 if isinstance(exc, envfile.EnvFileError) else 422)
     log.info("%s saved from the screen: %s", area, ", ".join(proposal.said) or "nothing changed")
     return None
