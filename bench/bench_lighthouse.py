@@ -97,17 +97,24 @@ def _cart_cookie(url, isbn):
 def _audit(url, cookie, stripe_port, home):
     """Lighthouse's category scores (0-100) for one page."""
     flags = (f"--headless=new --no-sandbox --ignore-certificate-errors "
-             f"--host-resolver-rules=MAP js.stripe.com:443 127.0.0.1:{stripe_port},"
-             f"MAP api.stripe.com:443 127.0.0.1:{stripe_port}")
+             f'--host-resolver-rules="MAP js.stripe.com:443 127.0.0.1:{stripe_port},'
+             f'MAP api.stripe.com:443 127.0.0.1:{stripe_port}"')  # quoted: Lighthouse splits its flags at spaces
     command = [str(_lighthouse()), url, "--output=json", "--quiet", "--preset=desktop", f"--chrome-flags={flags}",
                f"--only-categories={','.join(CATEGORIES)}"]
     if cookie:
         command.append(f"--extra-headers={json.dumps({'Cookie': cookie})}")
     env = {**os.environ, "CHROME_PATH": shutil.which("chromium") or "/usr/bin/chromium", "HOME": str(home)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, check=True)
+    for _ in range(2):  # Lighthouse's own advice when its trace missed the page's start (NO_NAVSTART)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, check=False)
+        if done.returncode == 0 or "run Lighthouse again" not in done.stderr:
+            break
+    if done.returncode:
+        raise RuntimeError(f"lighthouse failed on {url}: {done.stderr.strip()[-800:]}")
     report = json.loads(done.stdout)
     failing = [k for k, a in report["audits"].items()
                if a.get("score") is not None and a["score"] < 1 and a.get("scoreDisplayMode") == "binary"]
+    console = report["audits"]["errors-in-console"].get("details", {}).get("items", [])
+    failing += [f"console: {item.get('description', '')[:120]} ({item.get('url', '')[:100]})" for item in console]
     return {name: round(report["categories"][name]["score"] * 100) for name in CATEGORIES}, failing
 
 
