@@ -3,14 +3,17 @@ through the Stripe.js double, the receipt in that language with the money Stripe
 to the shop's language. Steps find things by id and role, not by their words: the words are what changes."""
 import csv
 import re
+from pathlib import Path
 
 import pytest
 from babel.numbers import format_currency
+from babel.support import Translations
 from playwright.sync_api import expect
 
 from tests.e2e.shopper import CARD_OK, cart_summary, enter_card, pick_books, put_in_cart
 from tests.support.screens import SIZES, problems
 
+ROOT = Path(__file__).resolve().parent.parent.parent
 IDLE = 10  # KIOSK_IDLE_SECONDS (its smallest allowed value)
 COUNTDOWN = 15  # the warning's countdown, in webui/templates/_idle.html
 
@@ -60,13 +63,28 @@ def one_visit(start_kiosk, open_page, stripe_server, name, code, lang, **env):
     options = pay_for_the_cart(page)
     seen = {"taps": taps, "cart": cart, "elements": options, "receipt lang": html_lang(page),
             "charged text": page.locator("#amount-charged").inner_text(), "orders": kiosk.orders(),
+            "thanks": page.locator("#thanks").inner_text(),
             "intents": stripe_server.intents()}
     idle_out(page, kiosk)
     seen["after reset"] = html_lang(page)
     page.locator("#start").tap()  # the next customer touches the screen
     expect(page).to_have_url(kiosk.url + "/")
     seen["next customer"] = html_lang(page)
+    seen["next customer's search"] = page.locator("label[for=q]").inner_text()
     return seen
+
+
+def in_language(lang, msgid):
+    """`msgid` as the shipped catalog of `lang` words it (translations/, compiled by scripts/setup.sh)."""
+    words = Translations.load(str(ROOT / "translations"), [lang]).ugettext(msgid)
+    assert words != msgid, f"{lang} does not translate {msgid!r}"
+    return words
+
+
+def check_the_words(seen, lang):
+    """The receipt speaks the customer's language; the next customer's page the shop's (English)."""
+    assert seen["thanks"] == in_language(lang, "Thank you! Payment received.")
+    assert seen["next customer's search"] == "Search by title, author or ISBN"
 
 
 def check_the_money(seen, currency, locale):
@@ -88,6 +106,7 @@ def test_a_french_customer_at_an_english_shop(start_kiosk, open_page, stripe_ser
     check_the_money(seen, "usd", "fr_FR")
     assert seen["charged text"].endswith("\u00a0$US")  # US dollars, written the French way
     assert seen["receipt lang"] == "fr"
+    check_the_words(seen, "fr")
     assert (seen["after reset"], seen["next customer"]) == ("en", "en")
 
 
@@ -103,6 +122,7 @@ def test_a_japanese_customer_at_a_yen_shop(tmp_path, start_kiosk, open_page, str
     check_the_money(seen, "jpy", "ja_JP")
     assert seen["charged text"] == f"￥{seen['cart']['total']:,}"
     assert (seen["receipt lang"], seen["after reset"], seen["next customer"]) == ("ja", "en", "en")
+    check_the_words(seen, "ja")
 
 
 NINE = "en_US,fr_FR,de_DE,es_ES,it_IT,nl_NL,pt_PT,sv_SE,ja_JP"
