@@ -33,7 +33,7 @@ def buy_both(page, kiosk, stripe_server):
                "tax": page.locator("#receipt-tax .tax-line").all_inner_texts()}
     assert receipt == cart  # what the page asked is what the receipt says was charged
     expect(page.locator("#shop-address")).to_contain_text("12 Market Street")
-    expect(page.locator("#tax-id")).to_have_text("Tax number TAX-42")
+    expect(page.locator("#tax-id")).to_contain_text("TAX-42")  # after "Tax number", in the shop's language
     intent = stripe_server.client().v1.payment_intents.retrieve(intent_id)
     [order] = kiosk.orders()
     assert intent.amount == order["amount"] and order["status"] == "paid"

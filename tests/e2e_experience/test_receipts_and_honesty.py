@@ -72,7 +72,7 @@ def test_a_jpy_purchase_charges_whole_yen(start_kiosk, open_page, stripe_server,
     page.goto("/cart", wait_until="domcontentloaded")
     expect(page.locator("#cart-total")).to_have_text("￥3,980")
     open_checkout(page)
-    expect(page.locator("#pay")).to_have_text("Pay ￥3,980")
+    expect(page.locator("#pay")).to_have_text("￥3,980 を支払う")  # "Pay ￥3,980" in the shop's Japanese
     pay(page, CARD_OK)
     amount, intent_id = expect_confirmation(page)
     assert amount == "￥3,980"
