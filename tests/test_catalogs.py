@@ -71,3 +71,15 @@ def test_what_setup_compiled_is_what_the_kiosk_reads(lang, template):
     for msgid in ("Add to cart", "Your cart"):
         assert msgid in template, msgid
         assert compiled.ugettext(msgid) != msgid, f"{lang}: {msgid!r} is not translated in the compiled catalog"
+
+
+@pytest.mark.parametrize("lang", SHIPPED)
+def test_no_translation_adds_a_bare_percent_sign(lang, template):
+    """Flask-Babel formats every template text with %, placeholders or not: a '%' its English lacks (税率（%）)
+    would fail the page."""
+    translated = catalog(ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po", locale=lang)
+    loose = re.compile(r"%(?!\(\w+\)[sd]|%|[sd])")
+    added = [(m.id, string) for m in translated if m.id in template
+             for string in (m.string if isinstance(m.string, tuple) else (m.string,))
+             if loose.search(string or "") and not loose.search(texts(template[m.id])[0])]
+    assert not added, f"{lang}: a bare % in {added[:3]}"
