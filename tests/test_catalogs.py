@@ -78,8 +78,10 @@ def test_no_translation_adds_a_bare_percent_sign(lang, template):
     """Flask-Babel formats every template text with %, placeholders or not: a '%' its English lacks (税率（%）)
     would fail the page."""
     translated = catalog(ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po", locale=lang)
-    loose = re.compile(r"%(?!\(\w+\)[sd]|%|[sd])")
+    def loose(text):  # a % left once placeholders and %% are taken out
+        return "%" in re.sub(r"%\(\w+\)[sd]|%%|%[sd]", "", text or "")
+
     added = [(m.id, string) for m in translated if m.id in template
              for string in (m.string if isinstance(m.string, tuple) else (m.string,))
-             if loose.search(string or "") and not loose.search(texts(template[m.id])[0])]
+             if loose(string) and not loose(texts(template[m.id])[0])]
     assert not added, f"{lang}: a bare % in {added[:3]}"
