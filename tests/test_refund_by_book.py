@@ -9,7 +9,7 @@ import pytest
 
 from kiosk import create_app
 from kiosk.core import tax
-from tests.support.client import KioskClient
+from tests.support.client import signed_in
 from tests.support.ledger import buy, ledger, on_hand, order
 from tests.support.refunds import confirm_form, review_url
 from tests.support.settings import SAMPLE, make_settings
@@ -39,10 +39,7 @@ def shop(tmp_path, stripe_server):
 
 
 def staff(app):
-    client = KioskClient(app)
-    client.token()
-    client.post("/staff/login", data={"pin": PIN})
-    return client
+    return signed_in(app, PIN)
 
 
 def page_of(reply):

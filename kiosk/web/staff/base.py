@@ -48,27 +48,8 @@ def localtime_filter(stamp):
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-
-
-@bp.app_template_filter("paid_by")
-def paid_by_filter(method):
-    """How an order is paid, as staff say it: "reader" (the card reader) or "typed card" (the payment form)."""
-    return words.paid_by(method)
-
-
-@bp.app_template_filter("order_status")
-def status_filter(code):
-    """An order's status in the page's language."""
-    return words.status(code)
-
-
-@bp.app_template_filter("book_field")
-def book_field_filter(name):
-    """A catalog field's name (a CSV column) in the page's language."""
-    return words.book_field(name)
-
-
-@bp.app_template_filter("movement")
-def movement_filter(code):
-    """Why stock moved, in the page's language."""
-    return words.movement(code)
+# Codes shown as words of the page's language (web/words.py): how an order was paid ("reader", "typed card"), its
+# status, a catalog field's name (a CSV column) and why stock moved.
+for _name, _say in (("paid_by", words.paid_by), ("order_status", words.status), ("book_field", words.book_field),
+                    ("movement", words.movement)):
+    bp.add_app_template_filter(_say, _name)

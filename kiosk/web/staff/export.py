@@ -12,7 +12,7 @@ from kiosk.core.i18n import lazy_gettext as _l
 from kiosk.ledger import reports
 from kiosk.ledger.db import get_db
 from kiosk.web import words
-from kiosk.web.staff.base import bp, localtime_filter, major, paid_by_filter, shop_zone, today
+from kiosk.web.staff.base import bp, localtime_filter, major, shop_zone, today
 from kiosk.web.state import current_kiosk
 
 # Headed in the shop's words, as the day's CSV is: the export is read by people, in a spreadsheet.
@@ -59,7 +59,7 @@ def orders_csv(rows, taxes=None):
             major(order["amount_refunded"], order["currency"]), order["currency"],
             sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
             _("yes") if order["oversold"] else "", _("yes") if order["adopted"] else "", order["note"] or "",
-            order["counter"] or "", paid_by_filter(order["method"]), *tax_cells)])
+            order["counter"] or "", words.paid_by(order["method"]), *tax_cells)])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
 
 
