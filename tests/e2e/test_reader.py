@@ -132,6 +132,7 @@ def test_a_crash_after_the_tap_loses_nothing(tmp_path, open_page, stripe_server)
     try:
         page = open_page(kiosk)
         page.watch.allow("ERR_CONNECTION_REFUSED")  # the page asks while the kiosk is down
+        page.watch.allow("ERR_CONNECTION_RESET")  # ... or was asking at the moment it was killed
         to_reader(page)
         expect(page.locator(".reader-prompt")).to_be_visible()
         kiosk.kill()  # the power goes...
