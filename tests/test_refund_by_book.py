@@ -1,7 +1,6 @@
 """Refunds by the book (issue #25): staff choose the books coming back; the refund is what was paid for them, tax
 included, shown for confirmation before anything reaches Stripe; a custom amount only as its own confirmed choice.
 Money is checked as money: what Stripe refunded, what the ledger recorded and what went back on the shelf."""
-import csv
 from contextlib import closing
 from decimal import Decimal
 
@@ -12,22 +11,17 @@ from kiosk.core import tax
 from tests.support.client import signed_in
 from tests.support.ledger import buy, ledger, on_hand, order
 from tests.support.refunds import confirm_form, review_url
-from tests.support.settings import SAMPLE, make_settings
+from tests.support.settings import make_settings, sample_rows, write_catalog
 
 PIN = "2468"
 PRICES = ("12.00", "15.99", "18.00")  # 45.99 + 8.875% = 50.07, the issue's order
 
 
 def shop_with(tmp_path, stripe_server, **env):
-    rows = list(csv.DictReader(SAMPLE.open(encoding="utf-8")))[:3]
+    rows = sample_rows()[:3]
     for row, price in zip(rows, PRICES, strict=True):
         row["price"], row["stock"] = price, "5"
-    path = tmp_path / "books.csv"
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*rows[0].keys()])
-        writer.writeheader()
-        writer.writerows(rows)
-    (tmp_path / "covers").symlink_to(SAMPLE.parent / "covers")
+    path = write_catalog(tmp_path, rows)
     settings = make_settings(tmp_path, stripe_server, KIOSK_CATALOG=str(path), KIOSK_STAFF_PIN=PIN, **env)
     app = create_app(settings, testing=True)
     return app, [app.extensions["kiosk"].catalog.get(row["isbn"]) for row in rows]

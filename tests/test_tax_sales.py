@@ -13,7 +13,7 @@ from kiosk.ledger import orders, reports
 from tests.support.client import KioskClient
 from tests.support.ledger import buy, ledger, order
 from tests.support.refunds import confirm_form, review_url
-from tests.support.settings import SAMPLE, make_settings
+from tests.support.settings import make_settings, sample_rows, write_catalog
 
 PIN = "2468"
 ADDRESS = "12 Market Street|Springfield, IL 62701"
@@ -21,17 +21,11 @@ ADDRESS = "12 Market Street|Springfield, IL 62701"
 
 def taxed_catalog(folder):
     """The sample catalog with a tax column: its first book zero-rated, the rest standard."""
-    rows = list(csv.DictReader(SAMPLE.open(encoding="utf-8")))
+    rows = sample_rows()
     rows[0]["tax"] = "zero"
     for row in rows[1:]:
         row["tax"] = ""
-    path = folder / "books.csv"
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*rows[0].keys()])
-        writer.writeheader()
-        writer.writerows(rows)
-    (folder / "covers").symlink_to(SAMPLE.parent / "covers")
-    return path, rows
+    return write_catalog(folder, rows), rows
 
 
 @pytest.fixture

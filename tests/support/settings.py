@@ -1,4 +1,5 @@
 """Settings for a test kiosk, as the kiosk would load them, on a temporary data folder."""
+import csv
 from pathlib import Path
 
 from kiosk.core.config import load_settings
@@ -17,3 +18,21 @@ def make_settings(tmp_path, stripe=None, **env):
     settings.stripe_retries = 0
     settings.stripe_timeout = 5
     return settings
+
+
+def sample_rows():
+    """The sample catalog's rows, as dicts to change before writing them with write_catalog()."""
+    with SAMPLE.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_catalog(folder, rows):
+    """Write `rows` (dicts with the sample's columns, and any added) as folder/books.csv, beside the sample's
+    covers; returns its path."""
+    path = Path(folder) / "books.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*rows[0].keys()])
+        writer.writeheader()
+        writer.writerows(rows)
+    (Path(folder) / "covers").symlink_to(SAMPLE.parent / "covers")
+    return path
