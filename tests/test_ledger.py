@@ -52,7 +52,7 @@ def test_new_ledger_is_wal_with_foreign_keys_at_the_latest_version(db):
     if db.dialect == "sqlite":
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION) == "9"
+    assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION) == "10"
     db.execute("SELECT request_key, status, returns FROM refunds")  # the columns every migration added
     with pytest.raises(dblib.IntegrityError):
         db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (999, 'x', 't', 1, 1)")
@@ -247,7 +247,8 @@ def test_takings_and_sales_by_hour_and_day_use_local_time(db):
         orders.mark_paid(db, order["id"], paid_at=local_stamp(day, hour))
     refund_ledger.record_refund(db, 1, stripe_refund="re_1", amount=100, request_key="k", returned={})
     db.execute("UPDATE refunds SET created_at = ?", (local_stamp(today, 16),))
-    assert reports.takings(db, today) == {"orders": 3, "sales": 3 * A.price, "refunds": 100, "net": 3 * A.price - 100}
+    assert reports.takings(db, today) == {"orders": 3, "sales": 3 * A.price, "gross": 3 * A.price, "discounts": 0,
+                                          "refunds": 100, "net": 3 * A.price - 100}
     hours = reports.sales_by_hour(db, today)
     assert len(hours) == 24 and hours[9] == (9, 2 * A.price, 2) and hours[15] == (15, A.price, 1)
     assert sum(n for _, _, n in hours) == 3

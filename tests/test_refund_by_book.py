@@ -155,7 +155,8 @@ def test_a_refund_made_meanwhile_sends_staff_back_to_a_new_review(shop, stripe_s
     ([("a", 1500, 2, 0, "standard")], {"standard": "10"}, False, {"a": 1}, 1650),
 ])
 def test_what_returned_books_come_to(lines, rates, inclusive, returning, expected):
-    rows = [{"isbn": i, "unit_price": p, "quantity": q, "returned": r, "tax_class": c} for i, p, q, r, c in lines]
+    rows = [{"isbn": i, "unit_price": p, "quantity": q, "paid": p * q, "returned": r, "tax_class": c}
+            for i, p, q, r, c in lines]
     sold = tax.compute([{"total": r["unit_price"] * r["quantity"], "tax_class": r["tax_class"]} for r in rows],
                        {name: Decimal(rate) for name, rate in rates.items()}, inclusive)
     tax_lines = [{"tax_class": t.tax_class, "rate": str(t.rate), "taxable": t.taxable, "tax": t.tax}

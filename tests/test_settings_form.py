@@ -44,3 +44,17 @@ def test_the_time_zone_comes_from_the_picker(tmp_path):
     proposal = configure.Proposal()
     configure._check_timezone(MultiDict({"timezone": "Mars/Base"}), settings, proposal)
     assert "timezone" in proposal.errors and not proposal.changes
+
+
+def test_the_staff_discount_limit_is_a_whole_percent_up_to_100(tmp_path):
+    settings = make_settings(tmp_path)
+    for typed, change in (("15", "15"), (" 0 ", "0"), ("20", None)):  # 20 is the default: nothing to change
+        proposal = configure.Proposal()
+        configure._check_later(rows(idle_seconds=["90"], staff_discount_max=[typed]), settings, proposal)
+        assert not proposal.errors and proposal.changes.get("KIOSK_STAFF_DISCOUNT_MAX") == change, typed
+    for typed in ("101", "-5", "12.5", "ten", ""):
+        proposal = configure.Proposal()
+        configure._check_later(rows(idle_seconds=["90"], staff_discount_max=[typed]), settings, proposal)
+        assert "staff_discount_max" in proposal.errors and "KIOSK_STAFF_DISCOUNT_MAX" not in proposal.changes, typed
+    assert make_settings(tmp_path, KIOSK_STAFF_DISCOUNT_MAX="15").staff_discount_max == 15
+    assert make_settings(tmp_path, KIOSK_STAFF_DISCOUNT_MAX="500").staff_discount_max == 100

@@ -24,8 +24,9 @@ SETTINGS = {"shop_name": "KIOSK_SHOP_NAME", "currency": "KIOSK_CURRENCY", "local
             "secret_key": "STRIPE_SECRET_KEY", "publishable_key": "STRIPE_PUBLISHABLE_KEY",
             "idle_seconds": "KIOSK_IDLE_SECONDS", "tax_rates": "KIOSK_TAX_RATES",
             "prices_include_tax": "KIOSK_PRICES_INCLUDE_TAX", "shop_address": "KIOSK_SHOP_ADDRESS",
-            "tax_id": "KIOSK_TAX_ID", "pin": "KIOSK_STAFF_PIN_HASH", "timezone": "KIOSK_TIMEZONE"}
-LATER_ONLY = ("idle_seconds", "tax_rates", "prices_include_tax", "shop_address", "tax_id")
+            "tax_id": "KIOSK_TAX_ID", "pin": "KIOSK_STAFF_PIN_HASH", "timezone": "KIOSK_TIMEZONE",
+            "staff_discount_max": "KIOSK_STAFF_DISCOUNT_MAX"}
+LATER_ONLY = ("idle_seconds", "tax_rates", "prices_include_tax", "shop_address", "tax_id", "staff_discount_max")
 LIMITS = {"shop_name": 60, "shop_address": 300, "tax_id": 40}
 MAX_UPLOAD = 60 * 1024 * 1024  # a catalog (8 MB at most) and a covers zip
 
@@ -60,7 +61,8 @@ def form_values(settings):
             "publishable_key": settings.publishable_key, "idle_seconds": str(settings.idle_seconds),
             "tax_rates": ",".join(f"{name}:{rate}" for name, rate in settings.tax_rates.items()),
             "prices_include_tax": settings.prices_include_tax, "shop_address": settings.shop_address,
-            "tax_id": settings.tax_id, "timezone": settings.timezone}
+            "tax_id": settings.tax_id, "timezone": settings.timezone,
+            "staff_discount_max": str(settings.staff_discount_max)}
 
 
 def _text(form, name, proposal):
@@ -218,6 +220,15 @@ def _check_later(form, settings, proposal):
         proposal.errors["idle_seconds"] = Coded("idle_seconds", "Use a whole number of seconds from 10 to 3600.")
     else:
         _change(proposal, settings, "idle_seconds", raw, str(settings.idle_seconds), "idle timer")
+    most = form.get("staff_discount_max")
+    if most is not None:  # a form from before the field was there leaves it as it is
+        most = most.strip()
+        if not (most.isascii() and most.isdigit() and int(most) <= 100):
+            proposal.errors["staff_discount_max"] = Coded("staff_discount_max", "Use a whole percent from 0 (no "
+                                                          "staff discounts) to 100.")
+        else:
+            _change(proposal, settings, "staff_discount_max", str(int(most)), str(settings.staff_discount_max),
+                    "staff discount limit")
     rates = tax_rates_posted(form)
     try:
         parsed = tax.parse_rates(rates)

@@ -2,9 +2,9 @@
 released, or kept held), the whole protocol in one place; views only read the form and show the outcome."""
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from kiosk.core import stamps
+from kiosk.core import stamps, tax
 from kiosk.core.money import to_minor
 from kiosk.ledger import orders
 from kiosk.ledger import refunds as refund_ledger
@@ -44,6 +44,7 @@ class Quote:
     lines: list  # (order line, copies) for each book coming back
     custom: bool  # a custom amount, confirmed as such, instead of what the books come to
     books_amount: int  # what the returned books come to, tax included, whatever was typed
+    paid: dict = field(default_factory=dict)  # ISBN -> what was paid for its copies coming back, without added tax
 
     @property
     def books(self):
@@ -52,8 +53,8 @@ class Quote:
 
     @property
     def prices(self):
-        """The returned copies' prices, without any tax added on top."""
-        return sum(line["unit_price"] * copies for line, copies in self.lines)
+        """What was paid for the returned copies (after the sale's promotions), without any tax added on top."""
+        return sum(self.paid.values())
 
 
 def quote(db, order, returned, custom=None):
@@ -63,14 +64,17 @@ def quote(db, order, returned, custom=None):
     refund_ledger.check_refund(db, order, 1, returned)
     lines = [(line, returned[line["isbn"]]) for line in orders.lines(db, order["id"]) if returned.get(line["isbn"])]
     books_amount = refund_ledger.returns_amount(db, order, returned) if lines else 0
+    back = refund_ledger.held_or_returned(db, order["id"])
+    paid = {line["isbn"]: tax.paid_for(line, back[line["isbn"]] + copies) - tax.paid_for(line, back[line["isbn"]])
+            for line, copies in lines}
     if custom is None:
         if not lines:
             raise orders.LedgerError("refund_nothing_chosen",
                                      "Choose the books coming back, or refund a custom amount.")
-        return Quote(books_amount, returned, lines, False, books_amount)
+        return Quote(books_amount, returned, lines, False, books_amount, paid)
     amount = _custom_amount(order, custom)
     refund_ledger.check_refund(db, order, amount, returned)
-    return Quote(amount, returned, lines, True, books_amount)
+    return Quote(amount, returned, lines, True, books_amount, paid)
 
 
 def _custom_amount(order, text):

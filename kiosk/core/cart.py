@@ -4,7 +4,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from kiosk.core import tax
+from kiosk.core import pricing, tax
 from kiosk.core.coded import Coded
 from kiosk.core.i18n import gettext as _
 
@@ -23,9 +23,23 @@ class PricedCart:
     lines: list = field(default_factory=list)
     total: int = 0  # what the customer pays: the subtotal, plus the tax when prices do not include it
     notes: list = field(default_factory=list)
-    subtotal: int = 0  # the prices added up
+    subtotal: int = 0  # what the lines cost after their savings, added up
     taxes: list = field(default_factory=list)  # tax.TaxLine per class, [] when the shop charges no tax
     inclusive: bool = False
+    savings: list = field(default_factory=list)  # pricing.Saving, in the order the rule applied them
+    code: str = ""  # the promotion code the customer gave, if any
+    code_state: str = ""  # what became of it (pricing.CODE_*)
+    code_min_spend: int = 0  # what its promotion asks the books to come to
+
+    @property
+    def discount(self):
+        """All the savings."""
+        return sum(s.amount for s in self.savings)
+
+    @property
+    def gross(self):
+        """The list prices added up, before any saving."""
+        return self.subtotal + self.discount
 
     @property
     def count(self):
@@ -39,17 +53,27 @@ class PricedCart:
 
     def fingerprint(self):
         """A digest of what is being bought and what it costs, so a changed cart never reuses an old payment."""
-        return _digest([*((ln["isbn"], ln["quantity"], ln["unit_price"]) for ln in self.lines),
-                        *((t.tax_class, str(t.rate), t.tax) for t in self.taxes)])
+        return _digest([*((ln["isbn"], ln["quantity"], ln["unit_price"], ln["discount"]) for ln in self.lines),
+                        *((t.tax_class, str(t.rate), t.tax) for t in self.taxes),
+                        *((s.promotion_id or 0, s.name, s.code, s.amount, s.reason) for s in self.savings)])
 
 
 def _digest(items):
-    return hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:24]
+    return hashlib.sha256(json.dumps(sorted(items, key=json.dumps)).encode()).hexdigest()[:24]
 
 
-def fingerprint_of(items, catalog, rates=None, inclusive=False):
-    """The fingerprint of a raw {isbn: quantity} cart at today's prices and tax (as PricedCart.fingerprint)."""
-    return price(dict(items), catalog, dict(items), rates, inclusive).fingerprint()
+def fingerprint_of(items, catalog, rates=None, inclusive=False, offers=None):
+    """The fingerprint of a raw {isbn: quantity} cart at today's prices, promotions and tax (PricedCart.fingerprint)."""
+    return price(dict(items), catalog, dict(items), rates, inclusive, offers).fingerprint()
+
+
+@dataclass(frozen=True)
+class Offers:
+    """What a cart may get: the promotions running now, the code the customer gave, and a staff discount."""
+
+    promotions: tuple = ()
+    code: str = ""
+    staff: pricing.StaffDiscount | None = None
 
 
 def parse_quantity(raw):
@@ -92,9 +116,11 @@ def remove(cart, isbn13):
     cart.pop(isbn13, None)
 
 
-def price(cart, catalog, levels, rates=None, inclusive=False):
-    """Price the cart from the catalog, stock and tax rates, trimming lines that can no longer be sold."""
-    priced = PricedCart(inclusive=inclusive)
+def price(cart, catalog, levels, rates=None, inclusive=False, offers=None):
+    """Price the cart from the catalog, stock, promotions (Offers) and tax rates, trimming lines that can no longer
+    be sold. Each line gets its list total, its share of the savings (discount) and its total: what it costs."""
+    offers = offers or Offers()
+    priced = PricedCart(inclusive=inclusive, code=offers.code)
     for isbn13, quantity in list(cart.items()):
         book = catalog.get(isbn13)
         on_hand = levels.get(isbn13, 0)
@@ -112,8 +138,16 @@ def price(cart, catalog, levels, rates=None, inclusive=False):
                                    title=book.title))
         priced.lines.append({"isbn": book.isbn13, "title": book.title, "author": book.author, "cover": book.cover,
                              "unit_price": book.price, "quantity": quantity, "total": book.price * quantity,
-                             "available": min(on_hand, MAX_QUANTITY), "tax_class": book.tax_class})
-    priced.lines.sort(key=lambda ln: ln["title"].casefold())
+                             "available": min(on_hand, MAX_QUANTITY), "tax_class": book.tax_class,
+                             "category": book.category})
+    priced.lines.sort(key=lambda ln: (ln["title"].casefold(), ln["isbn"]))
+    # The pricing rule (pricing.py), then tax on what each line costs after it.
+    rule = pricing.price(priced.lines, offers.promotions, offers.code, offers.staff)
+    for line in priced.lines:
+        line["list_total"] = line["total"]
+        line["discount"] = rule.discounts.get(line["isbn"], 0)
+        line["total"] = line["list_total"] - line["discount"]
+    priced.savings, priced.code_state, priced.code_min_spend = rule.savings, rule.code_state, rule.code_min_spend
     taxed = tax.compute(priced.lines, rates or {}, inclusive)
     priced.subtotal, priced.taxes, priced.total = taxed.subtotal, taxed.lines, taxed.total
     return priced

@@ -78,6 +78,8 @@ class Settings:
     reconcile_seconds: int = 60
     abandon_minutes: int = 30
     idle_seconds: int = 90
+    # KIOSK_STAFF_DISCOUNT_MAX: the most percent off a cart staff may give behind the PIN; 0: no staff discounts
+    staff_discount_max: int = 20
     windowed: bool = False
     tax_rates: dict = field(default_factory=dict)  # KIOSK_TAX_RATES as {class: Decimal percent}; {}: no tax
     prices_include_tax: bool = False  # KIOSK_PRICES_INCLUDE_TAX: EU/UK style, the catalog's prices include it
@@ -352,6 +354,7 @@ def load_settings(environ=None, env_file=None):
     s.reconcile_seconds = _int(values, "KIOSK_RECONCILE_SECONDS", s.reconcile_seconds, problems, minimum=5)
     s.abandon_minutes = _int(values, "KIOSK_ABANDON_MINUTES", s.abandon_minutes, problems, minimum=1)
     s.idle_seconds = _int(values, "KIOSK_IDLE_SECONDS", s.idle_seconds, problems, minimum=10)
+    s.staff_discount_max = min(100, _int(values, "KIOSK_STAFF_DISCOUNT_MAX", s.staff_discount_max, problems))
     # Full screen is the kiosk; KIOSK_WINDOWED=1 gives developers a normal window.
     s.windowed = values.get("KIOSK_WINDOWED", "").lower() in ("1", "true", "yes", "on")
     s.problems = problems

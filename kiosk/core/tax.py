@@ -108,20 +108,28 @@ def apportion(tax_lines, amount, refunded_before, refunding):
     return shares
 
 
+def paid_for(line, copies):
+    """What was paid for the first `copies` of a sale's line: its share of what the line cost after its discount
+    (pricing.py's split), rounded half up, so the copies of a line returned one by one give back exactly what was
+    paid for the line once all are back. `line` has quantity and paid."""
+    return half_up(Decimal(line["paid"]) * copies / line["quantity"]) if line["quantity"] else 0
+
+
 def returns_value(lines, tax_lines, returning, inclusive):
     """What the customer paid for the copies in `returning` ({isbn: copies}) of a sale, in minor units.
 
-    Their prices, and when tax was added on top, the tax on them: a class's tax given back in all is its rate on
-    all of its prices returned so far, rounded half up as at the sale, so a $12.00 book at 8.875% gives back
-    $13.07, and returns made in several parts add up to exactly the class's tax once every copy is back.
-    `lines` are the sale's lines (isbn, unit_price, returned: copies already back or held for a refund,
-    tax_class); `tax_lines` its tax per class as sold (tax_class, rate). With the tax included in the prices,
-    the prices are what was paid."""
+    What was paid for them (paid_for: after the sale's promotions), and when tax was added on top, the tax on
+    that: a class's tax given back in all is its rate on all it had paid for copies returned so far, rounded half up
+    as at the sale, so a $12.00 book at 8.875% gives back $13.07, and returns made in several parts add up to
+    exactly the class's tax once every copy is back. `lines` are the sale's lines (isbn, unit_price, quantity, paid,
+    returned: copies already back or held for a refund, tax_class); `tax_lines` its tax per class as sold
+    (tax_class, rate). With the tax included in the prices, what was paid is what is given back."""
     back_before, back_now = {}, {}
     for line in lines:
         name = line["tax_class"] or STANDARD
-        back_before[name] = back_before.get(name, 0) + line["unit_price"] * line["returned"]
-        back_now[name] = back_now.get(name, 0) + line["unit_price"] * returning.get(line["isbn"], 0)
+        before, now = line["returned"], line["returned"] + returning.get(line["isbn"], 0)
+        back_before[name] = back_before.get(name, 0) + paid_for(line, before)
+        back_now[name] = back_now.get(name, 0) + paid_for(line, now) - paid_for(line, before)
     value = sum(back_now.values())
     if inclusive:
         return value

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kiosk.ledger.db import get_meta, ledger_for, set_meta, transaction
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # A statement is the same on both databases, or a dict of one per dialect where they spell a thing differently
 # ({"sqlite": ..., "postgresql": ...}; a dialect left out runs nothing), so that a migrated ledger means what a new
 # one means.
@@ -125,6 +125,50 @@ MIGRATIONS = {
         {"postgresql": "CREATE SEQUENCE IF NOT EXISTS audit_log_id_seq OWNED BY audit_log.id"},
         {"postgresql": "ALTER TABLE audit_log ALTER COLUMN id SET DEFAULT nextval('audit_log_id_seq')"},
         {"postgresql": "SELECT setval('audit_log_id_seq', COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)"},
+    ],
+    10: [
+        # Promotions (pricing.py): each order's savings, and per line its share and what was paid for it.
+        "ALTER TABLE orders ADD COLUMN discount INTEGER NOT NULL DEFAULT 0 CHECK (discount >= 0)",
+        "ALTER TABLE order_lines ADD COLUMN discount INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (discount >= 0 AND discount <= unit_price * quantity)",
+        "ALTER TABLE order_lines ADD COLUMN paid INTEGER CHECK (paid = unit_price * quantity - discount)",
+        "UPDATE order_lines SET paid = unit_price * quantity",
+        {dialect: f"""CREATE TABLE IF NOT EXISTS promotions (
+            id {id_type} PRIMARY KEY,
+            name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 80),
+            kind TEXT NOT NULL CHECK (kind IN ('percent', 'amount', 'bundle')),
+            scope TEXT NOT NULL CHECK (scope IN ('cart', 'category', 'books')),
+            percent TEXT NOT NULL DEFAULT '0',
+            amount INTEGER NOT NULL DEFAULT 0,
+            buy INTEGER NOT NULL DEFAULT 0,
+            free INTEGER NOT NULL DEFAULT 0,
+            category TEXT NOT NULL DEFAULT '',
+            isbns TEXT NOT NULL DEFAULT '',
+            min_spend INTEGER NOT NULL DEFAULT 0,
+            starts_at TEXT,
+            ends_at TEXT,
+            code TEXT UNIQUE,
+            max_uses INTEGER CHECK (max_uses IS NULL OR max_uses >= 1),
+            uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+            currency TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            CHECK (amount >= 0 AND min_spend >= 0),
+            CHECK (kind <> 'bundle' OR (free >= 1 AND buy > free))
+        )""" for dialect, id_type in (("sqlite", "INTEGER"), ("postgresql", "SERIAL"))},
+        """CREATE TABLE IF NOT EXISTS order_discounts (
+            order_id INTEGER NOT NULL REFERENCES orders (id),
+            position INTEGER NOT NULL,
+            promotion_id INTEGER REFERENCES promotions (id),
+            name TEXT NOT NULL,
+            code TEXT,
+            amount INTEGER NOT NULL CHECK (amount > 0),
+            reason TEXT,
+            use_counted INTEGER NOT NULL DEFAULT 0 CHECK (use_counted IN (0, 1)),
+            PRIMARY KEY (order_id, position)
+        )""",
+        "CREATE INDEX IF NOT EXISTS order_discounts_promotion ON order_discounts (promotion_id)",
     ],
 }
 

@@ -2,15 +2,15 @@
 up by. Every state change is one transaction, and every one is idempotent.
 
 One lock order everywhere, so two counters never deadlock on PostgreSQL: an order's own rows first (orders,
-order_lines, refunds), then stock rows in ISBN order. Holds, sales, releases, refunds' restocking, shelf counts and
-the catalog's counts all follow it; each function that is one transaction runs again (retry_conflicts) if the
-database still breaks one off."""
+order_lines, order_discounts, refunds), then the promotion rows of its code, then stock rows in ISBN order. Holds,
+sales, releases, refunds' restocking, shelf counts and the catalog's counts all follow it; each function that is one
+transaction runs again (retry_conflicts) if the database still breaks one off."""
 import secrets
 
 from kiosk.core import isbn as isbnlib
 from kiosk.core import tax
 from kiosk.core.stamps import now
-from kiosk.ledger import stock
+from kiosk.ledger import promotions, stock
 from kiosk.ledger.db import LedgerError, retry_conflicts, set_meta, transaction
 from kiosk.ledger.schema import STATUSES
 
@@ -38,8 +38,9 @@ def get(db, *, order_id=None, reference=None, intent=None, attempt=None):
 
 def lines(db, order_id):
     """The order's book lines."""
-    return db.execute("SELECT isbn, title, unit_price, quantity, unit_price * quantity AS total, tax_class, tax_rate "
-                      "FROM order_lines WHERE order_id = ? ORDER BY title", (order_id,)).fetchall()
+    return db.execute("SELECT isbn, title, unit_price, quantity, unit_price * quantity AS list_total, discount, "
+                      "paid, paid AS total, tax_class, tax_rate FROM order_lines WHERE order_id = ? ORDER BY title",
+                      (order_id,)).fetchall()
 
 
 def taxes(db, order_id):
@@ -57,30 +58,33 @@ class OutOfStock(LedgerError):
 
 
 def open_checkout(db, *, attempt, lines, currency, who=(None, None), taxes=(), inclusive=False, method="card",
-                  hold=True):
-    """A customer pressed Pay: the pending order of a priced cart (its lines and tax.TaxLine per class) at the
-    counter `who` (kiosk id, name), its copies held on the shelf in the same transaction, each by a conditional
-    update, so two counters cannot both hold the last copy: OutOfStock (and nothing written) if they cannot be."""
+                  hold=True, savings=()):
+    """A customer pressed Pay: the pending order of a priced cart (its lines with their discounts, its savings
+    (pricing.Saving) and tax.TaxLine per class) at the counter `who` (kiosk id, name), its copies held on the
+    shelf and its code's use taken in the same transaction, each by a conditional update, so two counters cannot
+    both hold the last copy or take a code's last use: OutOfStock or promotions.CodeUsedUp (and nothing written)
+    if they cannot be."""
     return _create(db, attempt=attempt, priced_lines=lines, currency=currency, kiosk_id=who[0], counter=who[1],
-                   tax_lines=taxes, inclusive=inclusive, method=method, hold=hold)
+                   tax_lines=taxes, inclusive=inclusive, method=method, hold=hold, savings=savings)
 
 
 def adopt_paid(db, *, intent, lines, currency, amount, reference, created_at, note, who, taxes=(), inclusive=False,
-               method="card"):
+               method="card", savings=()):
     """A payment Stripe took that the ledger never heard of, rebuilt (reconcile.adopt): a pending order for its
-    intent and amount, holding nothing, for settle() to mark paid."""
+    intent and amount, holding nothing, for settle() to mark paid (which counts its code's use)."""
     return _create(db, attempt=None, priced_lines=lines, currency=currency, intent=intent, amount=amount,
                    adopted=True, reference=reference, created_at=created_at, note=note, kiosk_id=who[0],
-                   counter=who[1], tax_lines=taxes, inclusive=inclusive, method=method)
+                   counter=who[1], tax_lines=taxes, inclusive=inclusive, method=method, savings=savings)
 
 
 @retry_conflicts
 def _create(db, *, attempt, priced_lines, currency, reference=None, intent=None, amount=None, adopted=False,
             created_at=None, note=None, kiosk_id=None, counter=None, hold=False, tax_lines=(), inclusive=False,
-            method="card"):
-    """Write a pending order, its lines and its tax per class (tax.TaxLine), holding its copies if `hold`; returns
-    the order row. The named constructors above say which order this is."""
-    subtotal = sum(line["unit_price"] * line["quantity"] for line in priced_lines)
+            method="card", savings=()):
+    """Write a pending order, its lines, savings and tax per class (tax.TaxLine), holding its copies and taking its
+    code's use if `hold`; returns the order row. The named constructors above say which order this is."""
+    discount = sum(line.get("discount", 0) for line in priced_lines)
+    subtotal = sum(line["unit_price"] * line["quantity"] for line in priced_lines) - discount
     total_tax = sum(t.tax for t in tax_lines)
     if amount is None:
         amount = subtotal + (0 if inclusive else total_tax)
@@ -89,20 +93,28 @@ def _create(db, *, attempt, priced_lines, currency, reference=None, intent=None,
     with transaction(db):
         order_id = db.execute(
             "INSERT INTO orders (reference, attempt, payment_intent, status, amount, currency, adopted, note,"
-            " created_at, updated_at, kiosk_id, counter, subtotal, tax, tax_inclusive, method) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " created_at, updated_at, kiosk_id, counter, subtotal, tax, tax_inclusive, method, discount) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (reference or new_reference(), attempt, intent, "pending", amount, currency.upper(), int(adopted), note,
              created_at or stamp, stamp, kiosk_id, counter, subtotal, total_tax, int(inclusive),
-             method)).fetchone()[0]
+             method, discount)).fetchone()[0]
         for t in tax_lines:
             db.execute("INSERT INTO order_taxes (order_id, tax_class, rate, taxable, tax) VALUES (?, ?, ?, ?, ?)",
                        (order_id, t.tax_class, tax.percent(t.rate), t.taxable, t.tax))
         for ln in priced_lines:
             tax_class = ln.get("tax_class") if tax_lines else None
+            off = ln.get("discount", 0)
             db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity, held, tax_class, "
-                       "tax_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "tax_rate, discount, paid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (order_id, ln["isbn"], ln["title"], ln["unit_price"], ln["quantity"],
-                        ln["quantity"] if hold else 0, tax_class, rates.get(tax_class)))
+                        ln["quantity"] if hold else 0, tax_class, rates.get(tax_class), off,
+                        ln["unit_price"] * ln["quantity"] - off))
+        for position, saving in enumerate(savings, 1):
+            db.execute("INSERT INTO order_discounts (order_id, position, promotion_id, name, code, amount, reason) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (order_id, position, saving.promotion_id, saving.name,
+                                                         saving.code or None, saving.amount, saving.reason or None))
+            if saving.code and hold:
+                promotions.take_code_use(db, order_id, saving.promotion_id, saving.code)
         for ln in sorted(priced_lines, key=lambda ln: ln["isbn"]) if hold else ():  # stock rows in ISBN order
             if not db.execute("UPDATE stock SET held = held + ? WHERE isbn = ? AND on_hand - held >= ?",
                               (ln["quantity"], ln["isbn"], ln["quantity"])).rowcount:
@@ -175,6 +187,7 @@ def mark_paid(db, order_id, paid_at=None):
         if not _transition(db, order_id, "paid", ("pending", "failed", "canceled"), paid_at=paid_at or now(),
                            last_error=None):
             return None
+        promotions.retake_code_uses(db, order_id)
         oversold = False
         for line in db.execute("SELECT isbn, quantity, held FROM order_lines WHERE order_id = ? ORDER BY isbn",
                                (order_id,)).fetchall():
@@ -197,6 +210,7 @@ def mark_failed(db, order_id, message, release=False):
         if not _transition(db, order_id, "failed", ("pending", "failed"), last_error=message):
             return None
         if release:
+            promotions.release_code_uses(db, order_id)
             stock.release_holds(db, order_id)
     return get(db, order_id=order_id)
 
@@ -208,6 +222,7 @@ def mark_canceled(db, order_id, note=None):
     with transaction(db):
         if not _transition(db, order_id, "canceled", OPEN, last_error=note):
             return None
+        promotions.release_code_uses(db, order_id)
         stock.release_holds(db, order_id)
     return get(db, order_id=order_id)
 

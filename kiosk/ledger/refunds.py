@@ -67,8 +67,8 @@ class QuoteChanged(LedgerError):
 def returns_amount(db, order, returned):
     """What was paid for the copies in `returned` ({isbn: copies}) of an order, tax included (tax.returns_value),
     and never more than is left to refund."""
-    lines = db.execute("SELECT isbn, unit_price, returned, tax_class FROM order_lines WHERE order_id = ?",
-                       (order["id"],)).fetchall()
+    lines = db.execute("SELECT isbn, unit_price, quantity, paid, returned, tax_class FROM order_lines "
+                       "WHERE order_id = ?", (order["id"],)).fetchall()
     value = tax.returns_value(lines, taxes(db, order["id"]), returned, bool(order["tax_inclusive"]))
     return min(value, order["amount"] - order["amount_refunded"] - order["refund_pending"])
 

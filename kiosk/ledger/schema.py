@@ -59,6 +59,8 @@ orders = Table(
     Column("tax_inclusive", Integer, nullable=False, server_default=text("0")),  # 1: in the prices; 0: added
     # How it is paid: "card" typed in the Payment Element, or "card_present" on the card reader.
     Column("method", Text, nullable=False, server_default=text("'card'")),
+    # All the savings of its promotions and staff discount (subtotal is after them: the list prices less this).
+    Column("discount", Integer, nullable=False, server_default=text("0")),
     CheckConstraint(_one_of("status", STATUSES), name="orders_status_known"),
     CheckConstraint("amount >= 0", name="orders_amount"),
     # Never more refunded than paid, counting refunds Stripe has not confirmed yet.
@@ -69,6 +71,7 @@ orders = Table(
     CheckConstraint("subtotal >= 0", name="orders_subtotal"),
     CheckConstraint("tax >= 0", name="orders_tax"),
     CheckConstraint(_one_of("method", METHODS), name="orders_method_known"),
+    CheckConstraint("discount >= 0", name="orders_discount"),
 )
 Index("orders_status", orders.c.status)
 Index("orders_paid_at", orders.c.paid_at)
@@ -86,13 +89,73 @@ order_lines = Table(
     Column("held", Integer, nullable=False, server_default=text("0")),  # copies this order holds on the shelf
     Column("tax_class", Text),  # as sold: rates change, the ledger keeps what the customer paid
     Column("tax_rate", Text),
+    # As sold: the line's share of the savings (pricing.py's split) and what was paid for it, list price less that.
+    Column("discount", Integer, nullable=False, server_default=text("0")),
+    Column("paid", Integer),
     PrimaryKeyConstraint("order_id", "isbn"),
     CheckConstraint("unit_price >= 0", name="order_lines_price"),
     CheckConstraint("quantity > 0", name="order_lines_quantity"),
     CheckConstraint("returned >= 0 AND returned <= quantity", name="order_lines_returned"),
     CheckConstraint("held >= 0 AND held <= quantity", name="order_lines_held"),
+    CheckConstraint("discount >= 0 AND discount <= unit_price * quantity", name="order_lines_discount"),
+    CheckConstraint("paid = unit_price * quantity - discount", name="order_lines_paid"),
 )
 Index("order_lines_isbn", order_lines.c.isbn)
+
+# Promotions the shop runs (pricing.py applies them): what they take off, on which books, when, and for a code how
+# many uses it has and has had. A code's use is counted by a conditional update as an order is written, so two
+# counters cannot both take its last use; a canceled payment gives it back.
+PROMOTION_KINDS = ("percent", "amount", "bundle")
+PROMOTION_SCOPES = ("cart", "category", "books")
+promotions = Table(
+    "promotions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("percent", Text, nullable=False, server_default=text("'0'")),  # a decimal, e.g. "12.5"
+    Column("amount", Integer, nullable=False, server_default=text("0")),
+    Column("buy", Integer, nullable=False, server_default=text("0")),
+    Column("free", Integer, nullable=False, server_default=text("0")),
+    Column("category", Text, nullable=False, server_default=text("''")),
+    Column("isbns", Text, nullable=False, server_default=text("''")),  # ISBN-13s, comma-separated
+    Column("min_spend", Integer, nullable=False, server_default=text("0")),
+    Column("starts_at", Text),  # ledger stamps (UTC); none: from now on, or for good
+    Column("ends_at", Text),
+    Column("code", Text, unique=True),
+    Column("max_uses", Integer),
+    Column("uses", Integer, nullable=False, server_default=text("0")),
+    Column("currency", Text, nullable=False),  # of amount and min_spend: a later KIOSK_CURRENCY sets it aside
+    Column("enabled", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint("length(name) BETWEEN 1 AND 80", name="promotions_name"),
+    CheckConstraint(_one_of("kind", PROMOTION_KINDS), name="promotions_kind"),
+    CheckConstraint(_one_of("scope", PROMOTION_SCOPES), name="promotions_scope"),
+    CheckConstraint("amount >= 0 AND min_spend >= 0", name="promotions_money"),
+    CheckConstraint("kind <> 'bundle' OR (free >= 1 AND buy > free)", name="promotions_bundle"),
+    CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="promotions_max_uses"),
+    CheckConstraint("uses >= 0", name="promotions_uses"),
+    CheckConstraint("enabled IN (0, 1)", name="promotions_enabled"),
+)
+
+# Each saving an order got, as sold: the promotion's name and code then, or the staff discount and its reason.
+# use_counted: 1 while the order holds one use of the code.
+order_discounts = Table(
+    "order_discounts", metadata,
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("promotion_id", Integer, ForeignKey("promotions.id")),  # none: the staff discount
+    Column("name", Text, nullable=False),
+    Column("code", Text),
+    Column("amount", Integer, nullable=False),
+    Column("reason", Text),
+    Column("use_counted", Integer, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("order_id", "position"),
+    CheckConstraint("amount > 0", name="order_discounts_amount"),
+    CheckConstraint("use_counted IN (0, 1)", name="order_discounts_use_counted"),
+)
+Index("order_discounts_promotion", order_discounts.c.promotion_id)
 
 stock = Table(
     "stock", metadata,

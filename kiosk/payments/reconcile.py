@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from kiosk.core import stamps, tax
-from kiosk.ledger import orders
+from kiosk.ledger import orders, promotions
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.ledger.db import IntegrityError, LedgerUnavailable, get_meta, set_meta
 from kiosk.payments import terminal
@@ -77,11 +77,12 @@ def adopt(db, catalog, intent, counter=None):
         book = catalog.get(isbn)
         if book is None:
             unknown.append(isbn)
+        price = book.price if book else 0
         lines.append({"isbn": isbn, "title": book.title if book else f"Book not in the catalog ({isbn})",
-                      "unit_price": book.price if book else 0, "quantity": quantity,
-                      "tax_class": book.tax_class if book else tax.STANDARD})
+                      "unit_price": price, "quantity": quantity, "tax_class": book.tax_class if book else tax.STANDARD,
+                      "discount": min(record.discounts.get(isbn, 0), price * quantity)})
     note = [f"Adopted from Stripe on {stamps.now()} UTC: the ledger had no record of this paid order."]
-    listed = sum(line["unit_price"] * line["quantity"] for line in lines)
+    listed = sum(line["unit_price"] * line["quantity"] - line["discount"] for line in lines)
     if listed != intent.amount:
         note.append(f"Line prices come from today's catalog and total {stamps.major(listed, intent.currency)}, "
                     f"not the {stamps.major(intent.amount, intent.currency)} {intent.currency} charged.")
@@ -94,7 +95,8 @@ def adopt(db, catalog, intent, counter=None):
     order = orders.adopt_paid(db, intent=intent.id, lines=lines, currency=intent.currency, amount=intent.amount,
                               reference=reference, created_at=stamps.stamp_of(intent.created), note=" ".join(note),
                               who=(record.kiosk_id or None, counter), taxes=record.tax_lines(lines),
-                              inclusive=record.inclusive, method=method_of(intent))
+                              inclusive=record.inclusive, method=method_of(intent),
+                              savings=promotions.savings_as_sold(db, record.savings))
     orders.settle(db, order, intent, paid_at=stamps.stamp_of(intent.created))
     log.warning("adopted %s as order %s (%s %s)", intent.id, reference, intent.amount, intent.currency)
     return orders.get(db, order_id=order["id"])

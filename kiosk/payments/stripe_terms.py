@@ -61,16 +61,20 @@ def find_intent(gateway, reference, since):
 
 def _items(lines):
     """ISBN×quantity pairs, split across keys so no value passes Stripe's 500-character limit."""
+    return _chunked("items", [f"{line['isbn']}x{line['quantity']}" for line in lines])
+
+
+def _chunked(key, parts):
+    """Comma-separated `parts` under `key`, `key_2`, … so no value passes Stripe's 500-character limit."""
     chunks, current = [], ""
-    for line in lines:
-        item = f"{line['isbn']}x{line['quantity']}"
+    for item in parts:
         if current and len(current) + 1 + len(item) > METADATA_VALUE_MAX:
             chunks.append(current)
             current = item
         else:
             current = f"{current},{item}" if current else item
     chunks.append(current)
-    return {("items" if i == 0 else f"items_{i + 1}"): chunk for i, chunk in enumerate(chunks)}
+    return {(key if i == 0 else f"{key}_{i + 1}"): chunk for i, chunk in enumerate(chunks)}
 
 
 def intent_metadata(kiosk_id, reference, method, priced):
@@ -78,6 +82,12 @@ def intent_metadata(kiosk_id, reference, method, priced):
     receipt has it (class:rate:tax per class), so Stripe's record matches the receipt and a lost sale can be
     rebuilt."""
     metadata = {"kiosk_id": kiosk_id, "order_ref": reference, "method": method, **_items(priced.lines)}
+    if priced.savings:
+        # The savings as the receipt has them (promotion id, or "staff", and minor units off), each line's share.
+        metadata.update(discount=str(priced.discount),
+                        savings=",".join(f"{s.promotion_id or 'staff'}:{s.amount}" for s in priced.savings)[:500],
+                        **_chunked("discounts", [f"{ln['isbn']}:{ln['discount']}" for ln in priced.lines
+                                                 if ln["discount"]]))
     if priced.taxes:
         metadata.update(subtotal=str(priced.subtotal), tax_included="yes" if priced.inclusive else "no",
                         tax=",".join(f"{t.tax_class}:{tax.percent(t.rate)}:{t.tax}" for t in priced.taxes))
@@ -94,12 +104,15 @@ class IntentRecord:
     items: list = field(default_factory=list)  # (ISBN-13, quantity)
     inclusive: bool = False
     taxes: list = field(default_factory=list)  # (class, rate as Decimal, tax in minor units)
+    discounts: dict = field(default_factory=dict)  # ISBN-13 -> its line's share of the savings
+    savings: list = field(default_factory=list)  # (promotion id, or None for the staff discount; minor units)
 
     def tax_lines(self, lines):
         """The tax per class as charged (tax.TaxLine), what each class was charged on taken from rebuilt lines."""
         taxable = {}
         for line in lines:
-            taxable[line["tax_class"]] = taxable.get(line["tax_class"], 0) + line["unit_price"] * line["quantity"]
+            paid = line["unit_price"] * line["quantity"] - line.get("discount", 0)
+            taxable[line["tax_class"]] = taxable.get(line["tax_class"], 0) + paid
         return [tax.TaxLine(tax_class, rate, taxable.get(tax_class, 0), amount)
                 for tax_class, rate, amount in self.taxes]
 
@@ -111,6 +124,12 @@ def items_from_metadata(metadata):
     for match in (m for k in keys for m in ITEM.finditer(metadata[k])):
         items[match.group(1)] = items.get(match.group(1), 0) + int(match.group(2))
     return [(isbn, quantity) for isbn, quantity in items.items() if quantity > 0]
+
+
+def _pairs(metadata, key):
+    """The "a:b" pairs of `key`, `key_2`, … as a list of (a, b), anything unreadable left out."""
+    keys = sorted((k for k in metadata if re.fullmatch(rf"{key}(?:_[0-9]+)?", k)), key=lambda k: (len(k), k))
+    return [tuple(part.split(":")) for k in keys for part in metadata[k].split(",") if part.count(":") == 1]
 
 
 def _taxes(value):
@@ -136,4 +155,9 @@ def read_intent_metadata(metadata):
     """An IntentRecord from a PaymentIntent's metadata (anything unreadable is left out, never guessed)."""
     return IntentRecord(kiosk_id=metadata.get("kiosk_id") or "", reference=metadata.get("order_ref") or "",
                         method=metadata.get("method") or "", items=items_from_metadata(metadata),
-                        inclusive=metadata.get("tax_included") == "yes", taxes=_taxes(metadata.get("tax")))
+                        inclusive=metadata.get("tax_included") == "yes", taxes=_taxes(metadata.get("tax")),
+                        discounts={isbn: int(off) for isbn, off in _pairs(metadata, "discounts")
+                                   if ITEM.fullmatch(f"{isbn}x1") and off.isdigit()},
+                        savings=[(None if who == "staff" else int(who), int(amount))
+                                 for who, amount in _pairs(metadata, "savings")
+                                 if (who == "staff" or who.isdigit()) and amount.isdigit() and int(amount) > 0])

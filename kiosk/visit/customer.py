@@ -5,14 +5,16 @@ that payment is paid or canceled, the cart is frozen. The payment itself is purc
 """
 import time
 import uuid
+from decimal import Decimal, InvalidOperation
 
 from flask import session
 
 from kiosk.core import cart as cartlib
-from kiosk.ledger import orders
+from kiosk.core import pricing
+from kiosk.ledger import orders, promotions
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import LedgerUnavailable
-from kiosk.visit.sessions import LANGUAGE, SessionEnded, store
+from kiosk.visit.sessions import LANGUAGE, PROMOTION_CODE, STAFF_DISCOUNT, SessionEnded, store
 
 
 class PaymentInFlight(cartlib.CartError):
@@ -50,7 +52,8 @@ def priced(kiosk, db):
         # The shop's records are not answering: show the cart as it is; checkout holds the copies later.
         levels = dict.fromkeys(items, cartlib.MAX_QUANTITY)
     s = kiosk.settings
-    result = cartlib.price(items, kiosk.catalog, levels, s.tax_rates, s.prices_include_tax)
+    result = cartlib.price(items, kiosk.catalog, levels, s.tax_rates, s.prices_include_tax,
+                           offers(kiosk, db, row["id"] if row is not None else None))
     if items != before:
         try:
             with store().writing(session) as sdb:
@@ -58,6 +61,79 @@ def priced(kiosk, db):
         except SessionEnded:
             return cartlib.PricedCart()
     return result
+
+
+def staff_discount(kiosk):
+    """The staff discount on this customer's cart (pricing.StaffDiscount), within today's cap, or None."""
+    given = session.get(STAFF_DISCOUNT)
+    if not isinstance(given, dict):
+        return None
+    try:
+        percent = Decimal(str(given.get("percent")))
+    except InvalidOperation:
+        return None
+    percent = min(percent, Decimal(kiosk.settings.staff_discount_max))
+    return pricing.StaffDiscount(percent, str(given.get("reason") or "")) if percent > 0 else None
+
+
+def code():
+    """The promotion code this customer gave, or ""."""
+    return session.get(PROMOTION_CODE) or ""
+
+
+def offers(kiosk, db, attempt_id=None):
+    """What this customer's cart may get (cart.Offers): the promotions running now, their code and a staff discount.
+
+    A code use held by their own payment under way (`attempt_id`) is still theirs. With the shop's records not
+    answering, no promotion: nothing can be paid then anyway (checkout asks the ledger first)."""
+    try:
+        running = tuple(promotions.running(db, kiosk.settings.currency, attempt_id))
+    except LedgerUnavailable:
+        running = ()
+    return cartlib.Offers(running, code(), staff_discount(kiosk))
+
+
+def _keep_offer(kiosk, db, key, value):
+    """Keep the code or staff discount for this visit, refused while a payment is under way (the cart is frozen)."""
+    sync(kiosk, db)
+    if _paying(attempt()):
+        raise PaymentInFlight("paying", "Finish or cancel this payment first: your cart is being paid for.")
+    try:
+        store().keep(session, key, value)
+    except SessionEnded:
+        raise _ended() from None
+
+
+def give_code(kiosk, db, typed):
+    """Check a promotion code a customer typed or scanned, and keep it for their cart; returns its promotion.
+
+    Raises CartError saying why not: unknown, ended, used up, or a payment under way."""
+    clock = time.time()
+    if promotions.guessing(db, kiosk.kiosk_id, clock):
+        raise cartlib.CartError("code_guessing", "Too many codes that are not ours were tried.")
+    given = pricing.normalize_code(typed)
+    state, promotion = promotions.by_code(db, given, kiosk.settings.currency) if given else ("unknown", None)
+    if state == "unknown":
+        promotions.count_wrong_code(db, kiosk.kiosk_id, clock)
+    shown = given or str(typed or "")[:40].strip()
+    if state == "ended":
+        raise cartlib.CartError("code_ended", "The code %(given)s has ended.", given=shown)
+    if state == "used_up":
+        raise cartlib.CartError("code_used_up", "The code %(given)s has been used up.", given=shown)
+    if promotion is None:
+        raise cartlib.CartError("code_unknown", "The code %(given)s is not one of this shop's.", given=shown)
+    _keep_offer(kiosk, db, PROMOTION_CODE, given)
+    return promotion
+
+
+def drop_code(kiosk, db):
+    """Take the code off the cart."""
+    _keep_offer(kiosk, db, PROMOTION_CODE, "")
+
+
+def give_staff_discount(kiosk, db, percent, reason):
+    """Keep a staff discount (a Decimal percent, within KIOSK_STAFF_DISCOUNT_MAX) for this customer's cart."""
+    _keep_offer(kiosk, db, STAFF_DISCOUNT, {"percent": str(percent), "reason": reason} if percent else None)
 
 
 def attempt():
@@ -143,7 +219,7 @@ def attempt_for(priced_cart):
     return new_id
 
 
-def begin_paying(kiosk, attempt_id):
+def begin_paying(kiosk, db, attempt_id):
     """Freeze the cart for this attempt's payment; False if the cart or the attempt changed meanwhile."""
     try:
         with store().writing(session) as sdb:
@@ -152,7 +228,8 @@ def begin_paying(kiosk, attempt_id):
                 return False
             items = store().cart(session.key)
             s = kiosk.settings
-            if cartlib.fingerprint_of(items, kiosk.catalog, s.tax_rates, s.prices_include_tax) != row["fingerprint"]:
+            if cartlib.fingerprint_of(items, kiosk.catalog, s.tax_rates, s.prices_include_tax,
+                                      offers(kiosk, db, attempt_id)) != row["fingerprint"]:
                 return False
             store().start_paying(sdb, attempt_id, time.time())
     except SessionEnded:

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk.core import stamps
-from kiosk.ledger import orders
+from kiosk.core import pricing, stamps
+from kiosk.core.i18n import gettext as _
+from kiosk.ledger import orders, promotions
 from kiosk.payments import stripe_terms, terminal
 from kiosk.payments.gateway import Intent, PaymentError
 from kiosk.visit import customer
@@ -84,6 +85,10 @@ def _refusal(priced, posted):
         return Outcome(EMPTY)
     row = customer.attempt()
     if not posted or row is None or posted != row["id"] or row["fingerprint"] != priced.fingerprint():
+        if priced.code_state == pricing.CODE_GONE:
+            # The code's last use went to another customer (or it ended) since the page: say so.
+            return Outcome(CART_CHANGED, detail={"notes": [_("The code %(code)s has ended or been used up. The "
+                                                             "page shows your cart without it.", code=priced.code)]})
         return Outcome(CART_CHANGED)
     return None
 
@@ -117,15 +122,20 @@ def _hold(kiosk, db, attempt, priced, method):
         # The copies are held as the order is written: another counter cannot sell them meanwhile.
         order = orders.open_checkout(db, attempt=attempt, lines=priced.lines, currency=kiosk.settings.currency,
                                      who=(kiosk.kiosk_id, kiosk.settings.counter_name), taxes=priced.taxes,
-                                     inclusive=priced.inclusive, method=method)
+                                     inclusive=priced.inclusive, method=method, savings=priced.savings)
     except orders.OutOfStock as short:
         return Outcome(SOLD_OUT, detail={"title": short.title, "left": short.available})
+    except promotions.CodeUsedUp as used_up:
+        # Another counter took the code's last use between the cart and Pay: nothing was charged or held.
+        return Outcome(CART_CHANGED, detail={"notes": [_("The code %(code)s has just been used for the last time. "
+                                                         "The page shows your cart without it.",
+                                                         code=used_up.params["given"])]})
     return Outcome(HELD, order)
 
 
 def _start(kiosk, db, order, priced, method):
     """Freeze the cart and find or make the held order's PaymentIntent: STARTED, or why not."""
-    if not customer.begin_paying(kiosk, order["attempt"]):
+    if not customer.begin_paying(kiosk, db, order["attempt"]):
         # The cart changed between the page and Pay (a scan, another tab): nothing was asked of Stripe.
         if not order["payment_intent"]:
             orders.mark_canceled(db, order["id"], "The cart changed before payment started.")

@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS staff_signins (
 CHILD_TABLES = ("session_values", "cart_lines", "checkout_attempts", "staff_signins")
 # The language a customer chose for their visit (a plain value): it goes with the session at the idle reset.
 LANGUAGE = "language"
+# A promotion code the customer gave, and a staff discount on their cart: they go with the session too.
+PROMOTION_CODE = "promotion_code"
+STAFF_DISCOUNT = "staff_discount"
 
 
 def digest(sid):
@@ -305,8 +308,8 @@ class Store:
         db = self.db()
         return any(db.execute(f"SELECT 1 FROM {t} WHERE session = ? LIMIT 1", (key,)).fetchone()
                    for t in ("cart_lines", "checkout_attempts")) or \
-            db.execute("SELECT 1 FROM session_values WHERE session = ? AND key = ?", (key, LANGUAGE)).fetchone() \
-            is not None
+            db.execute("SELECT 1 FROM session_values WHERE session = ? AND key IN (?, ?, ?)",
+                       (key, LANGUAGE, PROMOTION_CODE, STAFF_DISCOUNT)).fetchone() is not None
 
     # --- staff sign-in -------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
 from kiosk.core.i18n import ngettext, page_locale
-from kiosk.ledger import orders
+from kiosk.ledger import orders, promotions
 from kiosk.ledger.db import get_db
 from kiosk.payments import terminal
 from kiosk.payments.gateway import STRIPE_JS_URL
@@ -255,4 +255,5 @@ def complete():
         return redirect(url_for("checkout.checkout"))
     return render_template("confirmation.html", order=order, lines=orders.lines(db, order["id"]),
                            order_taxes=orders.taxes(db, order["id"]),
+                           order_savings=promotions.order_savings(db, order["id"]),
                            **receipts.for_order(outcome.intent))

@@ -7,6 +7,7 @@ from flask import Blueprint, has_request_context, jsonify, redirect, render_temp
 
 from kiosk.core import cart as cartlib
 from kiosk.core import isbn as isbnlib
+from kiosk.core import pricing
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import ngettext
 from kiosk.core.i18n import page_locale as served_locale
@@ -15,6 +16,7 @@ from kiosk.ledger.db import get_db
 from kiosk.visit import customer, purchase
 from kiosk.visit.sessions import store
 from kiosk.web import receipts, words
+from kiosk.web.shop import CODE_STATUS
 from kiosk.web.state import current_kiosk
 from kiosk.web.views import payment_status, reply, safe_next, wants_json
 
@@ -107,6 +109,28 @@ def _scan_reply(status, message, **extra):
                  **extra)
 
 
+def _promotion_code(raw):
+    """True when a scan may be a promotion code from a flyer: one the kiosk could keep, and not a product's barcode
+    (8, 12 or 13 digits: a cup of coffee is not a code, and is not counted as a wrong one)."""
+    text = raw.strip()
+    return bool(pricing.normalize_code(text)) and not (text.isdigit() and len(text) in (8, 12, 13))
+
+
+def _scanned_code(raw):
+    """A flyer's code scanned anywhere in the shop goes on the cart (customer.give_code checks it); None when it is
+    no code of the shop's, which is then "not in this shop" like any other barcode."""
+    k, db = current_kiosk(), get_db()
+    try:
+        promotion = customer.give_code(k, db, raw)
+    except cartlib.CartError as exc:
+        if exc.code == "code_unknown":
+            return None
+        return _scan_reply(CODE_STATUS.get(exc.code, 409), words.say(exc), code=raw.strip())
+    priced = customer.priced(k, db)
+    return _scan_reply(200, _("Code %(code)s added: %(name)s.", code=promotion.code, name=promotion.name),
+                       code=promotion.code, total=priced.total, total_text=k.money(priced.total))
+
+
 @bp.post("/scan")
 def scan():
     """A barcode scanned anywhere in the shop: add that book to the cart, or say it is not sold here."""
@@ -114,6 +138,8 @@ def scan():
     raw = str(body.get("code", "")) if isinstance(body, dict) else ""
     code = isbnlib.normalize(raw[:40])
     looks_like_isbn = len(code) == 10 or code.startswith(("978", "979"))
+    if not looks_like_isbn and _promotion_code(raw[:40]) and (as_code := _scanned_code(raw[:40])) is not None:
+        return as_code
     if not looks_like_isbn:
         # Any other barcode (a cup of coffee, a gift card) is not something this shop sells.
         return _scan_reply(404, _("Not in this shop: barcode %(code)s is not a book we sell.",

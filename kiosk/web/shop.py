@@ -164,7 +164,26 @@ def cart():
     priced = customer.priced(k, db)
     for note in priced.notes:
         flash(note, "error")
-    return render_template("cart.html", cart=priced, paying=customer.in_flight(k, db) is not None)
+    return render_template("cart.html", cart=priced, paying=customer.in_flight(k, db) is not None,
+                           staff_discounts=k.settings.staff_discount_max > 0)
+
+
+# A refused code: 429 while codes are refused unread (too many wrong ones), 409 while the cart is being paid for.
+CODE_STATUS = {"code_guessing": 429, "paying": 409, "visit_ended": 409}
+
+
+@bp.post("/cart/code")
+def cart_code():
+    """Put a promotion code on the cart (checked and priced on the server), or take it off (`remove`)."""
+    k, db = current_kiosk(), get_db()
+    try:
+        if request.form.get("remove"):
+            customer.drop_code(k, db)
+            return _cart_reply(_("The code was taken off your cart."))
+        promotion = customer.give_code(k, db, request.form.get("code", "")[:60])
+    except cartlib.CartError as exc:
+        return _cart_reply(words.say(exc), CODE_STATUS.get(exc.code, 422))
+    return _cart_reply(_("Code %(code)s added: %(name)s.", code=promotion.code, name=promotion.name))
 
 
 @bp.app_context_processor

@@ -183,6 +183,61 @@ MESSAGES = {
     "not_in_cart": _l("That book is not in the cart."),
     "visit_ended": _l("Your visit on this kiosk has ended. Please start again."),
     "paying": _l("Finish or cancel this payment first: your cart is being paid for."),
+    # promotion codes (kiosk.visit.customer, kiosk.ledger.promotions)
+    "code_unknown": _l("The code %(given)s is not one of this shop's."),
+    "code_ended": _l("The code %(given)s has ended."),
+    "code_used_up": _l("The code %(given)s has been used up."),
+    "code_guessing": _l("Too many codes that are not ours were tried. Please wait a minute, or ask staff."),
+    "promotion_code_taken": _l("Another promotion has that code already."),
+    "promotion_refused": _l("The ledger refused this promotion: check its values."),
+    # the promotions form and CSV (kiosk.admin.promotion_forms)
+    "promotion_name_missing": _l("Give the promotion a name; customers see it on their cart and receipt."),
+    "promotion_kind": _l("Choose what the promotion does: a percent off, an amount off, or buy some and get the "
+                         "cheapest free (percent, amount or bundle)."),
+    "promotion_scope": _l("Choose which books it is for: the whole cart, a category or listed books (cart, category "
+                          "or books)."),
+    "promotion_percent": _l("Write the percent off as a number above 0 and at most 100, with at most two decimals, "
+                            "like 10 or 12.5."),
+    "promotion_amount": _l("Write the amount off in %(currency)s, above zero, like %(example)s."),
+    "promotion_min_spend": _l("Write the least the cart must come to in %(currency)s, like %(example)s, or leave it "
+                              "empty."),
+    "promotion_buy": _l("Write how many books to buy as a whole number from 2 to %(most)s."),
+    "promotion_free": _l("Write how many of them are free as a whole number from 1 to %(most)s (fewer than the books "
+                         "bought)."),
+    "promotion_category_missing": _l("Choose the category the promotion is for."),
+    "promotion_no_categories": _l("The catalog's books have no categories yet: give them a category in the catalog "
+                                  "first, or list the books by ISBN."),
+    "promotion_category_unknown": _l("The catalog has no category %(category)s. Its categories: %(known)s."),
+    "promotion_isbn": _l("%(isbn)s is not an ISBN (10 or 13 digits with a right check digit); check it against the "
+                         "book's barcode."),
+    "promotion_isbns_missing": _l("List the books' ISBNs, scanned or typed, separated by commas or spaces."),
+    "promotion_isbns_many": _l("List at most %(most)s books; for more, give them a category."),
+    "promotion_time": _l("Write the date and time like 2026-12-07 09:00 (a date alone is the whole day), or leave it "
+                         "empty."),
+    "promotion_ends_first": _l("The end must come after the start."),
+    "promotion_code": _l("A code is 3 to 32 letters (A to Z), digits or hyphens, like FAIR10; or leave it empty for "
+                         "a promotion everyone gets."),
+    "promotion_max_uses": _l("Write the most uses as a whole number from 1 to %(most)s, or leave it empty for no "
+                             "limit."),
+    "promotion_max_uses_code": _l("A limit of uses needs a code: give the promotion a code, or leave the limit "
+                                  "empty."),
+    "promotion_csv_rows": lambda p: ngettext("%(num)s problem in the promotions file; nothing was saved.",
+                                             "%(num)s problems in the promotions file; nothing was saved.",
+                                             p.pop("num"), **p),
+    "promotion_csv_too_large": _l("The promotions file is larger than %(mb)s MB; it holds at most %(most)s "
+                                  "promotions."),
+    "promotion_csv_not_utf8": _l("The promotions file is not UTF-8 (line %(line)s has a character it cannot read). "
+                                 "In the spreadsheet, save it as 'CSV UTF-8'."),
+    "promotion_csv_not_csv": _l("That file is not a CSV file (it looks like a spreadsheet or another binary file). In "
+                                "the spreadsheet, save it as 'CSV UTF-8'."),
+    "promotion_csv_empty": _l("The promotions file is empty. Its first row names the columns: %(columns)s."),
+    "promotion_csv_columns": _l("The promotions file's first row must name its columns, each once, from %(columns)s "
+                                "(name, kind and scope are needed); it has %(header)s."),
+    "promotion_csv_cells": _l("This row has more cells than the first row has columns: check for an unquoted "
+                              "comma."),
+    "promotion_csv_too_many": _l("The promotions file has more than %(most)s rows; split it."),
+    "promotion_csv_no_rows": _l("The promotions file has no rows under its first row."),
+    "promotion_csv_name_twice": _l("Line %(first)s has a promotion of this name already."),
     # the ledger
     "out_of_stock": _l("“%(title)s”: %(available)s left."),
     "refund_not_paid": _l("Order %(reference)s is %(status)s; only a paid order can be refunded."),
@@ -257,6 +312,7 @@ MESSAGES = {
                              "catalog's prices are in %(currency)s."),
     "timezone_unknown": _l("Choose the shop's time zone from the list, such as America/New_York."),
     "idle_seconds": _l("Use a whole number of seconds from 10 to 3600."),
+    "staff_discount_max": _l("Use a whole percent from 0 (no staff discounts) to 100."),
     "tax_rates": _l("%(problem)s. Give each tax class a name (letters, like standard) and a percent from 0 to 100, "
                     "like 8.875; remove the rows you do not need (none: no tax)."),
     "tax_rate_part": _l("%(part)s is not a tax class and a percent from 0 to 100 with at most four decimals, like "

@@ -31,7 +31,8 @@ def staff_pages(page, sold):
     yield "today"
     for name, path in (("close the day", "/staff/day"), ("orders", "/staff/orders"),
                        ("orders filtered", "/staff/orders?q=zz&status=paid&oversold=1"), ("stock", "/staff/stock"),
-                       ("catalog", "/staff/catalog"), ("settings", "/staff/settings"), ("audit", "/staff/audit"),
+                       ("catalog", "/staff/catalog"), ("promotions", "/staff/promotions"),
+                       ("settings", "/staff/settings"), ("audit", "/staff/audit"),
                        ("card reader", "/staff/reader"), ("exit", "/staff/exit")):
         page.goto(path, wait_until="domcontentloaded")
         yield name
@@ -45,6 +46,18 @@ def staff_pages(page, sold):
     page.get_by_role("link", name=re.compile("^Edit ")).first.click()
     expect(page.get_by_role("button", name="Save the book")).to_be_visible()
     yield "book edit"
+    page.goto("/staff/promotions", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Add the promotion").click()  # nothing typed: every problem said
+    expect(page.locator("#p-err-percent")).to_be_visible()
+    yield "promotion refused"
+    page.locator("#p-name").fill("Ten off")
+    page.get_by_label("Percent off", exact=True).fill("10")
+    page.get_by_role("button", name="Add the promotion").click()
+    expect(page.get_by_role("link", name="Change Ten off")).to_be_visible()
+    yield "promotions listed"
+    page.get_by_role("link", name="Change Ten off").click()
+    expect(page.get_by_role("button", name="Save the promotion")).to_be_visible()
+    yield "promotion edit"
 
 
 @pytest.mark.parametrize("size", SIZES)
