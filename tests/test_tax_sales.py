@@ -110,10 +110,10 @@ def test_refunds_apportion_the_tax_and_the_day_adds_back_up(shop, stripe_server)
         key = {"day-sales": "sales", "day-refunds": "refunds", "day-net": "net", "day-net-tax": "net_tax"}[figure]
         assert f'id="{figure}">{money(total[key])}<' in page
     day = list(csv.reader(io.StringIO(client.get("/staff/day.csv").data.decode("utf-8-sig"))))
-    assert day[0][:11] == ["Day", "Counter", "Orders", "Books", "Sales", "Refunds", "Net", "Tax", "Tax refunded",
-                           "Net tax", "Net without tax"]
-    assert [cents(c) for c in day[1][4:11]] == [total[k] for k in ("sales", "refunds", "net", "tax", "tax_refunded",
-                                                                    "net_tax", "net_ex_tax")]
+    assert day[0][:13] == ["Day", "Counter", "Orders", "Books", "Gross", "Discounts", "Sales", "Refunds", "Net", "Tax",
+                           "Tax refunded", "Net tax", "Net without tax"]
+    assert [cents(c) for c in day[1][4:13]] == [total[k] for k in ("gross", "discounts", "sales", "refunds", "net",
+                                                                    "tax", "tax_refunded", "net_tax", "net_ex_tax")]
     # The export: subtotal + tax = total on every order; the per-rate columns add up to the tax.
     export = list(csv.DictReader(io.StringIO(client.get("/staff/export.csv").data.decode("utf-8-sig"))))
     for line in export:

@@ -1,11 +1,18 @@
-"""What the ledger adds up for staff: today's takings, sales by hour and day, closing the day per counter and way to
-pay, tax per rate, and orders between dates for the export. Read-only. Days are local days in `zone`, the shop's
-time zone (None: the process's own)."""
+"""What the ledger adds up for staff: today's takings, sales by hour and day, closing the day per counter, way to
+pay and promotion, tax per rate, and orders between dates for the export. Read-only. Days are local days in `zone`,
+the shop's time zone (None: the process's own)."""
 import json
 from datetime import timedelta
 
 from kiosk.core.stamps import local_day_bounds, local_time
-from kiosk.ledger.orders import SOLD_SQL, taxes
+from kiosk.ledger.orders import SOLD_SQL
+
+# What an order's books came to at their list prices, before its savings and without any tax added on top (the
+# subtotal is what they cost after the savings; an order older than the subtotal column was charged its prices).
+GROSS_SQL = "COALESCE(subtotal, amount) + discount"
+# The figures of the sales one day_report group adds up, each a column of _paid_groups().
+SOLD_FIGURES = ("orders", "books", "gross", "discounts", "sales", "tax", "tax_added")
+O_SOLD_SQL = SOLD_SQL.replace("status", "o.status")
 
 
 def _counter_labels(names):
@@ -23,18 +30,21 @@ def _per_counter(rows):
 
 
 def takings(db, day, zone=None):
-    """Sales, refunds and paid-order count for one local day, in minor units."""
+    """Sales, refunds, paid-order count, and the list prices and savings of those sales, for one local day, in minor
+    units."""
     start, end = local_day_bounds(day, zone=zone)
-    sold = db.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE paid_at >= ? AND paid_at < ? "
-                      f"AND {SOLD_SQL}", (start, end)).fetchone()
+    sold = db.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM({GROSS_SQL}), 0), "
+                      f"COALESCE(SUM(discount), 0) FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL}",
+                      (start, end)).fetchone()
     refunded = db.execute("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE created_at >= ? AND created_at < ? "
                           "AND status = 'succeeded'", (start, end)).fetchone()[0]
-    return {"orders": sold[0], "sales": sold[1], "refunds": refunded, "net": sold[1] - refunded}
+    return {"orders": sold[0], "sales": sold[1], "gross": sold[2], "discounts": sold[3], "refunds": refunded,
+            "net": sold[1] - refunded}
 
 
 def _blank_day():
-    return {"orders": 0, "books": 0, "sales": 0, "refunds": 0, "tax": 0, "tax_refunded": 0, "first": None,
-            "last": None}
+    return {"orders": 0, "books": 0, "gross": 0, "discounts": 0, "sales": 0, "refunds": 0, "tax": 0,
+            "tax_added": 0, "tax_refunded": 0, "first": None, "last": None}
 
 
 def _finish_day(t):
@@ -44,61 +54,86 @@ def _finish_day(t):
     return t
 
 
-def _counter(counters, row):
-    """The running takings of the counter (kiosk) that took an order, kept by kiosk id with its name."""
-    return counters.setdefault(row["kiosk_id"] or "", (row["counter"] or "", _blank_day()))[1]
+def _paid_groups(db, start, end):
+    """The sales paid between two ledger stamps, added up by the database per counter (kiosk id) and way to pay."""
+    books = {(r[0], r[1]): r[2] for r in db.execute(
+        f"SELECT COALESCE(o.kiosk_id, ''), o.method, SUM(l.quantity) FROM order_lines l JOIN orders o ON "
+        f"o.id = l.order_id WHERE o.paid_at >= ? AND o.paid_at < ? AND {O_SOLD_SQL} "
+        f"GROUP BY COALESCE(o.kiosk_id, ''), o.method", (start, end))}
+    rows = db.execute(
+        f"SELECT COALESCE(kiosk_id, '') AS kiosk, MAX(COALESCE(counter, '')) AS counter, method, COUNT(*) AS orders, "
+        f"SUM({GROSS_SQL}) AS gross, SUM(discount) AS discounts, SUM(amount) AS sales, SUM(tax) AS tax, "
+        f"SUM(CASE WHEN tax_inclusive = 0 THEN tax ELSE 0 END) AS tax_added, MIN(paid_at) AS first, "
+        f"MAX(paid_at) AS last FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} "
+        f"GROUP BY COALESCE(kiosk_id, ''), method", (start, end)).fetchall()
+    return [{**dict(row), "books": books.get((row["kiosk"], row["method"]), 0)} for row in rows]
+
+
+def _refund_groups(db, start, end):
+    """The refunds made between two ledger stamps, added up per counter (kiosk id) and way to pay of their order."""
+    return db.execute(
+        "SELECT COALESCE(o.kiosk_id, '') AS kiosk, MAX(COALESCE(o.counter, '')) AS counter, o.method, "
+        "SUM(r.amount) AS refunds, SUM(r.tax) AS tax_refunded FROM refunds r JOIN orders o ON o.id = r.order_id "
+        "WHERE r.created_at >= ? AND r.created_at < ? AND r.status = 'succeeded' "
+        "GROUP BY COALESCE(o.kiosk_id, ''), o.method", (start, end)).fetchall()
+
+
+def _rates(db, start, end):
+    """{(tax class, rate): taxable, tax and tax refunded} of the sales paid and the refunds made between two stamps."""
+    rates = {}
+    for tax_class, rate, taxable, tax in db.execute(
+            f"SELECT t.tax_class, t.rate, SUM(t.taxable), SUM(t.tax) FROM order_taxes t JOIN orders o ON "
+            f"o.id = t.order_id WHERE o.paid_at >= ? AND o.paid_at < ? AND {O_SOLD_SQL} GROUP BY t.tax_class, t.rate",
+            (start, end)):
+        rates[(tax_class, rate)] = {"taxable": taxable, "tax": tax, "tax_refunded": 0}
+    # Each refund keeps its tax per class as apportioned when it was made (JSON): read here, at its order's rate.
+    for shares, tax_class, rate in db.execute(
+            "SELECT r.taxes, t.tax_class, t.rate FROM refunds r JOIN order_taxes t ON t.order_id = r.order_id "
+            "WHERE r.created_at >= ? AND r.created_at < ? AND r.status = 'succeeded'", (start, end)):
+        rates.setdefault((tax_class, rate), {"taxable": 0, "tax": 0, "tax_refunded": 0})["tax_refunded"] += \
+            json.loads(shares).get(tax_class, 0)
+    return rates
+
+
+def promotions_between(db, start, end):
+    """What each promotion saved on the sales paid between two ledger stamps: rows of promotion_id, name and code
+    as sold, orders and amount, biggest saving first. The staff discount (no promotion, no name) is one row."""
+    return db.execute(
+        f"SELECT d.promotion_id, d.name, COALESCE(d.code, '') AS code, COUNT(DISTINCT d.order_id) AS orders, "
+        f"SUM(d.amount) AS amount FROM order_discounts d JOIN orders o ON o.id = d.order_id WHERE o.paid_at >= ? "
+        f"AND o.paid_at < ? AND {O_SOLD_SQL} GROUP BY d.promotion_id, d.name, COALESCE(d.code, '') "
+        f"ORDER BY 5 DESC, 2, 3", (start, end)).fetchall()
+
+
+def _add(t, group):
+    """Add one group's figures (_paid_groups or _refund_groups) to running takings."""
+    for key in (*SOLD_FIGURES, "refunds", "tax_refunded"):
+        t[key] += group.get(key, 0)
+    if group.get("first"):
+        t["first"] = min(filter(None, (t["first"], group["first"])), default=None)
+        t["last"] = max(filter(None, (t["last"], group["last"])), default=None)
 
 
 def day_report(db, first, last=None, zone=None):
-    """Closing the day (or days `first`..`last`): sales, refunds, net, tax per rate, orders and books, first and
-    last sale, in all, per counter and per way to pay (card reader or typed card). Everything in minor units;
-    the tax is the tax as sold.
+    """Closing the day (or days `first`..`last`): gross sales (list prices), discounts, sales (charged), refunds,
+    net, tax per rate, orders and books, first and last sale, in all, per counter and per way to pay (card reader
+    or typed card), and what each promotion saved. Everything in minor units; the tax is the tax as sold;
+    `tax_added` is the part of it added on top of the prices (gross - discounts + tax_added = sales).
 
     Sales count on the day they were paid; refunds on the day they were made, against the counter that took
     the order (wherever they were made), their tax apportioned as recorded with each refund."""
     start, end = local_day_bounds(first, last, zone)
-    total, counters, methods, rates = _blank_day(), {}, {}, {}
-    paid = db.execute(f"SELECT id, kiosk_id, counter, method, amount, tax, paid_at FROM orders WHERE paid_at >= ? "
-                      f"AND paid_at < ? AND {SOLD_SQL} ORDER BY paid_at", (start, end)).fetchall()
-    books = {r[0]: r[1] for r in db.execute(
-        f"SELECT l.order_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
-        f"WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')} GROUP BY l.order_id",
-        (start, end))}
-    sold_tax = db.execute(
-        f"SELECT t.order_id, t.tax_class, t.rate, t.taxable, t.tax FROM order_taxes t JOIN orders o ON o.id = "
-        f"t.order_id WHERE o.paid_at >= ? AND o.paid_at < ? AND {SOLD_SQL.replace('status', 'o.status')}",
-        (start, end)).fetchall()
-    for order in paid:
-        for t in (total, _counter(counters, order),
-                  methods.setdefault(order["method"], _blank_day())):
-            t["orders"] += 1
-            t["books"] += books.get(order["id"], 0)
-            t["sales"] += order["amount"]
-            t["tax"] += order["tax"]
-            t["first"] = t["first"] or order["paid_at"]
-            t["last"] = order["paid_at"]
-    for row in sold_tax:
-        rate = rates.setdefault((row["tax_class"], row["rate"]), {"taxable": 0, "tax": 0, "tax_refunded": 0})
-        rate["taxable"] += row["taxable"]
-        rate["tax"] += row["tax"]
-    refunded = db.execute("SELECT r.amount, r.tax, r.taxes, r.order_id, o.kiosk_id, o.counter, o.method FROM refunds r "
-                          "JOIN orders o ON o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? "
-                          "AND r.status = 'succeeded'",
-                          (start, end)).fetchall()
-    for refund in refunded:
-        for t in (total, _counter(counters, refund),
-                  methods.setdefault(refund["method"], _blank_day())):
-            t["refunds"] += refund["amount"]
-            t["tax_refunded"] += refund["tax"]
-        order_rates = {r["tax_class"]: r["rate"] for r in taxes(db, refund["order_id"])}
-        for tax_class, amount in json.loads(refund["taxes"]).items():
-            key = (tax_class, order_rates.get(tax_class, "?"))
-            rates.setdefault(key, {"taxable": 0, "tax": 0, "tax_refunded": 0})["tax_refunded"] += amount
+    total, counters, methods = _blank_day(), {}, {}
+    for group in [*_paid_groups(db, start, end), *_refund_groups(db, start, end)]:
+        counter = counters.setdefault(group["kiosk"], (group["counter"], _blank_day()))[1]
+        for t in (total, counter, methods.setdefault(group["method"], _blank_day())):
+            _add(t, group)
     return {"first_day": first, "last_day": last or first, "total": _finish_day(total),
             "counters": [(name, _finish_day(t)) for name, t in _per_counter(counters)],
             "methods": sorted((name, _finish_day(t)) for name, t in methods.items()),
             "rates": [(tax_class, rate, {**r, "net_tax": r["tax"] - r["tax_refunded"]})
-                      for (tax_class, rate), r in sorted(rates.items())]}
+                      for (tax_class, rate), r in sorted(_rates(db, start, end).items())],
+            "promotions": [dict(row) for row in promotions_between(db, start, end)]}
 
 
 def _sales_in(db, first, last, bucket, zone):
@@ -156,6 +191,17 @@ def taxes_between(db, first, last, zone=None):
     found = {}
     for row in db.execute("SELECT t.* FROM order_taxes t JOIN orders o ON o.id = t.order_id "
                           "WHERE o.created_at >= ? AND o.created_at < ?", (start, end)):
+        found.setdefault(row["order_id"], []).append(row)
+    return found
+
+
+def savings_between(db, first, last, zone=None):
+    """The savings (order_discounts rows) of the orders created on local days `first` to `last`, by order id, each
+    order's in the order they were applied."""
+    start, end = local_day_bounds(first, last, zone)
+    found = {}
+    for row in db.execute("SELECT d.* FROM order_discounts d JOIN orders o ON o.id = d.order_id "
+                          "WHERE o.created_at >= ? AND o.created_at < ? ORDER BY d.order_id, d.position", (start, end)):
         found.setdefault(row["order_id"], []).append(row)
     return found
 

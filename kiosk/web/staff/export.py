@@ -18,7 +18,7 @@ from kiosk.web.state import current_kiosk
 # Headed in the shop's words, as the day's CSV is: the export is read by people, in a spreadsheet.
 CSV_COLUMNS = (_l("Reference"), _l("Created"), _l("Paid"), _l("Status"), _l("Amount"), _l("Refunded"), _l("Currency"),
                _l("Books"), _l("Items"), _l("Payment ID"), _l("Over-sold"), _l("Adopted"), _l("Note"), _l("Counter"),
-               _l("Paid by"))
+               _l("Paid by"), _l("Gross"), _l("Discount"), _l("Promotions"))
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -36,11 +36,31 @@ def safe_cell(value):
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def orders_csv(rows, taxes=None):
-    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row.
+def saving_name(saving):
+    """How a saving (an order_discounts row, or a day report's promotion) is named to staff: the promotion's name
+    as sold, or "Staff discount"."""
+    return saving["name"] or _("Staff discount")
+
+
+def saving_label(saving):
+    """A saving's name with its code, if it had one: "Book fair (FAIR10)"."""
+    return f"{saving_name(saving)} ({saving['code']})" if saving["code"] else saving_name(saving)
+
+
+def _item(line, currency):
+    """One book line of an order for the Items cell: what it cost at its list price, its discount and what was paid."""
+    return _("%(title)s (%(isbn)s) x%(quantity)s: list %(list)s, discount %(discount)s, paid %(paid)s",
+             title=line["title"], isbn=line["isbn"], quantity=line["quantity"],
+             list=major(line["unit_price"] * line["quantity"], currency), discount=major(line["discount"], currency),
+             paid=major(line["paid"], currency))
+
+
+def orders_csv(rows, taxes=None, savings=None):
+    """Orders as CSV text for a spreadsheet: UTF-8 with a BOM, decimal amounts, one order per row, each line with
+    its list price, discount and what was paid, the order's list prices (gross), savings and promotions.
 
     With tax: the subtotal, the tax and the total of each order, and a column per rate as sold."""
-    taxes = taxes or {}
+    taxes, savings = taxes or {}, savings or {}
     rates = sorted({(t["tax_class"], t["rate"]) for found in taxes.values() for t in found})
     label = current_kiosk().settings.tax_label
     out = io.StringIO()
@@ -52,14 +72,17 @@ def orders_csv(rows, taxes=None):
         tax_cells = [major(order["subtotal"] or 0, order["currency"]), major(order["tax"], order["currency"]),
                      major(order["amount"], order["currency"])] if rates else []
         tax_cells += [major(by_rate[key], order["currency"]) if key in by_rate else "" for key in rates]
-        items = "; ".join(f"{line['title']} ({line['isbn']}) x{line['quantity']}" for line in lines)
+        items = "; ".join(_item(line, order["currency"]) for line in lines)
+        gross = (order["amount"] if order["subtotal"] is None else order["subtotal"]) + order["discount"]
         writer.writerow([safe_cell(v) for v in (
             order["reference"], localtime_filter(order["created_at"]), localtime_filter(order["paid_at"]),
             words.status(order["status"]), major(order["amount"], order["currency"]),
             major(order["amount_refunded"], order["currency"]), order["currency"],
             sum(line["quantity"] for line in lines), items, order["payment_intent"] or "",
             _("yes") if order["oversold"] else "", _("yes") if order["adopted"] else "", order["note"] or "",
-            order["counter"] or "", words.paid_by(order["method"]), *tax_cells)])
+            order["counter"] or "", words.paid_by(order["method"]), major(gross, order["currency"]),
+            major(order["discount"], order["currency"]),
+            "; ".join(saving_label(s) for s in savings.get(order["id"], [])), *tax_cells)])
     return "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
 
 
@@ -85,7 +108,8 @@ def _export():
     """The CSV's file name and bytes for the form's date range; a ValueError says what to fix."""
     first, last = _date_range()
     db, zone = get_db(), shop_zone()
-    body = orders_csv(reports.orders_between(db, first, last, zone), reports.taxes_between(db, first, last, zone))
+    body = orders_csv(reports.orders_between(db, first, last, zone), reports.taxes_between(db, first, last, zone),
+                      reports.savings_between(db, first, last, zone))
     return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv", body.encode("utf-8")
 
 

@@ -8,7 +8,7 @@ from kiosk.admin import refunds
 from kiosk.core import stamps
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import ngettext
-from kiosk.ledger import orders
+from kiosk.ledger import orders, promotions
 from kiosk.ledger import refunds as refund_ledger
 from kiosk.ledger import stock as shelves
 from kiosk.ledger.db import get_db
@@ -20,15 +20,17 @@ from kiosk.web.views import whole_number
 
 @bp.get("/orders")
 def order_list():
-    """Orders, newest first, searchable by reference, ISBN or pi_ id."""
+    """Orders, newest first, searchable by reference, ISBN or pi_ id, each with the promotions that applied."""
     query = request.args.get("q", "")[:100].strip()
     status = request.args.get("status", "")
     oversold = request.args.get("oversold") == "1"
     page = page_number()
-    rows, total = orders.find_orders(get_db(), query, status, oversold, page, PAGE_SIZE)
+    db = get_db()
+    rows, total = orders.find_orders(db, query, status, oversold, page, PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
-    return render_template("staff/orders.html", rows=rows, total=total, page=min(page, pages), pages=pages,
-                           query=query, status=status, oversold=oversold, statuses=orders.STATUSES,
+    savings = promotions.savings_by_order(db, [row["id"] for row in rows])
+    return render_template("staff/orders.html", rows=rows, savings=savings, total=total, page=min(page, pages),
+                           pages=pages, query=query, status=status, oversold=oversold, statuses=orders.STATUSES,
                            today=stamps.today(current_kiosk().settings.zone).isoformat())
 
 
@@ -38,15 +40,17 @@ def _order_or_404(reference):
 
 @bp.get("/orders/<reference>")
 def order_detail(reference):
-    """One order: lines, refunds, stock movements, and the books to pick for a refund."""
+    """One order: lines (list price, discount, paid), savings, refunds, stock movements, and the books to pick for
+    a refund."""
     db, order = get_db(), _order_or_404(reference)
     # Copies back on the shelf, or held for a refund Stripe has not confirmed yet, cannot be returned again.
     held = refund_ledger.held_or_returned(db, order["id"])
     lines = [{**dict(line), "returnable": line["quantity"] - held.get(line["isbn"], 0)}
              for line in orders.lines(db, order["id"])]
     left = order["amount"] - order["amount_refunded"] - order["refund_pending"]
-    return render_template("staff/order.html", order=order, lines=lines, refunds=refund_ledger.refunds(db, order["id"]),
-                           movements=shelves.movements(db, order["id"]), left=left,
+    return render_template("staff/order.html", order=order, lines=lines, left=left,
+                           savings=promotions.order_savings(db, order["id"]),
+                           refunds=refund_ledger.refunds(db, order["id"]), movements=shelves.movements(db, order["id"]),
                            refundable=order["status"] in orders.REFUNDABLE and current_kiosk().gateway is not None)
 
 
