@@ -5,7 +5,9 @@ STRIPE_API_BASE points at it. Every patch below names the real-Stripe behaviour 
 """
 import asyncio
 import json
+import random
 import re
+import string
 import threading
 import warnings
 
@@ -24,6 +26,13 @@ with warnings.catch_warnings():
 # Gap: localstripe pickles its whole state to /tmp/localstripe.pickle on every write. Keep it in memory.
 ls_resources.store.dump_to_disk = lambda *a, **k: None
 ls_resources.store.try_load_from_disk = lambda *a, **k: None
+
+# Gap: localstripe draws ids from the global `random`, which Hypothesis seeds alike for every example of a fuzz
+# test, so an example drew the id of an earlier example's PaymentIntent and got 409 Conflict. Stripe's ids never
+# repeat: draw them from the system's randomness.
+_IDS = random.SystemRandom()
+_ID_ALPHABET = string.ascii_letters + string.digits
+ls_resources.random_id = lambda n: "".join(_IDS.choice(_ID_ALPHABET) for _ in range(n))
 
 
 class _WebhookRegistry(dict):
