@@ -52,7 +52,7 @@ def test_new_ledger_is_wal_with_foreign_keys_at_the_latest_version(db):
     if db.dialect == "sqlite":
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION) == "10"
+    assert dblib.get_meta(db, "schema_version") == str(migrations.SCHEMA_VERSION) == "11"
     db.execute("SELECT request_key, status, returns FROM refunds")  # the columns every migration added
     with pytest.raises(dblib.IntegrityError):
         db.execute("INSERT INTO order_lines (order_id, isbn, title, unit_price, quantity) VALUES (999, 'x', 't', 1, 1)")

@@ -136,6 +136,18 @@ class Result:
 
 
 _QMARK = re.compile(r"\?")
+# Rows a stream fetches at a time: enough to keep round trips few, small enough that a year's export stays light.
+STREAM_ROWS = 500
+# A snapshot for streams: the rows of several cursors read together agree, and nothing is locked (SQLite's plain
+# BEGIN takes no write lock; its snapshot starts at the first read).
+READ_BEGIN = {"sqlite": "BEGIN", "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"}
+
+
+def _named(sql, params):
+    """A statement's `?` placeholders as SQLAlchemy's named ones (:p0, :p1...), with the values bound to them."""
+    values = list(params)
+    names = iter(range(len(values)))
+    return _QMARK.sub(lambda m: f":p{next(names)}", sql), {f"p{i}": v for i, v in enumerate(values)}
 
 
 class LedgerConnection:
@@ -165,10 +177,7 @@ class LedgerConnection:
         if isinstance(params, dict):
             bound = params
         else:
-            values = list(params)
-            names = iter(range(len(values)))
-            sql = _QMARK.sub(lambda m: f":p{next(names)}", sql)
-            bound = {f"p{i}": v for i, v in enumerate(values)}
+            sql, bound = _named(sql, params)
         try:
             return Result.of(self.connection.execute(text(sql), bound))
         except exc.IntegrityError as error:
@@ -190,6 +199,37 @@ class LedgerConnection:
             raise IntegrityError(str(error)) from None
         except (sqlite3.OperationalError, sqlite3.InterfaceError) as error:
             raise self.ledger.unavailable(error) from None
+
+    def stream(self, sql, params=(), size=STREAM_ROWS):
+        """The rows of one SELECT as they are iterated, `size` at a time, never all at once: for a range too big to
+        hold. PostgreSQL reads them from a server-side cursor, which lives in a transaction (Ledger.reading());
+        SQLite's cursor steps through the rows itself. Closing the generator closes the cursor."""
+        import sqlite3
+
+        from sqlalchemy import exc, text
+        done = None
+        try:
+            if self.dialect == "sqlite":
+                if self._raw is None:
+                    self._raw = self.connection.connection.driver_connection
+                cursor = self._raw.execute(sql, tuple(params))
+                names, fetch, done = [d[0] for d in cursor.description], cursor.fetchmany, cursor.close
+            else:
+                named, bound = _named(sql, params)
+                result = self.connection.execute(text(named), bound,
+                                                 execution_options={"stream_results": True, "yield_per": size})
+                names, fetch, done = list(result.keys()), result.fetchmany, result.close
+            row_type = _row_type(names)
+            while batch := fetch(size):
+                yield from map(row_type, batch)
+        except (sqlite3.Error, exc.DBAPIError) as error:
+            if getattr(getattr(error, "orig", None), "sqlstate", None) in CONFLICT_STATES:
+                raise LedgerConflict(str(error.orig).strip().splitlines()[0][:200]) from None
+            raise self.ledger.unavailable(error) from None
+        finally:
+            if done is not None:
+                with suppress(sqlite3.Error, exc.DBAPIError):  # a dropped connection took its cursor with it
+                    done()
 
     def close(self):
         """Give the connection back to the pool."""
@@ -265,6 +305,25 @@ class Ledger:
     def connect(self):
         """A connection from the pool; close it (or use `with`) to give it back."""
         return LedgerConnection(self)
+
+    @contextmanager
+    def reading(self):
+        """`with ledger.reading() as db:` a connection of its own holding one read-only snapshot, for streams
+        (LedgerConnection.stream): taken at the block's start, rolled back and given back at its end, however it
+        ends (a generator closed because the client went away ends it too)."""
+        with self.connect() as db:
+            db.execute(READ_BEGIN[self.dialect])
+            try:
+                yield db
+            finally:
+                with suppress(LedgerUnavailable):  # the connection is gone, and the snapshot with it
+                    db.execute("ROLLBACK")
+
+    def stream(self, sql, params=(), size=STREAM_ROWS):
+        """The rows of one SELECT as they are iterated (LedgerConnection.stream), on a connection taken at the
+        first row and given back at the last, or when the generator is closed."""
+        with self.reading() as db:
+            yield from db.stream(sql, params, size)
 
     def dispose(self):
         """Close every pooled connection."""

@@ -6,6 +6,7 @@ order_lines, order_discounts, refunds), then the promotion rows of its code, the
 sales, releases, refunds' restocking, shelf counts and the catalog's counts all follow it; each function that is one
 transaction runs again (retry_conflicts) if the database still breaks one off."""
 import secrets
+from typing import NamedTuple
 
 from kiosk.core import isbn as isbnlib
 from kiosk.core import tax
@@ -20,10 +21,18 @@ REFUNDABLE = ("paid", "partially_refunded")
 SOLD_SQL = "status IN ('paid', 'partially_refunded', 'refunded')"
 
 
+# An order reference is BK- and a code of eight characters, none a person could misread (no 0/O, 1/I).
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+# The order search counts this many matches at most, and pages through the newest this many; it sorts this many
+# found by an index at most for a page, and past that reads the newest orders in order, checking each.
+FOUND_LIMIT = 1000
+SORT_LIMIT = 10_000
+
+
 def new_reference():
     """A short order reference a person can read out: BK-7Q4M-2XWD."""
-    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-    code = "".join(secrets.choice(alphabet) for _ in range(8))
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     return f"BK-{code[:4]}-{code[4:]}"
 
 
@@ -299,31 +308,121 @@ def remember_webhook(db, event, intent_id):
                "ON CONFLICT (id) DO NOTHING", (event["id"], event["type"], intent_id, now()))
 
 
-def _like(text):
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+class Condition(NamedTuple):
+    """One condition of the order search, spelled twice: `lead` reads an index range (its values `lead_args`), and
+    `check` only filters orders found otherwise (`check_args`), so that the database reads the index meant.
+    `matches`, if given, lists one row per matching order more cheaply than the lead can (with the lead's values)."""
+
+    lead: str
+    lead_args: list
+    check: str
+    check_args: list
+    matches: str = ""
+
+    def __or__(self, other):
+        return Condition(f"({self.lead}) OR ({other.lead})", self.lead_args + other.lead_args,
+                         f"({self.check}) OR ({other.check})", self.check_args + other.check_args)
+
+    def checked(self):
+        """This condition as a check only, even where it comes first."""
+        return Condition(self.check, self.check_args, self.check, self.check_args)
+
+
+NOTHING = Condition("1 = 0", [], "1 = 0", [])  # what no order matches
+
+
+def _starting(column, start, last_char):
+    """`column` starts with `start`: led, one range of its index, from `start` to `start` followed by the last
+    character its values use, the SUBSTR keeping it exact whatever the database's collation orders between."""
+    check = f"SUBSTR({column}, 1, {len(start)}) = ?"
+    return Condition(f"{column} >= ? AND {column} <= ? AND {check}", [start, start + last_char * 40, start],
+                     check, [start])
+
+
+def _reference(query):
+    """The orders whose reference is, or starts as, what staff typed: in any case, with or without its dashes and
+    its BK- ("bk-7q4m-2xwd", "7Q4M2XWD", "7q4"); None when that is every order.
+
+    Text starting "BK" without the dash may be the prefix or the code's own start (BK-BK...): both are looked up."""
+    typed = query.upper()
+    text = "".join(c for c in typed if c.isalnum())
+    codes = {text[2:]} if text.startswith("BK") else set()
+    if not typed.startswith("BK-"):
+        codes.add(text)
+    if "" in codes:  # "BK" is every order; punctuation alone ("%", "-") none
+        return None if text else NOTHING
+    found = None
+    for code in sorted(c for c in codes if len(c) <= CODE_LENGTH):
+        reference = f"BK-{code[:4]}-{code[4:]}".rstrip("-")
+        one = Condition("reference = ?", [reference], "reference = ?", [reference]) if len(code) == CODE_LENGTH \
+            else _starting("reference", reference, CODE_ALPHABET[-1])
+        found = one if found is None else found | one
+    return found or NOTHING
+
+
+def _search(query):
+    """The Condition of what the order search box holds: a PaymentIntent id or its start, an ISBN, or a reference;
+    None when it is empty."""
+    code = isbnlib.normalize(query)
+    if query.lower().startswith("pi_"):
+        return _starting("payment_intent", "pi_" + query[3:], "z")
+    if code and isbnlib.is_valid(code):
+        isbn = [isbnlib.to_isbn13(code)]
+        # An order has one line per ISBN: its lines are its orders, counted without the orders.
+        return Condition("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)", isbn,
+                         "EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.id AND l.isbn = ?)", isbn,
+                         "SELECT 1 FROM order_lines WHERE isbn = ?")
+    return _reference(query) if query else None
+
+
+def _where(conditions):
+    """WHERE clause and values: the first condition leads (reads its index), the others only check what it found.
+
+    SQLite keeps no statistics to choose by: given two indexes, it would rather read every paid order by status
+    than the few of a reference."""
+    if not conditions:
+        return "", []
+    first, *others = conditions
+    return (" WHERE " + " AND ".join(f"({sql})" for sql in [first.lead, *(c.check for c in others)]),
+            first.lead_args + [v for c in others for v in c.check_args])
+
+
+def _count(db, conditions, most, order=""):
+    """How many orders match, counting `most` + 1 at most (found in `order`, if given)."""
+    clause, args = _where(conditions)
+    return db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM orders{clause}{order} LIMIT ?) AS found",
+                      (*args, most + 1)).fetchone()[0]
+
+
+def _many(db, search):
+    """Whether more than SORT_LIMIT orders match the search."""
+    matches = search.matches or f"SELECT 1 FROM orders WHERE {search.lead}"
+    return db.execute(f"SELECT COUNT(*) FROM ({matches} LIMIT ?) AS found",
+                      (*search.lead_args, SORT_LIMIT + 1)).fetchone()[0] > SORT_LIMIT
 
 
 def find_orders(db, query="", status="", oversold=False, page=1, size=25):
-    """Orders matching a reference, ISBN or pi_ id (newest first), one page of them, and how many match."""
-    where, args = [], []
-    query = query.strip()
-    code = isbnlib.normalize(query)
-    if query.lower().startswith("pi_"):
-        where.append("payment_intent = ?")
-        args.append(query)
-    elif code and isbnlib.is_valid(code):
-        where.append("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)")
-        args.append(isbnlib.to_isbn13(code))
-    elif query:
-        where.append("UPPER(reference) LIKE UPPER(?) ESCAPE '\\'")
-        args.append(_like(query))
-    if status in STATUSES:
-        where.append("status = ?")
-        args.append(status)
-    if oversold:
-        where.append("oversold = 1")
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    total = db.execute(f"SELECT COUNT(*) FROM orders{clause}", args).fetchone()[0]
-    rows = db.execute(f"SELECT * FROM orders{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
-                      (*args, size, (max(1, page) - 1) * size)).fetchall()
+    """Orders matching a reference, ISBN or pi_ id (newest first), one page of them, and how many match, counted
+    up to FOUND_LIMIT + 1: more than FOUND_LIMIT are not counted, and the pages stop at the FOUND_LIMIT newest.
+
+    Each condition reads an index: the reference's or the PaymentIntent's (exact, or a range for the start of it),
+    order_lines_isbn, orders_oversold or orders_by_status."""
+    search = _search(query.strip())
+    if search is NOTHING:  # nothing a reference, ISBN or pi_ id could be
+        return [], 0
+    others = [c for c, on in ((Condition("oversold = 1", [], "oversold + 0 = 1", []), oversold),
+                              (Condition("status = ?", [status], "status || '' = ?", [status]), status in STATUSES))
+              if on]
+    newest = " ORDER BY id DESC"
+    if search and _many(db, search):
+        # Too many to sort for a page ("pi_", "7"): the newest orders are read in order (by the other conditions'
+        # index, or by id) and each checked against the search; with this many matches, few are read in vain.
+        conditions, order = [*others, search.checked()], newest
+    else:
+        conditions, order = [search, *others] if search else others, ""
+    total = _count(db, conditions, FOUND_LIMIT, order)
+    clause, args = _where(conditions)
+    page = min(max(1, page), max(1, -(-min(total, FOUND_LIMIT) // size)))
+    rows = db.execute(f"SELECT * FROM orders{clause}{newest} LIMIT ? OFFSET ?",
+                      (*args, min(size, FOUND_LIMIT - (page - 1) * size), (page - 1) * size)).fetchall()
     return rows, total

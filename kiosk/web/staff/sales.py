@@ -27,11 +27,13 @@ def order_list():
     page = page_number()
     db = get_db()
     rows, total = orders.find_orders(db, query, status, oversold, page, PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
+    # Past FOUND_LIMIT matches the search neither counts nor pages further: the page says so.
+    shown = min(total, orders.FOUND_LIMIT)
+    pages = max(1, -(-shown // PAGE_SIZE))
     savings = promotions.savings_by_order(db, [row["id"] for row in rows])
-    return render_template("staff/orders.html", rows=rows, savings=savings, total=total, page=min(page, pages),
-                           pages=pages, query=query, status=status, oversold=oversold, statuses=orders.STATUSES,
-                           today=stamps.today(current_kiosk().settings.zone).isoformat())
+    return render_template("staff/orders.html", rows=rows, savings=savings, total=shown, more=total > shown,
+                           page=min(page, pages), pages=pages, query=query, status=status, oversold=oversold,
+                           statuses=orders.STATUSES, today=stamps.today(current_kiosk().settings.zone).isoformat())
 
 
 def _order_or_404(reference):

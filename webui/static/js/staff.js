@@ -81,6 +81,24 @@
     });
   });
 
+  // A save into the data folder that takes a while (a year of orders): its progress, asked every second until it
+  // has ended, in the words the server chose.
+  document.querySelectorAll("[data-export-job]").forEach(function (line) {
+    var url = line.getAttribute("data-export-job");
+    var ask = function () {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (reply) { return reply.ok && !reply.redirected ? reply.json() : null; })
+        .then(function (job) {
+          if (!job) return;  // forgotten (the kiosk restarted), or the staff area locked itself
+          line.textContent = job.message;
+          line.className = "flash " + job.kind + " export-progress";
+          if (job.state === "running") setTimeout(ask, 1000);
+        })
+        .catch(function () { setTimeout(ask, 1000); });  // the kiosk did not answer: ask again
+    };
+    if (line.getAttribute("data-state") === "running") setTimeout(ask, 1000);
+  });
+
   // Signed in: lock after 5 minutes without a touch, so the screen never stays open behind staff.
   var idle = parseInt(document.body.getAttribute("data-staff-idle") || "0", 10);
   var lockForm = document.getElementById("staff-lock-form");
