@@ -1,6 +1,6 @@
 """`python -m bench [name ...]`: run the benchmarks and print every figure against its goal.
 
-Names: start, pages, search, intent, memory, weight, executable, lighthouse (default: all).
+Names: start, pages, search, intent, memory, weight, executable, lighthouse, staff (default: all).
 """
 import importlib
 import sys
@@ -9,7 +9,7 @@ import traceback
 
 from bench.common import load_note, print_table
 
-BENCHES = ["start", "pages", "search", "intent", "memory", "weight", "executable", "lighthouse"]
+BENCHES = ["start", "pages", "search", "intent", "memory", "weight", "executable", "lighthouse", "staff"]
 
 
 def main(argv):
