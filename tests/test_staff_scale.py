@@ -316,6 +316,9 @@ def test_counts_stop_at_the_limit_and_pages_at_the_newest_it_counted(db, monkeyp
     isbn = BOOKS[0].isbn13
     sorted_ = [found_page(db, isbn, "paid", page) for page in (1, 2, 3)], found_page(db, "pi_0", page=2)
     assert sorted_[0] == [[r for r in newest if r in {m["reference"] for m in made[::2]}][i:i + 2] for i in (0, 2, 4)]
+    # A book alone is paged in order_lines_by_isbn: the same pages, the last one where the counted matches end.
+    assert [found_page(db, isbn, page=page) for page in (1, 2, 3, 9)] == [*sorted_[0], sorted_[0][-1]]
+    assert orders.find_orders(db, isbn)[1] == 5
     monkeypatch.setattr(orders, "SORT_LIMIT", 2)
     assert ([found_page(db, isbn, "paid", page) for page in (1, 2, 3)], found_page(db, "pi_0", page=2)) == sorted_
     assert orders.find_orders(db, isbn, "paid")[1] == 5 and orders.find_orders(db, "pi_0")[1] == 6

@@ -311,13 +311,15 @@ def remember_webhook(db, event, intent_id):
 class Condition(NamedTuple):
     """One condition of the order search, spelled twice: `lead` reads an index range (its values `lead_args`), and
     `check` only filters orders found otherwise (`check_args`), so that the database reads the index meant.
-    `matches`, if given, lists one row per matching order more cheaply than the lead can (with the lead's values)."""
+    `matches`, if given, lists one row per matching order more cheaply than the lead can (with the lead's values);
+    `newest`, if given, lists the matching orders' ids newest first from an index alone (with the lead's values)."""
 
     lead: str
     lead_args: list
     check: str
     check_args: list
     matches: str = ""
+    newest: str = ""
 
     def __or__(self, other):
         return Condition(f"({self.lead}) OR ({other.lead})", self.lead_args + other.lead_args,
@@ -371,7 +373,8 @@ def _search(query):
         # An order has one line per ISBN: its lines are its orders, counted without the orders.
         return Condition("id IN (SELECT order_id FROM order_lines WHERE isbn = ?)", isbn,
                          "EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.id AND l.isbn = ?)", isbn,
-                         "SELECT 1 FROM order_lines WHERE isbn = ?")
+                         "SELECT 1 FROM order_lines WHERE isbn = ?",
+                         "SELECT order_id FROM order_lines WHERE isbn = ? ORDER BY order_id DESC")
     return _reference(query) if query else None
 
 
@@ -394,11 +397,11 @@ def _count(db, conditions, most, order=""):
                       (*args, most + 1)).fetchone()[0]
 
 
-def _many(db, search):
-    """Whether more than SORT_LIMIT orders match the search."""
+def _count_matches(db, search, most):
+    """How many orders match the search alone, counting `most` + 1 at most."""
     matches = search.matches or f"SELECT 1 FROM orders WHERE {search.lead}"
     return db.execute(f"SELECT COUNT(*) FROM ({matches} LIMIT ?) AS found",
-                      (*search.lead_args, SORT_LIMIT + 1)).fetchone()[0] > SORT_LIMIT
+                      (*search.lead_args, most + 1)).fetchone()[0]
 
 
 def find_orders(db, query="", status="", oversold=False, page=1, size=25):
@@ -406,7 +409,7 @@ def find_orders(db, query="", status="", oversold=False, page=1, size=25):
     up to FOUND_LIMIT + 1: more than FOUND_LIMIT are not counted, and the pages stop at the FOUND_LIMIT newest.
 
     Each condition reads an index: the reference's or the PaymentIntent's (exact, or a range for the start of it),
-    order_lines_isbn, orders_oversold or orders_by_status."""
+    order_lines_by_isbn, orders_oversold or orders_by_status."""
     search = _search(query.strip())
     if search is NOTHING:  # nothing a reference, ISBN or pi_ id could be
         return [], 0
@@ -414,7 +417,14 @@ def find_orders(db, query="", status="", oversold=False, page=1, size=25):
                               (Condition("status = ?", [status], "status || '' = ?", [status]), status in STATUSES))
               if on]
     newest = " ORDER BY id DESC"
-    if search and _many(db, search):
+    if search and search.newest and not others:
+        # A book's orders alone: counted and paged in order_lines_by_isbn, the page's orders then read by id.
+        total = _count_matches(db, search, FOUND_LIMIT)
+        page = _last_page(page, total, size)
+        rows = db.execute(f"SELECT * FROM orders WHERE id IN ({search.newest} LIMIT ? OFFSET ?){newest}",
+                          (*search.lead_args, *_window(page, size))).fetchall()
+        return rows, total
+    if search and _count_matches(db, search, SORT_LIMIT) > SORT_LIMIT:
         # Too many to sort for a page ("pi_", "7"): the newest orders are read in order (by the other conditions'
         # index, or by id) and each checked against the search; with this many matches, few are read in vain.
         conditions, order = [*others, search.checked()], newest
@@ -422,7 +432,17 @@ def find_orders(db, query="", status="", oversold=False, page=1, size=25):
         conditions, order = [search, *others] if search else others, ""
     total = _count(db, conditions, FOUND_LIMIT, order)
     clause, args = _where(conditions)
-    page = min(max(1, page), max(1, -(-min(total, FOUND_LIMIT) // size)))
+    page = _last_page(page, total, size)
     rows = db.execute(f"SELECT * FROM orders{clause}{newest} LIMIT ? OFFSET ?",
-                      (*args, min(size, FOUND_LIMIT - (page - 1) * size), (page - 1) * size)).fetchall()
+                      (*args, *_window(page, size))).fetchall()
     return rows, total
+
+
+def _last_page(page, total, size):
+    """The page asked for, within the pages `total` matches (counted up to FOUND_LIMIT + 1) fill."""
+    return min(max(1, page), max(1, -(-min(total, FOUND_LIMIT) // size)))
+
+
+def _window(page, size):
+    """LIMIT and OFFSET of a page, the pages stopping at the newest FOUND_LIMIT matches."""
+    return min(size, FOUND_LIMIT - (page - 1) * size), (page - 1) * size

@@ -105,7 +105,8 @@ order_lines = Table(
     CheckConstraint("discount >= 0 AND discount <= unit_price * quantity", name="order_lines_discount"),
     CheckConstraint("paid = unit_price * quantity - discount", name="order_lines_paid"),
 )
-Index("order_lines_isbn", order_lines.c.isbn)
+# The orders of a book, newest first, from the index alone (the order search by ISBN, a best seller's included).
+Index("order_lines_by_isbn", order_lines.c.isbn, order_lines.c.order_id)
 
 # Promotions the shop runs (pricing.py applies them): what they take off, on which books, when, and for a code how
 # many uses it has and has had. A code's use is counted by a conditional update as an order is written, so two
