@@ -173,9 +173,10 @@ static void splash_close(void) {
 /* ---------- the x86 "E8/E9" filter ----------
  * Machine code calls and jumps by a 32-bit offset from the next instruction (opcodes E8 and E9), so a function
  * called from many places has as many different offsets. pack.py rewrites each offset as the absolute position
- * in the file: repeated calls become repeated bytes, and zstd packs the libraries about 6% smaller (4 MB on
- * Qt WebEngine). It is exactly reversible whatever the bytes are: both directions skip the same 4 bytes after
- * every E8/E9 byte, and the opcode bytes themselves are never changed. Entries filtered so have tar type 'X'. */
+ * in the file: repeated calls become repeated bytes, and zstd packs the libraries smaller (0.4 MB, 1.5%, of the
+ * 28 MB WebKitGTK build; 6% when it carried Qt WebEngine). It is exactly reversible whatever the bytes are: both
+ * directions skip the same 4 bytes after every E8/E9 byte, and the opcode bytes themselves are never changed.
+ * Entries filtered so have tar type 'X'. */
 static void e8e9(unsigned char *b, uint64_t n, int encode) {
     for (uint64_t i = 0; i + 5 <= n;) {
         if ((b[i] & 0xFE) == 0xE8) {

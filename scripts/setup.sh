@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Install what the kiosk needs on a fresh Debian/Ubuntu machine: system packages, then a virtualenv.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --dev    plus the test tools and Debian's Chromium for browser tests
+#   scripts/setup.sh --dev    plus the test and build tools, and Debian's Chromium for browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
-APT_PKGS="python3 python3-venv python3-pip fonts-dejavu-core"
-# Qt WebEngine (the Linux window) needs these shared libraries at run time.
-APT_PKGS="$APT_PKGS libnss3 libxkbcommon0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 \
-libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 libxshmfence1 libgbm1 libxcb-cursor0 \
-libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0"
+# What the kiosk computer needs to run the kiosk, the executable included: the system's web view (WebKitGTK 2.42 or
+# newer with GTK 3; glib-networking gives it TLS) and a font. README: "For staff: building the kiosk executable".
+APT_PKGS="gir1.2-webkit2-4.1 libwebkit2gtk-4.1-0 glib-networking fonts-dejavu-core"
+# Running from source: Python, and what pip needs to build PyGObject in .venv (requirements.txt says why).
+APT_PKGS="$APT_PKGS python3 python3-venv python3-pip python3-dev gcc pkg-config libgirepository1.0-dev libcairo2-dev"
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS chromium binutils"
 # The multi-counter tests run a throw-away PostgreSQL cluster of Debian's server (tests/support/pgcluster.py).
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS postgresql"
 # Building the executable: binutils (PyInstaller reads and strips libraries), Tcl/Tk for its start-up splash;
-# Xvfb and xwininfo let bench/bench_executable.py time the splash on a virtual screen.
+# Xvfb and xwininfo give the window tests and bench/bench_executable.py a virtual screen.
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS libtcl8.6 libtk8.6 xvfb x11-utils"
 # Linux single file (packaging/pack.py): a C compiler and libzstd for the launcher stub, the zstd program to pack.
 [ "$DEV" = 1 ] && APT_PKGS="$APT_PKGS gcc libc6-dev libzstd-dev zstd"

@@ -30,6 +30,9 @@ SOURCES = ["build.spec", "packaging", "requirements.txt", "requirements-dev.txt"
 sys.path.insert(0, str(ROOT / "packaging"))
 import pack  # noqa: E402 - packaging/pack.py: reads the build hash from the trailer
 
+from tests.window.procfs import descendants, mapped_libraries  # noqa: E402 - after packaging/ joins the path
+from tests.window.xscreen import start_xvfb, stop_xvfb  # noqa: E402
+
 
 def newest_source():
     """mtime of the newest file the executable is built from."""
@@ -82,7 +85,7 @@ def install(tmp_path, executable, stripe_server):
     folder.mkdir()
     exe = folder / EXE.name
     try:
-        os.link(executable, exe)  # same bytes, no 170 MB copy; sys.executable is this path
+        os.link(executable, exe)  # same bytes, no copy; sys.executable is this path
     except OSError:
         shutil.copy2(executable, exe)
     rows = (ROOT / "sample_catalog" / "books.csv").read_text(encoding="utf-8").splitlines()
@@ -104,7 +107,8 @@ def shared_cache(tmp_path_factory):
 def exe_env(tmp_path, cache, **extra):
     """No developer settings leak in; the data folder comes from platformdirs under a temporary home."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KIOSK_", "STRIPE_", "QT", "DISPLAY", "WAYLAND_DISPLAY", "_PYI", "_MEI", "XDG_"))}
+           if not k.startswith(("KIOSK_", "STRIPE_", "PYWEBVIEW_", "WEBKIT_", "DISPLAY", "WAYLAND_DISPLAY", "_PYI",
+                                "_MEI", "XDG_"))}
     env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "xdg"), XDG_CACHE_HOME=str(cache),
                TMPDIR=str(tmp_path), **extra)
     return env
@@ -205,23 +209,65 @@ def test_headless_executable_sells_a_book(install, tmp_path, shared_cache, strip
     assert not list(tmp_path.glob("_MEI*")), "the unpack folder was left behind"
 
 
-def test_windowed_executable_loads_the_shop(install, tmp_path, shared_cache):
-    env = exe_env(tmp_path, shared_cache, QT_QPA_PLATFORM="offscreen", QTWEBENGINE_DISABLE_SANDBOX="1")
+def system_stack():
+    """File names of the system's WebKitGTK and GTK and every library they load (ldd lists the closure)."""
+    names = set()
+    for library in ("libwebkit2gtk-4.1.so.0", "libgtk-3.so.0"):
+        [path] = [p for p in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib") if Path(p, library).exists()][:1]
+        out = subprocess.run(["ldd", str(Path(path, library))], capture_output=True, text=True, check=True).stdout
+        names |= {line.split()[0].rsplit("/", 1)[-1] for line in out.splitlines() if line.strip()}
+        names.add(library)
+    return names
+
+
+def test_windowed_executable_loads_the_shop_on_the_systems_webkit(install, tmp_path, shared_cache):
+    """The window opens from the executable; WebKit's helper processes load nothing from the bundle, and the
+    kiosk's own process takes every library of the system's GTK and WebKit from the system."""
+    xvfb, display = start_xvfb()
+    env = exe_env(tmp_path, shared_cache, DISPLAY=display)
     proc = subprocess.Popen([str(install)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     log = data_dir(tmp_path) / "logs" / "kiosk.log"
+    bundle = str(build_folder(install, shared_cache))
     try:
         line = wait_for(lambda: log.is_file() and re.search(r"window loaded (https://127\.0\.0\.1:\d+/)",
                                                             log.read_text()), proc, 300,
                         "the executable's window never loaded the shop")
         assert line.group(1).startswith("https://")
+        helpers = {pid: Path(f"/proc/{pid}/comm").read_text().strip() for pid in descendants(proc.pid)}
+        # (/proc's comm is the program's name cut to 15 characters)
+        assert sorted(set(helpers.values())) == ["WebKitNetworkPr", "WebKitWebProces"], helpers
+        for pid, name in helpers.items():
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+            # No path into the bundle (LD_LIBRARY_PATH above all); PyInstaller's own bookkeeping (_PYI_*) is read
+            # by PyInstaller programs only.
+            assert not [v for v in environ if bundle in v and not v.startswith("_PYI_")], name
+            assert not [path for path in mapped_libraries(pid) if path.startswith(bundle)], name
+        mine = mapped_libraries(proc.pid)
+        from_bundle = {Path(path).name for path in mine if path.startswith(bundle)}
+        assert from_bundle and "libpython3.11.so.1.0" in from_bundle  # the bundle's own Python
+        assert not from_bundle & system_stack(), "the bundle's copies shared the process with the system's GTK"
+        for library in ("libgtk-3.so.0", "libwebkit2gtk-4.1.so.0", "libglib-2.0.so.0", "libstdc++.so.6"):
+            # (mapped under the file's real name: libgtk-3.so.0.2406.32)
+            assert [path for path in mine if Path(path).name.startswith(library) and path.startswith(("/usr/", "/lib"))
+                    and not path.startswith(bundle)], library
     finally:
         code, _out, err = stop(proc)
+        stop_xvfb(xvfb)
     assert code == 0, err[-3000:]
     text = log.read_text()
     assert "exit confirmed" in text and "kiosk window closed" in text
     assert "could not find the translation file" not in err
     assert not list(tmp_path.glob("_MEI*")), "the unpack folder was left behind"
+
+
+def test_the_bundle_carries_no_gtk_of_its_own(executable):
+    """GTK's typelibs, GIO modules, icons, themes and libraries are the system's: none is in the one-folder build."""
+    folder = ROOT / "dist" / "kiosk-onefolder"
+    names = {p.name for p in folder.rglob("*")}
+    assert not names & system_stack()
+    assert not [p for p in folder.rglob("*") if p.suffix == ".typelib" or p.name in ("gio_modules", "gi_typelibs")]
+    assert (folder / "_internal" / "gi").is_dir()  # PyGObject itself is bundled: it is Python, not the system's
 
 
 # ---- the single file's launcher (packaging/kstub.c): the cache it unpacks into ----
@@ -269,7 +315,7 @@ def test_the_single_file_unpacks_once_per_build_and_reuses_it(install, tmp_path,
     assert lines[0] == f"kstub 1 {sha}" and lines[-1] == f"end {len(lines) - 2}"
     listed = {line.split(" ", 2)[2] for line in lines[1:-1]}
     assert listed == tree(ROOT / "dist" / "kiosk-onefolder") and len(listed) == len(lines) - 2
-    assert listed <= tree(folder)  # (Qt WebEngine adds an empty resources/locales/ at its first start)
+    assert listed <= tree(folder)
     before = snapshot(folder)
     started(launch(install, tmp_path, shared_cache))
     assert snapshot(folder) == before, "the second launch unpacked again instead of reusing the folder"

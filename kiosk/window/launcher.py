@@ -10,6 +10,7 @@ import time
 import webbrowser
 from urllib.parse import urlsplit
 
+from kiosk.web.security import CSP
 from kiosk.window.serving import serve_https
 
 log = logging.getLogger("kiosk.window")
@@ -35,41 +36,67 @@ def close_splash():
 
 
 def prepare_environment():
-    """Environment the web view reads at start-up; must run before webview or Qt is imported."""
-    if LINUX:
-        # pywebview tries GTK first and prints a `gi` traceback; the kiosk ships Qt (PySide6, LGPL).
-        os.environ["PYWEBVIEW_GUI"] = "qt"
-        os.environ["QT_API"] = "pyside6"
-        # Touch screens: no pinch zoom, and no swipe-back that would leave the page.
-        flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-        for flag in ("--disable-pinch", "--overscroll-history-navigation=0"):
-            if flag not in flags:
-                flags = f"{flags} {flag}".strip()
-        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = flags
-        if os.geteuid() == 0 and not os.environ.get("QTWEBENGINE_DISABLE_SANDBOX"):
-            # Chromium refuses to start as root with its sandbox on ("Running as root without
-            # --no-sandbox is not supported") and the window would never open.
-            log.warning("running as root: the web view's sandbox is off; run the kiosk as an ordinary user")
-            os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+    """Environment the web view reads at start-up; must run before webview or GTK is imported."""
+    if not LINUX:
+        return
+    # pywebview tries its backends in turn and prints the traceback of each that fails: name the one the kiosk uses.
+    os.environ["PYWEBVIEW_GUI"] = "gtk"
+    # The shop's pages are drawn without accelerated compositing: the window's memory falls from about 400 MB to
+    # about 300 MB (the web process halves; bench/bench_executable.py) and nothing on them needs a GPU. Set it to 0
+    # in the environment to let WebKit composite on the GPU.
+    os.environ.setdefault("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+    if getattr(sys, "frozen", False):
+        # PyInstaller's bootloader points LD_LIBRARY_PATH at the bundle so that Python finds its libraries. WebKit
+        # starts its web and network processes with this environment: they are the system's programs and must load
+        # only the system's libraries, never the bundle's copies of what they link.
+        original = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
+        if original:
+            os.environ["LD_LIBRARY_PATH"] = original
+        else:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+
+
+# WebKitGTK's response policy says which load is the main frame's (is_main_frame_main_resource) since 2.40, and its
+# settings turn single features off (set_feature_enabled) since 2.42.
+WEBKITGTK_NEEDED = (2, 42)
+# Connections WebKit would open on a hint, before any navigation is decided (a target=_blank link's host is
+# connected to as it is clicked): the window opens none but those its pages load from.
+FEATURES_OFF = ("LinkPreconnect", "LinkDNSPrefetch")
+SYSTEM_PACKAGES = "gir1.2-webkit2-4.1 glib-networking"
 
 
 def load_webview():
     """Import pywebview and its backend, or raise WindowUnavailable saying what is missing."""
     prepare_environment()
-    if LINUX and not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
-        # Without a screen Qt aborts the whole process (exit 134) instead of raising.
+    if LINUX and not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY")):
+        # GTK cannot open a window without a screen.
         raise WindowUnavailable("the kiosk window cannot open: no display (DISPLAY and WAYLAND_DISPLAY are unset). "
                                 "Start it from the desktop session, or use --headless")
     try:
         import webview
         if LINUX:
-            import webview.platforms.qt
-    except Exception as exc:  # noqa: BLE001 - ImportError, OSError (a missing Qt library), or Qt's own
-        need = ("pip install -r requirements.txt, and the system libraries in scripts/setup.sh"
+            from webview.platforms import gtk
+    except Exception as exc:  # noqa: BLE001 - ImportError, or gi's ValueError when WebKitGTK is not installed
+        need = (f"apt-get install {SYSTEM_PACKAGES} (the system's WebKitGTK; scripts/setup.sh installs it)"
                 if LINUX else "pip install -r requirements.txt")
         raise WindowUnavailable(f"the kiosk window cannot open ({type(exc).__name__}: {exc}). "
                                 f"Install it with: {need}") from None
+    if LINUX:
+        found = (gtk.webkit.get_major_version(), gtk.webkit.get_minor_version(), gtk.webkit.get_micro_version())
+        if found[:2] < WEBKITGTK_NEEDED:
+            raise WindowUnavailable("the kiosk window needs WebKitGTK {}.{} or newer; this computer has {}.{}.{}. "
+                                    "Update the system's packages".format(*WEBKITGTK_NEEDED, *found))
     return webview
+
+
+def _frame_origins(csp):
+    """The origins a Content-Security-Policy's frame-src allows, lower-case."""
+    directive = next((d.split() for d in csp.split(";") if d.split()[:1] == ["frame-src"]), ["frame-src"])
+    return frozenset(source.lower() for source in directive[1:] if "://" in source)
+
+
+# The frames the kiosk's pages may hold are the ones their CSP allows: the window lets no other origin in a frame.
+FRAME_ORIGINS = _frame_origins(CSP)
 
 
 class Guard:
@@ -90,6 +117,14 @@ class Guard:
         """True for a URL on the kiosk's own origin (scheme, host and port)."""
         parts = urlsplit(url)
         return self.origin is not None and f"{parts.scheme}://{parts.netloc}".lower() == self.origin
+
+    def allows_frame(self, url):
+        """True for a URL a frame of the kiosk's pages may show: its own origin, the frame origins its
+        Content-Security-Policy names (Stripe's Payment Element and 3-D Secure), and a srcdoc frame's document.
+
+        Not about:blank: a frame starts on it without asking, and the page navigated there would be a blank kiosk."""
+        parts = urlsplit(url)
+        return self.allows(url) or url == "about:srcdoc" or f"{parts.scheme}://{parts.netloc}".lower() in FRAME_ORIGINS
 
     def refuse(self, url, how):
         """Log a blocked attempt to leave the kiosk."""
@@ -114,8 +149,10 @@ class Guard:
         url = self.window.get_current_url() or ""
         if not self.loaded_once:  # the log records when the shop came up, and how long start-up took
             self.loaded_once = True
-            log.info("window loaded %s (%.2f s after the window was asked for)", url, time.monotonic() - self.started)
-        if url and not self.allows(url) and not url.startswith(("about:", "chrome-error:")):
+            parts = urlsplit(url)  # without its query, which may carry the screen key
+            log.info("window loaded %s://%s%s (%.2f s after the window was asked for)", parts.scheme, parts.netloc,
+                     parts.path, time.monotonic() - self.started)
+        if url and not self.allows(url) and not url.startswith("about:"):
             self.refuse(url, "page")
             self.window.load_url(self.origin + "/")
         elif self.rekey and self.allows(url) and self.screen_path is not None:
@@ -221,64 +258,91 @@ def _refuse_outside_browser(url, *args, **kwargs):
     return False
 
 
-def _pin_key(pin):
-    """Add a key to Chromium's SPKI pin list (kept as one switch: Chromium reads only the last copy)."""
-    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-    switch = "--ignore-certificate-errors-spki-list="
-    flags = flags.replace(switch, f"{switch}{pin},", 1) if switch in flags else f"{flags} {switch}{pin}".strip()
-    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = flags
+def _harden_gtk(guard):
+    """WebKitGTK: the kiosk's own pages on top, Stripe's frames inside them, nothing else; no permission granted."""
+    from webview.platforms import gtk
+    view_class = gtk.BrowserView
+    _replaced(view_class, "on_navigation")
+    webkit = gtk.webkit
+    kind = webkit.PolicyDecisionType
+    pywebview_init = view_class.__init__
 
+    def open_inside(webview, url):
+        """window.open and target=_blank: a page of the kiosk opens in the kiosk window, any other nowhere."""
+        if guard.allows(url):
+            webview.load_uri(url)
+        else:
+            guard.refuse(url, "new window")
 
-def _harden_qt(guard):
-    """Qt WebEngine: keep every top-level page on the kiosk's origin, and log refused certificates."""
-    from webview.platforms import qt
-
-    class NewWindowPage(qt.QWebPage):
-        """Where window.open and target=_blank land: same-origin pages open in the kiosk, others nowhere."""
-
-        def __init__(self, page):
-            super().__init__(page.profile())
-
-        def acceptNavigationRequest(self, url, nav_type, is_main_frame):
-            target = url.toString()
-            if guard.allows(target):
-                guard.window.load_url(target)
+    def on_navigation(self, webview, decision, decision_type):
+        if decision_type == kind.RESPONSE:
+            url = decision.get_response().get_uri()
+            # The one place WebKitGTK (before 2.54) says whether a load is the main frame's: a page of another
+            # origin never becomes the kiosk's page, even on an origin its frames may show.
+            if decision.is_main_frame_main_resource() and not guard.allows(url):
+                guard.refuse(url, "navigation")
+                decision.ignore()
+            elif decision.is_mime_type_supported():
+                decision.use()
             else:
-                guard.refuse(target, "new window")
-            return False
-
-    # Patched in place, not subclassed: pywebview calls super(BrowserView.WebPage, self) by name.
-    page_class = qt.BrowserView.WebPage
-    pywebview_init = page_class.__init__
-
-    def __init__(self, parent=None, profile=None):
-        pywebview_init(self, parent, profile)
-        self.nav_handler = NewWindowPage(self)
-        self.certificateError.connect(lambda error: on_certificate_error(error))
-
-    def acceptNavigationRequest(self, url, nav_type, is_main_frame):
-        # Frames may go elsewhere: Stripe's Payment Element and its 3-D Secure challenge are iframes.
-        if is_main_frame and not guard.allows(url.toString()):
-            guard.refuse(url.toString(), "navigation")
-            return False
+                decision.ignore()  # a download: the kiosk saves nothing (pywebview would start one)
+            return True
+        url = decision.get_navigation_action().get_request().get_uri()
+        if decision_type == kind.NEW_WINDOW_ACTION:
+            decision.ignore()
+            open_inside(webview, url)
+        elif guard.allows_frame(url):
+            # The main frame's navigation or a frame's (WebKitGTK does not say): only the kiosk's origin and its
+            # frames' origins go on, and the response above stops the main frame on any but the kiosk's own.
+            decision.use()
+        else:
+            guard.refuse(url, "navigation")
+            decision.ignore()
         return True
 
-    def on_certificate_error(error):
-        # The kiosk's own key is pinned by flag and never gets here; anything else is refused, and said so.
-        log.warning("certificate refused for %s: %s", error.url().toString(), error.description())
-        error.rejectCertificate()
+    def on_create(webview, action):
+        # window.open: no new web view, ever (returning None makes none).
+        open_inside(webview, action.get_request().get_uri())
 
-    def onFeaturePermissionRequested(self, url, feature):
-        # pywebview grants camera and microphone to any page; the kiosk needs neither.
-        log.warning("refused %s to %s", feature, url.toString()[:200])
-        self.setFeaturePermission(url, feature, qt.QWebPage.PermissionPolicy.PermissionDeniedByUser)
+    def on_permission(webview, request):
+        # Camera, microphone, location, notifications, clipboard...: the kiosk needs none and asks no one.
+        log.warning("refused a %s", type(request).__name__)
+        request.deny()
+        return True
 
-    _replaced(page_class, "onFeaturePermissionRequested")
-    page_class.__init__ = __init__
-    page_class.acceptNavigationRequest = acceptNavigationRequest
-    page_class.onFeaturePermissionRequested = onFeaturePermissionRequested
-    # Ctrl+C in a developer's terminal: pywebview's handler calls QApplication.quit(), which the guard refuses.
-    qt._sigint_handler = lambda signum, frame: guard.exit()
+    def on_tls_error(webview, url, certificate, errors):
+        # WebKit has already refused it (policy FAIL); the log says so, as on the other backends.
+        parts = urlsplit(url)  # without its query: the kiosk's own first address carries the screen key
+        log.warning("certificate refused for %s://%s%s (%s)", parts.scheme, parts.netloc, parts.path[:200],
+                    ", ".join(nick for nick in errors.value_nicks if nick != "no-flags"))
+        return False  # WebKit's own error page
+
+    def __init__(self, window):
+        pywebview_init(self, window)
+        context = self.webview.get_context()
+        # Only the system's validation, plus the kiosk's certificate on its own host (add_tls_cert, in run()):
+        # never pywebview's IGNORE_SSL_ERRORS, which would accept any certificate on every host.
+        context.set_tls_errors_policy(webkit.TLSErrorsPolicy.FAIL)
+        settings = self.webview.get_settings().props
+        # pywebview's private mode turns localStorage off; its ephemeral context keeps it in memory only, and the
+        # idle reset clears it (forget_browsing).
+        settings.enable_html5_local_storage = True
+        settings.enable_media_stream = False
+        settings.enable_webgl = False  # pywebview turns it on; the kiosk's pages and Stripe's draw without it
+        settings.javascript_can_access_clipboard = False
+        # window.open always reaches on_create, which opens nothing, rather than depending on a user gesture.
+        settings.javascript_can_open_windows_automatically = True
+        settings.enable_developer_extras = False
+        features = webkit.Settings.get_all_features()
+        for feature in (features.get(i) for i in range(features.get_length())):
+            if feature.get_identifier() in FEATURES_OFF:
+                self.webview.get_settings().set_feature_enabled(feature, False)
+        self.webview.connect("create", on_create)
+        self.webview.connect("permission-request", on_permission)
+        self.webview.connect("load-failed-with-tls-errors", on_tls_error)
+
+    view_class.__init__ = __init__
+    view_class.on_navigation = on_navigation
 
 
 CLEAR_STORAGE = "try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}"
@@ -290,20 +354,43 @@ def forget_browsing(window):
     Called from a request thread; the work is handed to the GUI thread and not waited for, so a reset never
     hangs on a page that is busy loading."""
     if LINUX:
-        from webview.platforms import qt
-        view = qt.BrowserView.instances.get(window.uid)
+        from webview.platforms import gtk
+        view = gtk.BrowserView.instances.get(window.uid)
         if view is None:
             return
 
         def clear():
-            view.profile.cookieStore().deleteAllCookies()
-            view.webview.page().runJavaScript(CLEAR_STORAGE)
+            # Cookies, localStorage, sessionStorage, IndexedDB and caches, for every origin (Stripe's frames too).
+            view.webview.get_website_data_manager().clear(gtk.webkit.WebsiteDataTypes.ALL, 0, None, None, None)
+            view.webview.evaluate_javascript(CLEAR_STORAGE, -1, None, None, None, None, None)
+            return False  # once
 
-        view.create_window_trigger.emit(clear)  # pywebview's "run this on the GUI thread" signal
+        gtk.glib.idle_add(clear)  # GLib's "run this on the GUI thread"
     else:
         # WebView2 and WKWebView marshal these to their UI thread themselves.
         window.clear_cookies()
         window.run_js(CLEAR_STORAGE)
+
+
+def _finish_pending_calls(seconds=2.0):
+    """GTK: let calls to the closed window still under way finish, so that the process can end.
+
+    pywebview's window calls (run_js, get_current_url: the kiosk's, and its own after every page load) wait on GLib's
+    main loop in threads Python waits for at exit. Made just before the window closed, their answer (an error, the
+    page being gone) arrives after GTK's loop stopped, and the kiosk never ended after Exit. The loop runs here until
+    they have their answer, for `seconds` at most."""
+    from webview.platforms import gtk
+    context = gtk.glib.MainContext.default()
+    me = threading.current_thread()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        while context.pending():
+            context.iteration(False)
+        if not [t for t in threading.enumerate() if t is not me and not t.daemon]:
+            return
+        time.sleep(0.01)
+    log.warning("window calls still waiting at exit: %s",
+                ", ".join(t.name for t in threading.enumerate() if t is not me and not t.daemon))
 
 
 def window_options(settings, screen=None):
@@ -344,6 +431,7 @@ def run(app, on_started=None):
     webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = False
     webview.settings["ALLOW_DOWNLOADS"] = False
     webview.settings["ALLOW_FILE_URLS"] = False
+    webview.settings["IGNORE_SSL_ERRORS"] = False  # it would accept any certificate on every host
     for name in ("open", "open_new", "open_new_tab"):
         setattr(webbrowser, name, _refuse_outside_browser)
 
@@ -355,11 +443,14 @@ def run(app, on_started=None):
         guard.origin = f"https://{tls.HOST}:{httpd.server_port}"
         log.info("serving %s over HTTPS", guard.origin)
         if LINUX:
-            # Qt WebEngine ignores pywebview's ssl=True (QSslConfiguration is not Chromium's verifier; the page
-            # fails with ERR_CERT_AUTHORITY_INVALID). Chromium's SPKI pin trusts this one key and nothing else.
+            # WebKitGTK trusts this one certificate for the kiosk's host alone (WebKitWebContext's
+            # allow_tls_certificate_for_host, which pywebview's BrowserView applies for 127.0.0.1); every other
+            # host, and any other certificate on this one, is the system's to validate (_harden_gtk).
             os.unlink(keyfile)
-            _pin_key(tls.spki_pin(certfile))
-            _harden_qt(guard)
+            from webview.platforms import gtk
+            _replaced(gtk, "add_tls_cert")
+            gtk.add_tls_cert(certfile)
+            _harden_gtk(guard)
             ssl_args = {}
         else:
             # WebView2 and WKWebView: pywebview's ssl=True installs its certificate hooks (which trust every
@@ -378,10 +469,15 @@ def run(app, on_started=None):
         window.events.loaded += guard.on_loaded
         kiosk.on_exit = guard.exit
         kiosk.on_reset = lambda: (forget_browsing(window), guard.forgot())
-        signal.signal(signal.SIGTERM, lambda signum, frame: guard.exit())
+        # A service manager's stop, or Ctrl+C in a developer's terminal: closed through the guard, never around it
+        # (PyGObject's own Ctrl+C handler would quit the GTK application behind its back).
+        for number in (signal.SIGTERM, signal.SIGINT) if LINUX else (signal.SIGTERM,):
+            signal.signal(number, lambda signum, frame: guard.exit())
         kiosk.start_background()
         # Never debug=True: it opens DevTools, the context menu and a remote-debugging port.
-        webview.start(on_started, window, gui="qt" if LINUX else None, debug=False, private_mode=True, **ssl_args)
+        webview.start(on_started, window, gui="gtk" if LINUX else None, debug=False, private_mode=True, **ssl_args)
+        if LINUX:
+            _finish_pending_calls()
     finally:
         kiosk.on_exit = kiosk.on_reset = None
         if httpd is not None:

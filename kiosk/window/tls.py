@@ -3,11 +3,11 @@
 Stripe.js refuses live keys on pages that are not HTTPS ("Live Stripe.js integrations must use HTTPS",
 Stripe.js reference), so the window loads the kiosk over TLS even though it never leaves the machine.
 A new key is made at every launch and lives in a private temporary folder only while the kiosk runs;
-the window trusts exactly this key (Chromium's SPKI pin), not any certificate on 127.0.0.1.
+the window trusts exactly this certificate, on 127.0.0.1 only, not any certificate there (trust_decision, and on
+Linux WebKitGTK's per-host allowance: launcher.run).
 """
 import base64
 import datetime
-import hashlib
 import hmac
 import ipaddress
 import os
@@ -36,7 +36,7 @@ def write_certificate(folder):
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        # The window pins this exact certificate, so a long-running kiosk keeps working past a year too.
+        # A year, and a new certificate at every launch.
         .not_valid_after(now + datetime.timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST)),
                                                     x509.DNSName("localhost")]), critical=False)
@@ -51,13 +51,6 @@ def write_certificate(folder):
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
     return str(certfile), str(keyfile)
-
-
-def spki_pin(certfile):
-    """Base64 SHA-256 of the certificate's public key: what Chromium's --ignore-certificate-errors-spki-list takes."""
-    cert = x509.load_pem_x509_certificate(Path(certfile).read_bytes())
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 def server_context(certfile, keyfile):

@@ -1,6 +1,8 @@
 """Which server certificates the window accepts, on every backend: the kiosk's own certificate on its own origin,
 and nothing else. WebView2's and WKWebView's classes cannot be imported on Linux, so their handlers are
-driven with stand-ins of the event arguments each backend passes (pywebview 6.2.1's shapes)."""
+driven with stand-ins of the event arguments each backend passes (pywebview 6.2.1's shapes). WebKitGTK's is
+tested for real in test_window.py (another certificate on the kiosk's address, its own under another name, a
+forged one for Stripe)."""
 import base64
 from types import SimpleNamespace
 
@@ -139,3 +141,7 @@ def test_the_glue_is_for_the_pywebview_the_kiosk_pins():
     cocoa = (platforms / "cocoa.py").read_text()
     assert "def webView_didReceiveAuthenticationChallenge_completionHandler_(" in cocoa
     assert "class BrowserDelegate" in cocoa and "credentialForTrust_" in cocoa
+    # WebKitGTK: the certificate given to add_tls_cert is trusted for 127.0.0.1 only, the kiosk's host.
+    gtk = (platforms / "gtk.py").read_text()
+    assert "web_context.allow_tls_certificate_for_host(cert, '127.0.0.1')" in gtk and tls.HOST == "127.0.0.1"
+    assert "def add_tls_cert(certfile):" in gtk and "self.webview.connect('decide-policy', self.on_navigation)" in gtk

@@ -1,6 +1,4 @@
 """The launcher's rules without a window: origin guard, window options, the certificate, the command line."""
-import base64
-import hashlib
 import ipaddress
 import os
 import socket
@@ -110,11 +108,14 @@ def test_certificate_is_for_127_0_0_1_with_a_private_key(tmp_path):
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
     assert os.stat(keyfile).st_mode & 0o077 == 0
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert tls.spki_pin(certfile) == base64.b64encode(hashlib.sha256(spki).digest()).decode()
     (tmp_path / "next").mkdir()
     other, _ = tls.write_certificate(tmp_path / "next")
-    assert tls.spki_pin(other) != tls.spki_pin(certfile)  # each launch makes a new key
+
+    def key_of(path):
+        return x509.load_pem_x509_certificate(Path(path).read_bytes()).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    assert key_of(other) != key_of(certfile)  # each launch makes a new key
 
 
 def test_https_server_serves_the_app_with_that_certificate(app, tmp_path):
@@ -136,19 +137,47 @@ def test_https_server_serves_the_app_with_that_certificate(app, tmp_path):
         httpd.shutdown()
 
 
-def test_pin_key_keeps_one_switch(monkeypatch):
-    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-pinch --ignore-certificate-errors-spki-list=AAA")
-    launcher._pin_key("BBB")
-    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == "--disable-pinch --ignore-certificate-errors-spki-list=BBB,AAA"
-    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "")
-    launcher._pin_key("CCC")
-    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == "--ignore-certificate-errors-spki-list=CCC"
+def test_frames_only_from_the_origins_the_pages_csp_allows():
+    assert sorted(launcher.FRAME_ORIGINS) == ["https://hooks.stripe.com", "https://js.stripe.com"]
+    assert launcher._frame_origins("default-src 'self'; frame-src 'self' https://A.example") == {"https://a.example"}
+    assert launcher._frame_origins("default-src 'self'") == frozenset()  # no frame-src: no frame origin
+    guard = launcher.Guard()
+    guard.origin = "https://127.0.0.1:5000"
+    for url in ("https://127.0.0.1:5000/checkout/", "https://js.stripe.com/v3/elements-inner.html",
+                "https://hooks.stripe.com/3d_secure_2/challenge", "about:srcdoc"):
+        assert guard.allows_frame(url), url
+    for url in ("https://example.com/", "http://js.stripe.com/", "https://js.stripe.com.evil.com/", "about:blank",
+                "data:text/html,hi", "https://api.stripe.com/v1/tokens"):
+        assert not guard.allows_frame(url), url
+    assert not guard.allows("https://js.stripe.com/v3/")  # a frame's origin is never the page's
+
+
+def test_the_executable_gives_webkits_helpers_the_systems_library_path(monkeypatch):
+    """PyInstaller's bootloader points LD_LIBRARY_PATH at the bundle; WebKit's web and network processes, started
+    with the kiosk's environment, get the user's own value back (or none)."""
+    monkeypatch.setattr(launcher, "LINUX", True)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.delenv("WEBKIT_DISABLE_COMPOSITING_MODE", raising=False)
+    monkeypatch.delenv("PYWEBVIEW_GUI", raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/cache/book-counter-kiosk/abc/_internal:/opt/lib")
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/opt/lib")
+    launcher.prepare_environment()
+    assert os.environ["LD_LIBRARY_PATH"] == "/opt/lib" and "LD_LIBRARY_PATH_ORIG" not in os.environ
+    assert os.environ["PYWEBVIEW_GUI"] == "gtk"
+    assert os.environ["WEBKIT_DISABLE_COMPOSITING_MODE"] == "1"  # drawn without the GPU unless the computer says 0
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/cache/book-counter-kiosk/abc/_internal")
+    launcher.prepare_environment()
+    assert "LD_LIBRARY_PATH" not in os.environ
+    monkeypatch.setattr(sys, "frozen", False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")  # from source, the developer's own value stays
+    launcher.prepare_environment()
+    assert os.environ["LD_LIBRARY_PATH"] == "/opt/lib"
 
 
 def cli_env(tmp_path, **extra):
     """`python -m kiosk` in a clean environment on a temporary data folder."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KIOSK_", "STRIPE_", "DISPLAY", "WAYLAND_DISPLAY", "QT_QPA"))}
+           if not k.startswith(("KIOSK_", "STRIPE_", "DISPLAY", "WAYLAND_DISPLAY", "PYWEBVIEW_"))}
     env.update(KIOSK_DATA_DIR=str(tmp_path / "data"), KIOSK_ENV_FILE=str(tmp_path / "none.env"), **extra)
     return env
 
@@ -210,32 +239,55 @@ def test_without_a_display_it_says_so_and_serves_headless(tmp_path):
 def test_without_pywebview_it_says_so_and_serves_headless(tmp_path):
     broken = tmp_path / "broken"
     (broken / "webview").mkdir(parents=True)
-    (broken / "webview" / "__init__.py").write_text("raise ImportError('No module named PySide6')\n")
-    err = serves_headless_instead(tmp_path, cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(broken)))
-    assert "the kiosk window cannot open (ImportError: No module named PySide6)" in err
-    assert "pip install -r requirements.txt" in err
+    (broken / "webview" / "__init__.py").write_text("raise ImportError('No module named gi')\n")
+    # A display that is never opened: the window gives up before it would connect.
+    err = serves_headless_instead(tmp_path, cli_env(tmp_path, DISPLAY=":4999", PYTHONPATH=str(broken)))
+    assert "the kiosk window cannot open (ImportError: No module named gi)" in err
+    assert "apt-get install gir1.2-webkit2-4.1 glib-networking" in err
 
 
-def pywebview_without(tmp_path):
-    """A pywebview that loads, but lacks a method the kiosk replaces: launcher.run() raises WindowUnavailable."""
+def fake_pywebview(tmp_path, webkit=(2, 50, 6), browser_view="    def on_navigation(self, *args):\n        pass\n"):
+    """A pywebview whose GTK backend reports WebKitGTK `webkit` and has the BrowserView `browser_view` body."""
     stub = tmp_path / "stub"
     (stub / "webview" / "platforms").mkdir(parents=True)
     (stub / "webview" / "__init__.py").write_text("settings = {}\n")
     (stub / "webview" / "platforms" / "__init__.py").write_text("")
-    (stub / "webview" / "platforms" / "qt.py").write_text(
-        "class QWebPage:\n    pass\n\n\nclass BrowserView:\n    class WebPage(QWebPage):\n        pass\n")
+    major, minor, micro = webkit
+    (stub / "webview" / "platforms" / "gtk.py").write_text(
+        f"class webkit:\n    get_major_version = staticmethod(lambda: {major})\n"
+        f"    get_minor_version = staticmethod(lambda: {minor})\n    get_micro_version = staticmethod(lambda: {micro})"
+        f"\n\n\ndef add_tls_cert(certfile):\n    pass\n\n\nclass BrowserView:\n{browser_view}")
     return str(stub)
 
 
+def pywebview_without(tmp_path):
+    """A pywebview that loads, but lacks a method the kiosk replaces: launcher.run() raises WindowUnavailable."""
+    return fake_pywebview(tmp_path, browser_view="    pass\n")
+
+
+def test_without_webkitgtk_it_says_which_packages_and_serves_headless(tmp_path):
+    stub = fake_pywebview(tmp_path)
+    Path(stub, "webview", "platforms", "gtk.py").write_text("raise ValueError('Namespace WebKit2 not available')\n")
+    err = serves_headless_instead(tmp_path, cli_env(tmp_path, DISPLAY=":4999", PYTHONPATH=stub))
+    assert "(ValueError: Namespace WebKit2 not available)" in err
+    assert "apt-get install gir1.2-webkit2-4.1 glib-networking" in err and "Traceback" not in err
+
+
+def test_an_old_webkitgtk_is_refused_and_it_serves_headless(tmp_path):
+    err = serves_headless_instead(tmp_path, cli_env(tmp_path, DISPLAY=":4999",
+                                                    PYTHONPATH=fake_pywebview(tmp_path, webkit=(2, 38, 6))))
+    assert "needs WebKitGTK 2.42 or newer; this computer has 2.38.6" in err
+
+
 def test_a_window_that_cannot_be_made_safe_says_so_and_serves_headless(tmp_path):
-    env = cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=pywebview_without(tmp_path))
+    env = cli_env(tmp_path, DISPLAY=":4999", PYTHONPATH=pywebview_without(tmp_path))
     err = serves_headless_instead(tmp_path, env)
-    assert "this pywebview has no WebPage.onFeaturePermissionRequested" in err and "Traceback" not in err
+    assert "this pywebview has no BrowserView.on_navigation" in err and "Traceback" not in err
     assert "no window, serving headless" in (tmp_path / "data" / "logs" / "kiosk.log").read_text()
 
 
 def test_a_window_that_cannot_be_made_safe_with_live_keys_stops_cleanly(tmp_path):
-    env = cli_env(tmp_path, QT_QPA_PLATFORM="offscreen", PYTHONPATH=pywebview_without(tmp_path),
+    env = cli_env(tmp_path, DISPLAY=":4999", PYTHONPATH=pywebview_without(tmp_path),
                   STRIPE_SECRET_KEY="sk_live_" + "a" * 24, STRIPE_PUBLISHABLE_KEY="pk_live_" + "b" * 24)
     proc = subprocess.run([sys.executable, "-m", "kiosk", "--port", str(free_port())], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
