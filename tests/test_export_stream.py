@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from kiosk import create_app
+from kiosk.admin.exports import Serving, serving
 from kiosk.core import stamps
 from kiosk.core.i18n import gettext as _
 from kiosk.core.pricing import Saving
@@ -361,3 +362,23 @@ def test_a_full_disk_leaves_no_half_file(shop, monkeypatch):
     folder = app.extensions["kiosk"].settings.data_dir / "exports"
     assert f"Could not save the export in {folder}: No space left on device." in page.get_data(as_text=True)
     assert list(folder.iterdir()) == []
+
+
+def test_an_export_makes_way_while_a_request_is_answered_and_not_for_itself(big):
+    waits = Serving(quiet=0, longest=600)  # a wait that only a request's end can cut short in this test
+    waits.begin()
+    returned = threading.Event()
+    maker = threading.Thread(target=lambda: (waits.make_way(), returned.set()))
+    maker.start()
+    assert not returned.wait(0.3)  # still making way: the request has not been answered
+    waits.end()
+    maker.join(30)
+    assert returned.is_set() and not maker.is_alive()
+    staff = signed_in(big, PIN)
+    today = stamps.today()
+    reply = staff.get("/staff/export.csv", query_string=range_of(today, today))
+    next(iter(reply.response))
+    assert serving._count == 0  # the download is not a request the export waits for (it would wait for itself)
+    staff.get("/staff/")
+    assert serving._count == 0  # a page answered is counted no longer
+    reply.close()

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 
-from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import Response, current_app, flash, g, redirect, request, stream_with_context, url_for
 
-from kiosk.admin.exports import LIMIT, Exports, made_aside
+from kiosk.admin.exports import LIMIT, Exports, made_aside, serving
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
 from kiosk.core.money import exponent
@@ -27,6 +27,7 @@ CSV_COLUMNS = (_l("Reference"), _l("Created"), _l("Paid"), _l("Status"), _l("Amo
                _l("Paid by"), _l("Gross"), _l("Discount"), _l("Promotions"))
 CHUNK = 64 * 1024  # characters of CSV sent at a time
 BREATHE = 200  # rows written between two moments left to other threads
+WAY_EVERY = 16  # orders an export reads between two looks at whether requests are waiting (well under a millisecond)
 QUICK = 2  # seconds a save is waited for before the orders page shows its progress instead of its outcome
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -220,11 +221,36 @@ def _file_name(first, last):
     return f"orders-{first.isoformat()}-to-{last.isoformat()}.csv"
 
 
+def _making_way(orders):
+    """`orders`, the thread reading them stopping while this kiosk answers requests (admin/exports.Serving)."""
+    make_way = serving.make_way
+    for n, order in enumerate(orders):
+        if not n % WAY_EVERY:
+            make_way()
+        yield order
+
+
+@bp.before_app_request
+def _answering():
+    """Count every request but an export's own (a save's waits for it), for exports to make way for."""
+    if request.endpoint not in ("staff.export_csv", "staff.export_save"):
+        serving.begin()
+        g.export_made_way = True
+
+
+@bp.teardown_app_request
+def _answered(exc=None):
+    """That request has been answered."""
+    if g.pop("export_made_way", False):
+        serving.end()
+
+
 def _rows_in_app(app, ledger, first, last, zone, rates, counted=iter):
     """The export's CSV chunks, made in a thread of its own (made_aside, or a save's): in `app`'s context for its
-    words and the shop's settings, each order passed through `counted` as it is read."""
+    words and the shop's settings, each order passed through `counted` as it is read, making way for requests."""
     with app.app_context():
-        yield from csv_chunks(order_rows(counted(exports.orders_between(ledger, first, last, zone)), rates))
+        orders = counted(_making_way(exports.orders_between(ledger, first, last, zone)))
+        yield from csv_chunks(order_rows(orders, rates))
 
 
 def _holding(slot, chunks):
