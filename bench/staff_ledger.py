@@ -789,23 +789,20 @@ def compare(made, written):
 
 def report_sums(url, first, last):
     """What the kiosk's reports say for local days first..last: SUMS from day_report, and for a single day also
-    takings, sales by hour, by day and by counter, each as its own dict."""
+    sales by hour, by day and day_report's counters added up, each as its own dict."""
     from kiosk.ledger import reports
     from kiosk.ledger.db import connect
 
     with connect(url) as db:
-        total = reports.day_report(db, first, last, zone=ZONE)["total"]
-        found = {"day_report": {k: total[k] for k in SUMS}}
+        report = reports.day_report(db, first, last, zone=ZONE)
+        found = {"day_report": {k: report["total"][k] for k in SUMS}}
         if first == last:
-            t = reports.takings(db, first, ZONE)
-            found["takings"] = {"orders": t["orders"], "sales": t["sales"], "gross": t["gross"],
-                                "discounts": t["discounts"], "refunds": t["refunds"]}
             hours = reports.sales_by_hour(db, first, ZONE)
             found["sales_by_hour"] = {"orders": sum(h[2] for h in hours), "sales": sum(h[1] for h in hours)}
             day = reports.sales_by_day(db, first, 14, ZONE)[-1]
             found["sales_by_day"] = {"orders": day[2], "sales": day[1]}
-            counters = [t for _, t in reports.takings_by_counter(db, first, ZONE)]
-            found["takings_by_counter"] = {k: sum(t[k] for t in counters) for k in ("orders", "sales", "refunds")}
+            counters = [t for _, t in report["counters"]]
+            found["by_counter"] = {k: sum(t[k] for t in counters) for k in ("orders", "sales", "refunds")}
     return found
 
 

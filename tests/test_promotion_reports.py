@@ -98,10 +98,10 @@ def test_the_day_report_adds_up_gross_discounts_sales_and_tax(day):
     app, _, _ = day
     with closing(ledger(app)) as db:
         report = reports.day_report(db, stamps.today())
-        takings = reports.takings(db, stamps.today())
     assert {key: report["total"][key] for key in TOTAL} == TOTAL
     assert report["total"]["gross"] - report["total"]["discounts"] + report["total"]["tax_added"] == \
         report["total"]["sales"]
+    takings = report["total"]
     assert (takings["gross"], takings["discounts"], takings["sales"], takings["net"]) == (9300, 1455, 8089, 7428)
     assert [(p["name"], p["code"], p["orders"], p["amount"]) for p in report["promotions"]] == PROMOTIONS
     assert sum(p["amount"] for p in report["promotions"]) == TOTAL["discounts"]

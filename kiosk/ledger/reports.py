@@ -29,19 +29,6 @@ def _per_counter(rows):
     return sorted((labels[key], t) for key, (_, t) in rows.items())
 
 
-def takings(db, day, zone=None):
-    """Sales, refunds, paid-order count, and the list prices and savings of those sales, for one local day, in minor
-    units."""
-    start, end = local_day_bounds(day, zone=zone)
-    sold = db.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM({GROSS_SQL}), 0), "
-                      f"COALESCE(SUM(discount), 0) FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL}",
-                      (start, end)).fetchone()
-    refunded = db.execute("SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE created_at >= ? AND created_at < ? "
-                          "AND status = 'succeeded'", (start, end)).fetchone()[0]
-    return {"orders": sold[0], "sales": sold[1], "gross": sold[2], "discounts": sold[3], "refunds": refunded,
-            "net": sold[1] - refunded}
-
-
 def _blank_day():
     return {"orders": 0, "books": 0, "gross": 0, "discounts": 0, "sales": 0, "refunds": 0, "tax": 0,
             "tax_added": 0, "tax_refunded": 0, "first": None, "last": None}
@@ -134,26 +121,6 @@ def day_report(db, first, last=None, zone=None):
             "rates": [(tax_class, rate, {**r, "net_tax": r["tax"] - r["tax_refunded"]})
                       for (tax_class, rate), r in sorted(_rates(db, start, end).items())],
             "promotions": [dict(row) for row in promotions_between(db, start, end)]}
-
-
-def takings_by_counter(db, day, zone=None):
-    """Today's sales, refunds and paid orders for each counter that sold: [(counter, takings dict)], by name.
-
-    Counted by kiosk id (two kiosks given one name are two counters); refunds count against the counter that took
-    the order, wherever they were made."""
-    start, end = local_day_bounds(day, zone=zone)
-    found = {}
-    for kiosk_id, counter, count, amount in db.execute(
-            f"SELECT COALESCE(kiosk_id, ''), MAX(COALESCE(counter, '')), COUNT(*), COALESCE(SUM(amount), 0) "
-            f"FROM orders WHERE paid_at >= ? AND paid_at < ? AND {SOLD_SQL} GROUP BY COALESCE(kiosk_id, '')",
-            (start, end)):
-        found[kiosk_id] = (counter, {"orders": count, "sales": amount, "refunds": 0})
-    for kiosk_id, counter, amount in db.execute(
-            "SELECT COALESCE(o.kiosk_id, ''), MAX(COALESCE(o.counter, '')), COALESCE(SUM(r.amount), 0) FROM refunds r "
-            "JOIN orders o ON o.id = r.order_id WHERE r.created_at >= ? AND r.created_at < ? AND "
-            "r.status = 'succeeded' GROUP BY COALESCE(o.kiosk_id, '')", (start, end)):
-        found.setdefault(kiosk_id, (counter, {"orders": 0, "sales": 0, "refunds": 0}))[1]["refunds"] = amount
-    return [(name, {**t, "net": t["sales"] - t["refunds"]}) for name, t in _per_counter(found)]
 
 
 def sales_by_hour(db, day, zone=None):
