@@ -1,10 +1,11 @@
 """Money as integer minor units, converted and formatted with Babel."""
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from babel.numbers import format_currency, get_currency_precision
 
 
+@cache  # a handful of currencies, asked for each amount a year's export writes
 def exponent(currency):
     """Digits after the decimal point for a currency: 2 for USD, 0 for JPY."""
     return get_currency_precision(currency.upper())

@@ -6,15 +6,14 @@ import re
 import threading
 import time
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from functools import cache
 
 from flask import Response, current_app, flash, g, redirect, request, stream_with_context, url_for
 
 from kiosk.admin.exports import LIMIT, Exports, made_aside, serving
+from kiosk.core import stamps
 from kiosk.core.i18n import gettext as _
 from kiosk.core.i18n import lazy_gettext as _l
-from kiosk.core.money import exponent
 from kiosk.ledger import exports
 from kiosk.ledger.db import close_db, get_db
 from kiosk.web import words
@@ -102,20 +101,15 @@ def csv_download(name, chunks):
 
 
 class _Cells:
-    """What a year's export writes millions of times, each worked out once per export: a currency's digits, a
-    minute's local time, a status and a way to pay in words."""
+    """What a year's export writes millions of times, each worked out once per export: a minute's local time, a
+    status and a way to pay in words (amounts: stamps.major)."""
+
+    amount = staticmethod(stamps.major)
 
     def __init__(self, zone):
         self.zone = zone
-        self._digits, self._minutes = {}, {}
+        self._minutes = {}
         self.status, self.paid_by = cache(words.status), cache(words.paid_by)
-
-    def amount(self, minor, currency):
-        """Minor units as a plain decimal in major units (stamps.major)."""
-        digits = self._digits.get(currency)
-        if digits is None:
-            digits = self._digits[currency] = exponent(currency)
-        return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
 
     def local(self, stamp):
         """localtime_filter(stamp): a ledger stamp as the shop's local time to the minute (every time zone's offset
